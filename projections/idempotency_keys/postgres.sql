@@ -1,0 +1,9 @@
+CREATE TABLE {table} (
+    idempotency_key TEXT    NOT NULL,
+    request_hash    TEXT    NOT NULL,
+    notification_id UUID    NOT NULL,
+    recipient       TEXT    NOT NULL,
+    suppressed      BOOLEAN NOT NULL,
+    position        BIGINT  NOT NULL,
+    PRIMARY KEY (idempotency_key, notification_id)
+);

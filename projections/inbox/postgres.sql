@@ -1,0 +1,19 @@
+CREATE TABLE {table} (
+    notification_id UUID        PRIMARY KEY,
+    recipient       TEXT        NOT NULL,
+    category        TEXT        NOT NULL,
+    priority        TEXT        NOT NULL,
+    critical        BOOLEAN     NOT NULL,
+    title           TEXT        NOT NULL,
+    body            TEXT        NOT NULL,
+    data            JSONB       NOT NULL,
+    action_url      TEXT,
+    icon            TEXT,
+    sent_at         TIMESTAMPTZ NOT NULL,
+    sent_position   BIGINT      NOT NULL,
+    seen_at         TIMESTAMPTZ,
+    read_at         TIMESTAMPTZ,
+    archived_at     TIMESTAMPTZ,
+    last_position   BIGINT      NOT NULL
+);
+CREATE INDEX {table}_recipient_{gen} ON {table} (recipient, sent_position DESC);

@@ -1,0 +1,19 @@
+CREATE TABLE {table} (
+    notification_id BLOB    PRIMARY KEY,
+    recipient       TEXT    NOT NULL,
+    category        TEXT    NOT NULL,
+    priority        TEXT    NOT NULL,
+    critical        INTEGER NOT NULL,
+    title           TEXT    NOT NULL,
+    body            TEXT    NOT NULL,
+    data            TEXT    NOT NULL,
+    action_url      TEXT,
+    icon            TEXT,
+    sent_at         TEXT    NOT NULL,
+    sent_position   INTEGER NOT NULL,
+    seen_at         TEXT,
+    read_at         TEXT,
+    archived_at     TEXT,
+    last_position   INTEGER NOT NULL
+);
+CREATE INDEX {table}_recipient_{gen} ON {table} (recipient, sent_position DESC);

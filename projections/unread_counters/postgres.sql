@@ -1,0 +1,7 @@
+CREATE TABLE {table} (
+    recipient TEXT   NOT NULL,
+    category  TEXT   NOT NULL,
+    unread    BIGINT NOT NULL,
+    unseen    BIGINT NOT NULL,
+    PRIMARY KEY (recipient, category)
+);

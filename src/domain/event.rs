@@ -1,0 +1,232 @@
+//! Domain events: past-tense facts with a stable type name and version, carrying what projections need.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::values::{
+    Body, Category, Channel, Link, NotificationId, Payload, Priority, Title, UserId,
+};
+
+/// What a notification says; the same for every recipient of one send.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Content {
+    pub category: Category,
+    pub priority: Priority,
+    /// Critical notifications are delivered even when the recipient muted the category.
+    pub critical: bool,
+    pub title: Title,
+    #[serde(default)]
+    pub body: Body,
+    #[serde(default)]
+    pub data: Payload,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_url: Option<Link>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icon: Option<Link>,
+}
+
+/// `notification.sent` / `notification.suppressed`: a notification was created for one recipient.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotificationCreated {
+    pub notification_id: NotificationId,
+    pub recipient: UserId,
+    #[serde(flatten)]
+    pub content: Content,
+    pub at: DateTime<Utc>,
+}
+
+/// The read/seen/archived flags of one notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Flags {
+    pub seen: bool,
+    pub read: bool,
+    pub archived: bool,
+}
+
+impl Flags {
+    /// Counts toward the unread badge: unread and still in the inbox.
+    pub fn counts_unread(&self) -> bool {
+        !self.read && !self.archived
+    }
+
+    pub fn counts_unseen(&self) -> bool {
+        !self.seen && !self.archived
+    }
+}
+
+/// `notification.seen|read|unread|archived|unarchived`: one notification's flags changed.
+/// Carries the flags before and after so counters follow without reading any other table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotificationChanged {
+    pub notification_id: NotificationId,
+    pub recipient: UserId,
+    pub category: Category,
+    pub before: Flags,
+    pub after: Flags,
+    pub at: DateTime<Utc>,
+}
+
+/// One notification touched by a bulk inbox fact, with its flags before the change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BulkItem {
+    pub notification_id: NotificationId,
+    pub category: Category,
+    pub before: Flags,
+}
+
+/// `inbox.all_read` / `inbox.all_seen`: everything up to a position (optionally in one category)
+/// was marked at once. Lists what it changed, so it replays to exactly the same rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InboxMarked {
+    pub recipient: UserId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<Category>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub up_to_position: Option<i64>,
+    pub items: Vec<BulkItem>,
+    pub at: DateTime<Utc>,
+}
+
+/// `preference.changed`: a person switched a channel on or off for a category.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreferenceChanged {
+    pub user: UserId,
+    pub category: Category,
+    pub channel: Channel,
+    pub enabled: bool,
+    pub at: DateTime<Utc>,
+}
+
+/// Every fact the engine records.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    NotificationSent(NotificationCreated),
+    NotificationSuppressed(NotificationCreated),
+    NotificationSeen(NotificationChanged),
+    NotificationRead(NotificationChanged),
+    NotificationUnread(NotificationChanged),
+    NotificationArchived(NotificationChanged),
+    NotificationUnarchived(NotificationChanged),
+    InboxAllRead(InboxMarked),
+    InboxAllSeen(InboxMarked),
+    PreferenceChanged(PreferenceChanged),
+}
+
+/// A stored event's type could not be turned back into a domain event.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("unknown event type {0:?} version {1}")]
+    Unknown(String, i32),
+    #[error("event {0:?} has malformed data: {1}")]
+    Malformed(String, serde_json::Error),
+}
+
+impl Event {
+    /// The version every event type is written at today; reading older versions upcasts here.
+    pub const VERSION: i32 = 1;
+
+    /// The stable type name stored in the log.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Event::NotificationSent(_) => "notification.sent",
+            Event::NotificationSuppressed(_) => "notification.suppressed",
+            Event::NotificationSeen(_) => "notification.seen",
+            Event::NotificationRead(_) => "notification.read",
+            Event::NotificationUnread(_) => "notification.unread",
+            Event::NotificationArchived(_) => "notification.archived",
+            Event::NotificationUnarchived(_) => "notification.unarchived",
+            Event::InboxAllRead(_) => "inbox.all_read",
+            Event::InboxAllSeen(_) => "inbox.all_seen",
+            Event::PreferenceChanged(_) => "preference.changed",
+        }
+    }
+
+    /// The stream this event belongs to.
+    pub fn stream_id(&self) -> String {
+        match self {
+            Event::NotificationSent(e) | Event::NotificationSuppressed(e) => {
+                notification_stream(e.notification_id)
+            }
+            Event::NotificationSeen(e)
+            | Event::NotificationRead(e)
+            | Event::NotificationUnread(e)
+            | Event::NotificationArchived(e)
+            | Event::NotificationUnarchived(e) => notification_stream(e.notification_id),
+            Event::InboxAllRead(e) | Event::InboxAllSeen(e) => format!("inbox-{}", e.recipient),
+            Event::PreferenceChanged(e) => format!("preferences-{}", e.user),
+        }
+    }
+
+    /// The person whose inbox or settings this event touches.
+    pub fn user(&self) -> &UserId {
+        match self {
+            Event::NotificationSent(e) | Event::NotificationSuppressed(e) => &e.recipient,
+            Event::NotificationSeen(e)
+            | Event::NotificationRead(e)
+            | Event::NotificationUnread(e)
+            | Event::NotificationArchived(e)
+            | Event::NotificationUnarchived(e) => &e.recipient,
+            Event::InboxAllRead(e) | Event::InboxAllSeen(e) => &e.recipient,
+            Event::PreferenceChanged(e) => &e.user,
+        }
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        let value = match self {
+            Event::NotificationSent(e) | Event::NotificationSuppressed(e) => {
+                serde_json::to_value(e)
+            }
+            Event::NotificationSeen(e)
+            | Event::NotificationRead(e)
+            | Event::NotificationUnread(e)
+            | Event::NotificationArchived(e)
+            | Event::NotificationUnarchived(e) => serde_json::to_value(e),
+            Event::InboxAllRead(e) | Event::InboxAllSeen(e) => serde_json::to_value(e),
+            Event::PreferenceChanged(e) => serde_json::to_value(e),
+        };
+        // Serializing these plain structs cannot fail: every field is a string, number, bool or map.
+        value.unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Turns a stored event back into a domain event. Events of unknown types are `Ok(None)`:
+    /// the log may hold events written by other tools, and projections skip them.
+    pub fn decode(
+        event_type: &str,
+        version: i32,
+        data: &serde_json::Value,
+    ) -> Result<Option<Event>, DecodeError> {
+        fn de<T: serde::de::DeserializeOwned>(
+            t: &str,
+            data: &serde_json::Value,
+        ) -> Result<T, DecodeError> {
+            T::deserialize(data).map_err(|e| DecodeError::Malformed(t.to_owned(), e))
+        }
+        if !event_type.starts_with("notification.")
+            && !event_type.starts_with("inbox.")
+            && !event_type.starts_with("preference.")
+        {
+            return Ok(None);
+        }
+        if version != Self::VERSION {
+            return Err(DecodeError::Unknown(event_type.to_owned(), version));
+        }
+        let t = event_type;
+        Ok(Some(match t {
+            "notification.sent" => Event::NotificationSent(de(t, data)?),
+            "notification.suppressed" => Event::NotificationSuppressed(de(t, data)?),
+            "notification.seen" => Event::NotificationSeen(de(t, data)?),
+            "notification.read" => Event::NotificationRead(de(t, data)?),
+            "notification.unread" => Event::NotificationUnread(de(t, data)?),
+            "notification.archived" => Event::NotificationArchived(de(t, data)?),
+            "notification.unarchived" => Event::NotificationUnarchived(de(t, data)?),
+            "inbox.all_read" => Event::InboxAllRead(de(t, data)?),
+            "inbox.all_seen" => Event::InboxAllSeen(de(t, data)?),
+            "preference.changed" => Event::PreferenceChanged(de(t, data)?),
+            other => return Err(DecodeError::Unknown(other.to_owned(), version)),
+        }))
+    }
+}
+
+pub fn notification_stream(id: NotificationId) -> String {
+    format!("notification-{id}")
+}

@@ -1,0 +1,38 @@
+//! The pure domain: commands, events and the decisions between them. No I/O, no async, no
+//! clock or randomness: everything external arrives inside the command.
+//!
+//! Shape: `decide(&State, &Command) -> Result<Vec<Event>, DomainError>` and
+//! `evolve(State, &Event) -> State`, one module per stream kind.
+
+pub mod event;
+pub mod inbox;
+pub mod notification;
+pub mod preferences;
+pub mod values;
+
+#[cfg(test)]
+mod tests;
+
+pub use event::{Content, Event, Flags};
+pub use values::{
+    Body, Category, Channel, IdempotencyKey, InputError, Link, NotificationId, Payload, Priority,
+    Title, UserId,
+};
+
+/// A command the domain refuses. Nothing is appended for it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    #[error("notification {0} not found")]
+    NotificationNotFound(NotificationId),
+    #[error("idempotency key {:?} was already used for a different request", .0.as_str())]
+    IdempotencyConflict(IdempotencyKey),
+}
+
+/// Every command the engine accepts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Send(notification::SendNotification),
+    Change(notification::ChangeNotification),
+    MarkAll(inbox::MarkAll),
+    SetPreferences(preferences::SetPreferences),
+}

@@ -1,0 +1,211 @@
+//! The `notification-{id}` stream: sending to recipients and changing one notification's flags.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+use super::event::{Content, Event, Flags, NotificationChanged, NotificationCreated};
+use super::values::{Category, IdempotencyKey, NotificationId, UserId};
+use super::DomainError;
+
+/// Send one notification to one or more people. Ids and the clock reading come from outside.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SendNotification {
+    /// One new notification per recipient, in the order given (duplicates removed).
+    pub deliveries: Vec<(NotificationId, UserId)>,
+    pub content: Content,
+    pub idempotency_key: Option<IdempotencyKey>,
+    pub at: DateTime<Utc>,
+}
+
+impl SendNotification {
+    /// Builds a send, giving each distinct recipient a fresh notification id from `new_id`.
+    pub fn new(
+        recipients: impl IntoIterator<Item = UserId>,
+        content: Content,
+        idempotency_key: Option<IdempotencyKey>,
+        at: DateTime<Utc>,
+        mut new_id: impl FnMut() -> NotificationId,
+    ) -> Self {
+        let mut seen = BTreeSet::new();
+        let deliveries = recipients
+            .into_iter()
+            .filter(|r| seen.insert(r.clone()))
+            .map(|r| (new_id(), r))
+            .collect();
+        Self {
+            deliveries,
+            content,
+            idempotency_key,
+            at,
+        }
+    }
+
+    /// A stable digest of what was asked for (recipients and content, not ids or time):
+    /// a retry with the same idempotency key must carry the same fingerprint.
+    pub fn fingerprint(&self) -> String {
+        let mut recipients: Vec<&str> = self.deliveries.iter().map(|(_, r)| r.as_str()).collect();
+        recipients.sort_unstable();
+        // serde_json maps are sorted by key, so this text is canonical.
+        let canonical = serde_json::json!({ "recipients": recipients, "content": self.content });
+        let digest = Sha256::digest(canonical.to_string().as_bytes());
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// What a send is decided against.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SendState {
+    /// The fingerprint of an earlier send under the same idempotency key, if any.
+    pub previous_fingerprint: Option<String>,
+    /// Recipients who switched off in-app delivery for this category.
+    pub muted: BTreeSet<UserId>,
+}
+
+/// Decides a send: one `sent` (or `suppressed`, when muted and not critical) per recipient.
+/// A retry of an earlier keyed send decides nothing new; a different request under the
+/// same key is a conflict.
+pub fn decide_send(state: &SendState, cmd: &SendNotification) -> Result<Vec<Event>, DomainError> {
+    if let Some(previous) = &state.previous_fingerprint {
+        return match &cmd.idempotency_key {
+            Some(key) if *previous != cmd.fingerprint() => {
+                Err(DomainError::IdempotencyConflict(key.clone()))
+            }
+            _ => Ok(Vec::new()),
+        };
+    }
+    Ok(cmd
+        .deliveries
+        .iter()
+        .map(|(id, recipient)| {
+            let created = NotificationCreated {
+                notification_id: *id,
+                recipient: recipient.clone(),
+                content: cmd.content.clone(),
+                at: cmd.at,
+            };
+            if state.muted.contains(recipient) && !cmd.content.critical {
+                Event::NotificationSuppressed(created)
+            } else {
+                Event::NotificationSent(created)
+            }
+        })
+        .collect())
+}
+
+/// One delivered notification as commands see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    pub id: NotificationId,
+    pub recipient: UserId,
+    pub category: Category,
+    pub flags: Flags,
+}
+
+/// The changes a person can make to one of their notifications.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    MarkSeen,
+    MarkRead,
+    MarkUnread,
+    Archive,
+    Unarchive,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeNotification {
+    pub id: NotificationId,
+    /// The person asking; only the recipient may change a notification.
+    pub actor: UserId,
+    pub change: Change,
+    pub at: DateTime<Utc>,
+}
+
+/// Decides a change. Someone else's notification is reported as not found, so ids never
+/// leak; a change that is already in effect decides nothing (retries are harmless).
+pub fn decide_change(
+    state: Option<&Notification>,
+    cmd: &ChangeNotification,
+) -> Result<Vec<Event>, DomainError> {
+    let n = state
+        .filter(|n| n.recipient == cmd.actor)
+        .ok_or(DomainError::NotificationNotFound(cmd.id))?;
+    let before = n.flags;
+    let after = match cmd.change {
+        // Reading implies having seen it.
+        Change::MarkRead => Flags {
+            seen: true,
+            read: true,
+            ..before
+        },
+        Change::MarkSeen => Flags {
+            seen: true,
+            ..before
+        },
+        Change::MarkUnread => Flags {
+            read: false,
+            ..before
+        },
+        Change::Archive => Flags {
+            archived: true,
+            ..before
+        },
+        Change::Unarchive => Flags {
+            archived: false,
+            ..before
+        },
+    };
+    if after == before {
+        return Ok(Vec::new());
+    }
+    let changed = NotificationChanged {
+        notification_id: n.id,
+        recipient: n.recipient.clone(),
+        category: n.category.clone(),
+        before,
+        after,
+        at: cmd.at,
+    };
+    Ok(vec![match cmd.change {
+        Change::MarkSeen => Event::NotificationSeen(changed),
+        Change::MarkRead => Event::NotificationRead(changed),
+        Change::MarkUnread => Event::NotificationUnread(changed),
+        Change::Archive => Event::NotificationArchived(changed),
+        Change::Unarchive => Event::NotificationUnarchived(changed),
+    }])
+}
+
+/// Folds one event into a notification's state. Suppressed notifications never exist for
+/// commands: they are kept for the audit trail only.
+pub fn evolve(state: Option<Notification>, event: &Event) -> Option<Notification> {
+    match event {
+        Event::NotificationSent(e) => Some(Notification {
+            id: e.notification_id,
+            recipient: e.recipient.clone(),
+            category: e.content.category.clone(),
+            flags: Flags::default(),
+        }),
+        Event::NotificationSuppressed(_) => None,
+        Event::NotificationSeen(e)
+        | Event::NotificationRead(e)
+        | Event::NotificationUnread(e)
+        | Event::NotificationArchived(e)
+        | Event::NotificationUnarchived(e) => state.map(|n| Notification {
+            flags: if n.id == e.notification_id {
+                e.after
+            } else {
+                n.flags
+            },
+            ..n
+        }),
+        Event::InboxAllRead(e) | Event::InboxAllSeen(e) => state.map(|mut n| {
+            if e.items.iter().any(|i| i.notification_id == n.id) {
+                n.flags.seen = true;
+                n.flags.read |= matches!(event, Event::InboxAllRead(_));
+            }
+            n
+        }),
+        Event::PreferenceChanged(_) => state,
+    }
+}

@@ -1,0 +1,509 @@
+//! Given / when / then tests for every command and every rejection. No database.
+
+use chrono::{DateTime, TimeZone, Utc};
+
+use super::event::{BulkItem, Content, Event, Flags};
+use super::inbox::{self, InboxItem, Mark, MarkAll};
+use super::notification::{self, Change, ChangeNotification, SendNotification, SendState};
+use super::preferences::{self, Preferences, SetPreferences};
+use super::values::*;
+use super::DomainError;
+
+fn at() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5)
+        .single()
+        .expect("valid time")
+}
+
+fn user(s: &str) -> UserId {
+    UserId::parse(s).expect("valid user")
+}
+
+fn cat(s: &str) -> Category {
+    Category::parse(s).expect("valid category")
+}
+
+fn content(category: &str, critical: bool) -> Content {
+    Content {
+        category: cat(category),
+        priority: Priority::High,
+        critical,
+        title: Title::parse("Build failed").expect("title"),
+        body: Body::parse("main is red").expect("body"),
+        data: Payload::default(),
+        action_url: Some(Link::parse("action url", "/builds/1").expect("link")),
+        icon: None,
+    }
+}
+
+fn ids() -> impl FnMut() -> NotificationId {
+    let mut n = 0u128;
+    move || {
+        n += 1;
+        NotificationId::from_uuid(uuid::Uuid::from_u128(n))
+    }
+}
+
+fn send(recipients: &[&str], c: Content, key: Option<&str>) -> SendNotification {
+    SendNotification::new(
+        recipients.iter().map(|r| user(r)),
+        c,
+        key.map(|k| IdempotencyKey::parse(k).expect("key")),
+        at(),
+        ids(),
+    )
+}
+
+/// Given earlier events of one notification, when a change is asked, then these events.
+struct GivenNotification(Option<notification::Notification>);
+
+fn given(events: &[Event]) -> GivenNotification {
+    GivenNotification(events.iter().fold(None, notification::evolve))
+}
+
+impl GivenNotification {
+    fn when(self, by: &str, change: Change) -> Result<Vec<Event>, DomainError> {
+        let id = self
+            .0
+            .as_ref()
+            .map(|n| n.id)
+            .unwrap_or_else(|| NotificationId::from_uuid(uuid::Uuid::from_u128(1)));
+        notification::decide_change(
+            self.0.as_ref(),
+            &ChangeNotification {
+                id,
+                actor: user(by),
+                change,
+                at: at(),
+            },
+        )
+    }
+}
+
+fn sent_to(who: &str) -> Vec<Event> {
+    notification::decide_send(
+        &SendState::default(),
+        &send(&[who], content("builds", false), None),
+    )
+    .expect("send is accepted")
+}
+
+fn flags_after(events: &[Event]) -> Flags {
+    match events {
+        [Event::NotificationSeen(e)
+        | Event::NotificationRead(e)
+        | Event::NotificationUnread(e)
+        | Event::NotificationArchived(e)
+        | Event::NotificationUnarchived(e)] => e.after,
+        other => panic!("expected one change event, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_send_to_several_people_creates_one_notification_each_and_drops_duplicates() {
+    let cmd = send(&["ann", "bob", "ann"], content("builds", false), None);
+    let events = notification::decide_send(&SendState::default(), &cmd).expect("accepted");
+    assert_eq!(events.len(), 2);
+    let recipients: Vec<_> = events
+        .iter()
+        .map(|e| e.user().as_str().to_owned())
+        .collect();
+    assert_eq!(recipients, ["ann", "bob"]);
+    assert!(events.iter().all(|e| e.type_name() == "notification.sent"));
+    assert_ne!(events[0].stream_id(), events[1].stream_id());
+}
+
+#[test]
+fn a_send_to_someone_who_muted_the_category_is_suppressed_not_shown() {
+    let state = SendState {
+        previous_fingerprint: None,
+        muted: [user("bob")].into(),
+    };
+    let events = notification::decide_send(
+        &state,
+        &send(&["ann", "bob"], content("builds", false), None),
+    )
+    .expect("accepted");
+    assert_eq!(events[0].type_name(), "notification.sent");
+    assert_eq!(events[1].type_name(), "notification.suppressed");
+    assert_eq!(notification::evolve(None, &events[1]), None);
+}
+
+#[test]
+fn a_critical_send_reaches_people_who_muted_the_category() {
+    let state = SendState {
+        previous_fingerprint: None,
+        muted: [user("bob")].into(),
+    };
+    let events =
+        notification::decide_send(&state, &send(&["bob"], content("security", true), None))
+            .expect("accepted");
+    assert_eq!(events[0].type_name(), "notification.sent");
+}
+
+#[test]
+fn a_retried_keyed_send_with_the_same_payload_decides_nothing_new() {
+    let cmd = send(&["ann"], content("builds", false), Some("order-1"));
+    let state = SendState {
+        previous_fingerprint: Some(cmd.fingerprint()),
+        muted: Default::default(),
+    };
+    // A retry carries new ids and a new clock reading; the fingerprint ignores both.
+    let mut retry = send(&["ann"], content("builds", false), Some("order-1"));
+    retry.at = at() + chrono::Duration::seconds(5);
+    assert_eq!(notification::decide_send(&state, &retry), Ok(vec![]));
+}
+
+#[test]
+fn a_keyed_send_with_a_different_payload_is_a_conflict() {
+    let first = send(&["ann"], content("builds", false), Some("order-1"));
+    let state = SendState {
+        previous_fingerprint: Some(first.fingerprint()),
+        muted: Default::default(),
+    };
+    let changed = send(&["ann", "bob"], content("builds", false), Some("order-1"));
+    assert_eq!(
+        notification::decide_send(&state, &changed),
+        Err(DomainError::IdempotencyConflict(
+            IdempotencyKey::parse("order-1").expect("key")
+        ))
+    );
+}
+
+#[test]
+fn the_fingerprint_ignores_recipient_order_but_not_content() {
+    let a = send(&["ann", "bob"], content("builds", false), None);
+    let b = send(&["bob", "ann"], content("builds", false), None);
+    let c = send(&["ann", "bob"], content("deploys", false), None);
+    assert_eq!(a.fingerprint(), b.fingerprint());
+    assert_ne!(a.fingerprint(), c.fingerprint());
+}
+
+#[test]
+fn marking_read_also_marks_seen() {
+    let events = given(&sent_to("ann"))
+        .when("ann", Change::MarkRead)
+        .expect("accepted");
+    assert_eq!(events[0].type_name(), "notification.read");
+    assert_eq!(
+        flags_after(&events),
+        Flags {
+            seen: true,
+            read: true,
+            archived: false
+        }
+    );
+}
+
+#[test]
+fn marking_seen_leaves_it_unread() {
+    let events = given(&sent_to("ann"))
+        .when("ann", Change::MarkSeen)
+        .expect("accepted");
+    assert_eq!(events[0].type_name(), "notification.seen");
+    assert_eq!(
+        flags_after(&events),
+        Flags {
+            seen: true,
+            read: false,
+            archived: false
+        }
+    );
+}
+
+#[test]
+fn marking_unread_after_read_keeps_it_seen() {
+    let mut history = sent_to("ann");
+    history.extend(given(&history).when("ann", Change::MarkRead).expect("read"));
+    let events = given(&history)
+        .when("ann", Change::MarkUnread)
+        .expect("accepted");
+    assert_eq!(events[0].type_name(), "notification.unread");
+    assert_eq!(
+        flags_after(&events),
+        Flags {
+            seen: true,
+            read: false,
+            archived: false
+        }
+    );
+}
+
+#[test]
+fn archiving_and_unarchiving_round_trip() {
+    let mut history = sent_to("ann");
+    let archived = given(&history)
+        .when("ann", Change::Archive)
+        .expect("archive");
+    assert_eq!(archived[0].type_name(), "notification.archived");
+    assert!(flags_after(&archived).archived);
+    history.extend(archived);
+    let restored = given(&history)
+        .when("ann", Change::Unarchive)
+        .expect("unarchive");
+    assert_eq!(restored[0].type_name(), "notification.unarchived");
+    assert!(!flags_after(&restored).archived);
+}
+
+#[test]
+fn a_change_already_in_effect_decides_nothing() {
+    let mut history = sent_to("ann");
+    history.extend(given(&history).when("ann", Change::MarkRead).expect("read"));
+    assert_eq!(given(&history).when("ann", Change::MarkRead), Ok(vec![]));
+    assert_eq!(given(&history).when("ann", Change::MarkSeen), Ok(vec![]));
+    assert_eq!(
+        given(&sent_to("ann")).when("ann", Change::Unarchive),
+        Ok(vec![])
+    );
+    assert_eq!(
+        given(&sent_to("ann")).when("ann", Change::MarkUnread),
+        Ok(vec![])
+    );
+}
+
+#[test]
+fn a_user_cannot_change_another_users_notification() {
+    let result = given(&sent_to("ann")).when("mallory", Change::MarkRead);
+    assert!(matches!(result, Err(DomainError::NotificationNotFound(_))));
+}
+
+#[test]
+fn changing_a_notification_that_does_not_exist_is_not_found() {
+    for change in [
+        Change::MarkSeen,
+        Change::MarkRead,
+        Change::MarkUnread,
+        Change::Archive,
+        Change::Unarchive,
+    ] {
+        assert!(matches!(
+            given(&[]).when("ann", change),
+            Err(DomainError::NotificationNotFound(_))
+        ));
+    }
+}
+
+#[test]
+fn a_suppressed_notification_cannot_be_changed() {
+    let state = SendState {
+        previous_fingerprint: None,
+        muted: [user("ann")].into(),
+    };
+    let events = notification::decide_send(&state, &send(&["ann"], content("builds", false), None))
+        .expect("accepted");
+    assert!(matches!(
+        given(&events).when("ann", Change::MarkRead),
+        Err(DomainError::NotificationNotFound(_))
+    ));
+}
+
+fn item(n: u128, category: &str, position: i64, flags: Flags) -> InboxItem {
+    InboxItem {
+        notification_id: NotificationId::from_uuid(uuid::Uuid::from_u128(n)),
+        category: cat(category),
+        sent_position: position,
+        flags,
+    }
+}
+
+fn mark_all(mark: Mark, category: Option<&str>, up_to: Option<i64>) -> MarkAll {
+    MarkAll {
+        user: user("ann"),
+        mark,
+        category: category.map(cat),
+        up_to_position: up_to,
+        at: at(),
+    }
+}
+
+fn marked_ids(events: &[Event]) -> Vec<u128> {
+    match events {
+        [Event::InboxAllRead(e) | Event::InboxAllSeen(e)] => e
+            .items
+            .iter()
+            .map(|i: &BulkItem| i.notification_id.as_uuid().as_u128())
+            .collect(),
+        other => panic!("expected one bulk event, got {other:?}"),
+    }
+}
+
+#[test]
+fn mark_all_read_marks_every_unread_unarchived_notification() {
+    let read = Flags {
+        seen: true,
+        read: true,
+        archived: false,
+    };
+    let archived = Flags {
+        archived: true,
+        ..Flags::default()
+    };
+    let items = [
+        item(1, "builds", 1, Flags::default()),
+        item(2, "deploys", 2, Flags::default()),
+        item(3, "builds", 3, read),
+        item(4, "builds", 4, archived),
+    ];
+    let events = inbox::decide_mark_all(&items, &mark_all(Mark::Read, None, None));
+    assert_eq!(events[0].type_name(), "inbox.all_read");
+    assert_eq!(events[0].stream_id(), "inbox-ann");
+    assert_eq!(marked_ids(&events), [1, 2]);
+}
+
+#[test]
+fn mark_all_read_by_category_leaves_other_categories_unread() {
+    let items = [
+        item(1, "builds", 1, Flags::default()),
+        item(2, "deploys", 2, Flags::default()),
+    ];
+    let events = inbox::decide_mark_all(&items, &mark_all(Mark::Read, Some("deploys"), None));
+    assert_eq!(marked_ids(&events), [2]);
+}
+
+#[test]
+fn mark_all_read_up_to_a_cursor_leaves_later_arrivals_unread() {
+    let items = [
+        item(1, "builds", 10, Flags::default()),
+        item(2, "builds", 11, Flags::default()),
+    ];
+    let events = inbox::decide_mark_all(&items, &mark_all(Mark::Read, None, Some(10)));
+    assert_eq!(marked_ids(&events), [1]);
+}
+
+#[test]
+fn mark_all_seen_marks_unseen_only_and_keeps_them_unread() {
+    let seen = Flags {
+        seen: true,
+        ..Flags::default()
+    };
+    let items = [
+        item(1, "builds", 1, Flags::default()),
+        item(2, "builds", 2, seen),
+    ];
+    let events = inbox::decide_mark_all(&items, &mark_all(Mark::Seen, None, None));
+    assert_eq!(events[0].type_name(), "inbox.all_seen");
+    assert_eq!(marked_ids(&events), [1]);
+    let after = inbox::evolve(items.to_vec(), 3, &events[0]);
+    assert!(after.iter().all(|i| i.flags.seen && !i.flags.read));
+}
+
+#[test]
+fn mark_all_with_nothing_to_mark_decides_nothing() {
+    let read = Flags {
+        seen: true,
+        read: true,
+        archived: false,
+    };
+    assert!(inbox::decide_mark_all(&[], &mark_all(Mark::Read, None, None)).is_empty());
+    assert!(
+        inbox::decide_mark_all(&[item(1, "b", 1, read)], &mark_all(Mark::Read, None, None))
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_bulk_mark_replays_onto_the_notification_state() {
+    let history = sent_to("ann");
+    let id = match &history[0] {
+        Event::NotificationSent(e) => e.notification_id,
+        other => panic!("unexpected {other:?}"),
+    };
+    let items = inbox::evolve(Vec::new(), 1, &history[0]);
+    assert_eq!(items[0].notification_id, id);
+    let bulk = inbox::decide_mark_all(&items, &mark_all(Mark::Read, None, None));
+    let state = [history[0].clone(), bulk[0].clone()]
+        .iter()
+        .fold(None, notification::evolve);
+    assert_eq!(state.map(|n| n.flags.read), Some(true));
+}
+
+fn set(changes: &[(&str, Channel, bool)]) -> SetPreferences {
+    SetPreferences {
+        user: user("ann"),
+        changes: changes
+            .iter()
+            .map(|(c, ch, on)| (cat(c), *ch, *on))
+            .collect(),
+        at: at(),
+    }
+}
+
+#[test]
+fn every_channel_is_on_until_switched_off() {
+    let prefs = Preferences::default();
+    for channel in Channel::ALL {
+        assert!(prefs.enabled(&cat("builds"), *channel));
+    }
+}
+
+#[test]
+fn switching_a_channel_off_records_a_preference_change() {
+    let events = preferences::decide(
+        &Preferences::default(),
+        &set(&[("builds", Channel::InApp, false)]),
+    );
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].type_name(), "preference.changed");
+    assert_eq!(events[0].stream_id(), "preferences-ann");
+    let state = preferences::evolve(Preferences::default(), &events[0]);
+    assert!(!state.enabled(&cat("builds"), Channel::InApp));
+    assert!(state.enabled(&cat("builds"), Channel::Email));
+    assert!(state.enabled(&cat("deploys"), Channel::InApp));
+}
+
+#[test]
+fn setting_a_switch_to_its_current_value_decides_nothing() {
+    assert!(preferences::decide(
+        &Preferences::default(),
+        &set(&[("builds", Channel::Email, true)])
+    )
+    .is_empty());
+    let off = Preferences::from_switches([(cat("builds"), Channel::Sms, false)]);
+    assert!(preferences::decide(&off, &set(&[("builds", Channel::Sms, false)])).is_empty());
+}
+
+#[test]
+fn within_one_command_a_later_change_to_the_same_switch_wins() {
+    let events = preferences::decide(
+        &Preferences::default(),
+        &set(&[
+            ("builds", Channel::Push, false),
+            ("builds", Channel::Push, true),
+        ]),
+    );
+    assert_eq!(events.len(), 2);
+    let state = events
+        .iter()
+        .fold(Preferences::default(), preferences::evolve);
+    assert!(state.enabled(&cat("builds"), Channel::Push));
+}
+
+#[test]
+fn events_round_trip_through_their_stored_form() {
+    let mut events = sent_to("ann");
+    events.extend(
+        given(&events)
+            .when("ann", Change::Archive)
+            .expect("archive"),
+    );
+    events.extend(preferences::decide(
+        &Preferences::default(),
+        &set(&[("builds", Channel::InApp, false)]),
+    ));
+    for event in events {
+        let decoded = Event::decode(event.type_name(), Event::VERSION, &event.to_json())
+            .expect("decodes")
+            .expect("known type");
+        assert_eq!(decoded, event);
+    }
+}
+
+#[test]
+fn unknown_event_types_are_skipped_and_unknown_versions_refused() {
+    assert!(matches!(
+        Event::decode("billing.charged", 1, &serde_json::json!({})),
+        Ok(None)
+    ));
+    assert!(Event::decode("notification.read", 99, &serde_json::json!({})).is_err());
+    assert!(Event::decode("notification.read", 1, &serde_json::json!({"x": 1})).is_err());
+}

@@ -1,0 +1,405 @@
+//! Value types parsed at the boundary ("parse, don't validate"): once a value exists, it is valid.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Why an input could not be parsed; names the offending field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct InputError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl InputError {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+/// Upper bounds on what a notification may carry.
+pub mod limits {
+    pub const USER_ID_MAX: usize = 128;
+    pub const CATEGORY_MAX: usize = 64;
+    pub const TITLE_MAX: usize = 200;
+    pub const BODY_MAX: usize = 5_000;
+    pub const DATA_MAX_BYTES: usize = 16 * 1024;
+    pub const LINK_MAX: usize = 2_048;
+    pub const IDEMPOTENCY_KEY_MAX: usize = 255;
+    pub const RECIPIENTS_MAX: usize = 100_000;
+}
+
+fn has_control(s: &str) -> bool {
+    s.chars().any(char::is_control)
+}
+
+/// A person who receives notifications (the JWT `sub`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UserId(String);
+
+impl UserId {
+    pub fn parse(raw: &str) -> Result<Self, InputError> {
+        const F: &str = "user id";
+        if raw.is_empty() {
+            return Err(InputError::new(F, "must not be empty"));
+        }
+        if raw.chars().count() > limits::USER_ID_MAX {
+            return Err(InputError::new(
+                F,
+                format!("must be at most {} characters", limits::USER_ID_MAX),
+            ));
+        }
+        if has_control(raw) || raw.chars().any(char::is_whitespace) {
+            return Err(InputError::new(
+                F,
+                "must not contain whitespace or control characters",
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One delivered (or suppressed) notification: one per recipient of a send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct NotificationId(Uuid);
+
+impl NotificationId {
+    pub fn from_uuid(id: Uuid) -> Self {
+        Self(id)
+    }
+
+    /// A new time-ordered id (UUIDv7 keeps index inserts local).
+    pub fn generate() -> Self {
+        Self(Uuid::now_v7())
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, InputError> {
+        Uuid::parse_str(raw)
+            .map(Self)
+            .map_err(|_| InputError::new("notification id", "must be a UUID"))
+    }
+
+    pub fn as_uuid(&self) -> Uuid {
+        self.0
+    }
+}
+
+impl fmt::Display for NotificationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A notification category, e.g. `comments` or `billing.invoices`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Category(String);
+
+impl Category {
+    pub const DEFAULT: &'static str = "general";
+
+    pub fn parse(raw: &str) -> Result<Self, InputError> {
+        const F: &str = "category";
+        let valid_char =
+            |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.:-".contains(c);
+        let starts_well = raw
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        if raw.is_empty() || raw.len() > limits::CATEGORY_MAX {
+            return Err(InputError::new(
+                F,
+                format!("must be 1 to {} characters", limits::CATEGORY_MAX),
+            ));
+        }
+        if !starts_well || !raw.chars().all(valid_char) {
+            return Err(InputError::new(
+                F,
+                "must start with a lowercase letter or digit and use only a-z, 0-9, '_', '.', ':', '-'",
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for Category {
+    fn default() -> Self {
+        Self(Self::DEFAULT.to_owned())
+    }
+}
+
+impl fmt::Display for Category {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Declares a closed set of names that parse from and print as snake_case strings.
+macro_rules! named_enum {
+    ($(#[$meta:meta])* $name:ident, $field:literal { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(&self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            pub fn parse(raw: &str) -> Result<Self, InputError> {
+                match raw.to_ascii_lowercase().as_str() {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(InputError::new($field, format!(
+                        "must be one of: {}", [$($text),+].join(", ")
+                    ))),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+named_enum!(
+    /// How loudly a notification asks for attention.
+    Priority, "priority" { Low => "low", Normal => "normal", High => "high", Urgent => "urgent" }
+);
+
+named_enum!(
+    /// Where a notification can be delivered; preferences switch each per category.
+    Channel, "channel" { InApp => "in_app", Email => "email", Sms => "sms", Push => "push", Webhook => "webhook" }
+);
+
+// The enum is declared by a macro, so `#[derive(Default)]` cannot mark the variant.
+#[allow(clippy::derivable_impls)]
+impl Default for Priority {
+    fn default() -> Self {
+        Priority::Normal
+    }
+}
+
+/// A notification title: 1 to 200 characters, trimmed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Title(String);
+
+impl Title {
+    pub fn parse(raw: &str) -> Result<Self, InputError> {
+        let t = raw.trim();
+        if t.is_empty() {
+            return Err(InputError::new("title", "must not be empty"));
+        }
+        if t.chars().count() > limits::TITLE_MAX {
+            return Err(InputError::new(
+                "title",
+                format!("must be at most {} characters", limits::TITLE_MAX),
+            ));
+        }
+        if has_control(t) {
+            return Err(InputError::new(
+                "title",
+                "must not contain control characters",
+            ));
+        }
+        Ok(Self(t.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A notification body: up to 5,000 characters (may be empty).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Body(String);
+
+impl Body {
+    pub fn parse(raw: &str) -> Result<Self, InputError> {
+        if raw.chars().count() > limits::BODY_MAX {
+            return Err(InputError::new(
+                "body",
+                format!("must be at most {} characters", limits::BODY_MAX),
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Application data attached to a notification: a JSON object of at most 16 KiB.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Payload(serde_json::Value);
+
+impl Payload {
+    pub fn parse(value: serde_json::Value) -> Result<Self, InputError> {
+        if !value.is_object() {
+            return Err(InputError::new("data", "must be a JSON object"));
+        }
+        let size = serde_json::to_vec(&value)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX);
+        if size > limits::DATA_MAX_BYTES {
+            return Err(InputError::new(
+                "data",
+                format!(
+                    "is {size} bytes; must be at most {} bytes",
+                    limits::DATA_MAX_BYTES
+                ),
+            ));
+        }
+        Ok(Self(value))
+    }
+
+    pub fn as_json(&self) -> &serde_json::Value {
+        &self.0
+    }
+}
+
+impl Default for Payload {
+    fn default() -> Self {
+        Self(serde_json::Value::Object(Default::default()))
+    }
+}
+
+/// A link a notification points to (action URL, icon): `http(s)://...` or an app path `/...`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Link(String);
+
+impl Link {
+    pub fn parse(field: &'static str, raw: &str) -> Result<Self, InputError> {
+        if raw.len() > limits::LINK_MAX {
+            return Err(InputError::new(
+                field,
+                format!("must be at most {} bytes", limits::LINK_MAX),
+            ));
+        }
+        let scheme_ok = raw.starts_with("https://")
+            || raw.starts_with("http://")
+            || (raw.starts_with('/') && !raw.starts_with("//"));
+        if !scheme_ok || has_control(raw) || raw.chars().any(char::is_whitespace) {
+            return Err(InputError::new(
+                field,
+                "must be an http(s) URL or a path starting with '/', without spaces",
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A caller-chosen key that makes a send safe to retry.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub fn parse(raw: &str) -> Result<Self, InputError> {
+        const F: &str = "idempotency key";
+        if raw.is_empty() || raw.len() > limits::IDEMPOTENCY_KEY_MAX {
+            return Err(InputError::new(
+                F,
+                format!("must be 1 to {} bytes", limits::IDEMPOTENCY_KEY_MAX),
+            ));
+        }
+        if has_control(raw) {
+            return Err(InputError::new(F, "must not contain control characters"));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn categories_are_lowercase_slugs() {
+        assert!(Category::parse("billing.invoices").is_ok());
+        assert!(Category::parse("Billing").is_err());
+        assert!(Category::parse("").is_err());
+        assert!(Category::parse("-x").is_err());
+        assert!(Category::parse(&"a".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn user_ids_reject_blank_and_control_characters() {
+        assert!(UserId::parse("alice@example.com").is_ok());
+        assert!(UserId::parse("").is_err());
+        assert!(UserId::parse("a b").is_err());
+        assert!(UserId::parse("a\u{0}").is_err());
+        assert!(UserId::parse(&"u".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn payload_must_be_a_small_object() {
+        assert!(Payload::parse(serde_json::json!({"a": 1})).is_ok());
+        assert!(Payload::parse(serde_json::json!([1])).is_err());
+        let big = "x".repeat(limits::DATA_MAX_BYTES);
+        let err = Payload::parse(serde_json::json!({ "a": big })).unwrap_err();
+        assert_eq!(err.field, "data");
+    }
+
+    #[test]
+    fn links_are_http_urls_or_app_paths() {
+        assert!(Link::parse("action url", "https://example.com/x").is_ok());
+        assert!(Link::parse("action url", "/inbox/1").is_ok());
+        assert!(Link::parse("action url", "javascript:alert(1)").is_err());
+        assert!(Link::parse("action url", "//evil.example").is_err());
+    }
+
+    #[test]
+    fn titles_are_trimmed_and_bounded() {
+        assert_eq!(Title::parse("  hi ").unwrap().as_str(), "hi");
+        assert!(Title::parse("   ").is_err());
+        assert!(Title::parse(&"t".repeat(201)).is_err());
+    }
+
+    #[test]
+    fn enums_parse_case_insensitively_and_list_choices() {
+        assert_eq!(Priority::parse("URGENT").unwrap(), Priority::Urgent);
+        assert_eq!(Channel::parse("in_app").unwrap(), Channel::InApp);
+        let err = Channel::parse("pigeon").unwrap_err();
+        assert!(err.message.contains("in_app, email, sms, push, webhook"));
+    }
+}

@@ -1,0 +1,128 @@
+//! The appender: one task per process that takes queued commands in batches and runs each
+//! batch in one transaction (one lock, one multi-row insert, one commit), then rings the
+//! doorbell once with the new head. A rejected command fails alone; an infrastructure
+//! failure fails its whole batch, and nothing of that batch is written.
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::handle::handle;
+use super::{CommandError, Job, Reply};
+use crate::eventlog::batch::Batch;
+use crate::eventlog::doorbell::{Doorbell, PG_CHANNEL};
+use crate::eventlog::Db;
+use crate::projections;
+
+pub(super) async fn run(
+    db: Db,
+    mut rx: mpsc::Receiver<Job>,
+    doorbell: Doorbell,
+    batch_max: usize,
+    cancel: CancellationToken,
+) {
+    loop {
+        let first = tokio::select! {
+            // Work already queued goes first, so commands in flight finish before shutdown.
+            biased;
+            job = rx.recv() => job,
+            () = cancel.cancelled() => None,
+        };
+        let Some(first) = first else { break };
+        let jobs = take_batch(first, &mut rx, batch_max);
+        process(&db, jobs, &doorbell).await;
+    }
+    rx.close();
+    while let Some(first) = rx.recv().await {
+        let jobs = take_batch(first, &mut rx, batch_max);
+        process(&db, jobs, &doorbell).await;
+    }
+    tracing::debug!("appender stopped");
+}
+
+fn take_batch(first: Job, rx: &mut mpsc::Receiver<Job>, batch_max: usize) -> Vec<Job> {
+    let mut jobs = vec![first];
+    while jobs.len() < batch_max {
+        match rx.try_recv() {
+            Ok(job) => jobs.push(job),
+            Err(_) => break,
+        }
+    }
+    jobs
+}
+
+pub(super) enum Handled {
+    Command(Result<super::Outcome, CommandError>),
+    Append(Result<super::Appended, CommandError>),
+}
+
+async fn process(db: &Db, jobs: Vec<Job>, doorbell: &Doorbell) {
+    let (works, replies): (Vec<_>, Vec<_>) = jobs.into_iter().map(|j| (j.work, j.reply)).unzip();
+    let committed = async {
+        let mut batch = Batch::open(db.begin_write().await?).await?;
+        let mut results = Vec::with_capacity(works.len());
+        for work in works {
+            results.push(handle(&mut batch, work).await?);
+        }
+        let appended = batch.len();
+        if appended > 0 {
+            let head = batch.head();
+            projections::record_position(batch.tx(), head).await?;
+        }
+        let head = batch.commit().await?;
+        anyhow::Ok((results, head, appended))
+    }
+    .await;
+
+    match committed {
+        Ok((results, head, appended)) => {
+            if appended > 0 {
+                doorbell.ring(head);
+            }
+            tracing::trace!(
+                commands = results.len(),
+                events = appended,
+                head,
+                "batch committed"
+            );
+            for (reply, result) in replies.into_iter().zip(results) {
+                // A caller that stopped waiting is fine: its command is committed regardless.
+                match (reply, result) {
+                    (Reply::Command(tx), Handled::Command(r)) => drop(tx.send(r)),
+                    (Reply::Append(tx), Handled::Append(r)) => drop(tx.send(r)),
+                    _ => tracing::error!("appender reply kinds out of step"),
+                }
+            }
+            if appended > 0 {
+                notify_other_nodes(db, head).await;
+            }
+        }
+        Err(error) => {
+            tracing::error!(
+                error = format!("{error:#}"),
+                commands = replies.len(),
+                "append batch failed; nothing of it was written"
+            );
+            for reply in replies {
+                match reply {
+                    Reply::Command(tx) => drop(tx.send(Err(CommandError::Internal))),
+                    Reply::Append(tx) => drop(tx.send(Err(CommandError::Internal))),
+                }
+            }
+        }
+    }
+}
+
+/// One coalesced NOTIFY per batch, after commit and outside the append transaction.
+async fn notify_other_nodes(db: &Db, head: i64) {
+    if let Db::Postgres(pool) = db {
+        let sent = sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(PG_CHANNEL)
+            .bind(head.to_string())
+            .execute(pool)
+            .await;
+        if let Err(error) = sent {
+            // Other nodes fall back to polling; the append itself is committed.
+            tracing::warn!(%error, "failed to notify other nodes of the new head");
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! Handling one queued command inside a batch: load its decision state from the inline
+//! projections, decide, append, and fold the new events into the projections at once so the
+//! next command of the batch decides against them.
+
+use super::appender::Handled;
+use super::{Appended, CommandError, Outcome, Work};
+use crate::domain::event::Event;
+use crate::domain::{inbox, notification, preferences, Command, UserId};
+use crate::eventlog::batch::Batch;
+use crate::eventlog::{ExpectedVersion, Metadata, NewEvent, RecordedEvent};
+use crate::projections::state::{self, Delivery};
+use crate::projections::{self, Target};
+
+/// Event types the engine owns; they are appended only through commands.
+const ENGINE_PREFIXES: [&str; 3] = ["notification.", "inbox.", "preference."];
+
+pub(super) async fn handle(batch: &mut Batch, work: Work) -> anyhow::Result<Handled> {
+    Ok(match work {
+        Work::Command(command, metadata) => {
+            Handled::Command(command_outcome(batch, *command, metadata).await?)
+        }
+        Work::Append {
+            stream_id,
+            expected,
+            events,
+        } => Handled::Append(append(batch, &stream_id, expected, events).await?),
+    })
+}
+
+async fn command_outcome(
+    batch: &mut Batch,
+    command: Command,
+    metadata: Metadata,
+) -> anyhow::Result<Result<Outcome, CommandError>> {
+    let decided = match &command {
+        Command::Send(cmd) => return send(batch, cmd, metadata).await,
+        Command::Change(cmd) => {
+            let current = state::notification(batch.tx(), cmd.id).await?;
+            notification::decide_change(current.as_ref(), cmd)
+        }
+        Command::MarkAll(cmd) => {
+            let items = state::inbox_items(
+                batch.tx(),
+                &cmd.user,
+                cmd.mark,
+                cmd.category.as_ref(),
+                cmd.up_to_position,
+            )
+            .await?;
+            Ok(inbox::decide_mark_all(&items, cmd))
+        }
+        Command::SetPreferences(cmd) => {
+            let current = state::preferences(batch.tx(), &cmd.user).await?;
+            Ok(preferences::decide(&current, cmd))
+        }
+    };
+    let events = match decided {
+        Ok(events) => events,
+        Err(rejected) => return Ok(Err(rejected.into())),
+    };
+    let recorded = record(batch, &events, &metadata, false).await?;
+    Ok(Ok(Outcome {
+        events: recorded,
+        deliveries: Vec::new(),
+        replayed: false,
+    }))
+}
+
+async fn send(
+    batch: &mut Batch,
+    cmd: &notification::SendNotification,
+    mut metadata: Metadata,
+) -> anyhow::Result<Result<Outcome, CommandError>> {
+    let previous = match &cmd.idempotency_key {
+        Some(key) => state::keyed_send(batch.tx(), key.as_str()).await?,
+        None => None,
+    };
+    let recipients: Vec<UserId> = cmd.deliveries.iter().map(|(_, r)| r.clone()).collect();
+    let muted = state::muted(batch.tx(), &cmd.content.category, &recipients).await?;
+    let decision_state = notification::SendState {
+        previous_fingerprint: previous.as_ref().map(|p| p.request_hash.clone()),
+        muted,
+    };
+    let events = match notification::decide_send(&decision_state, cmd) {
+        Ok(events) => events,
+        Err(rejected) => return Ok(Err(rejected.into())),
+    };
+    if let (true, Some(previous)) = (events.is_empty(), previous) {
+        return Ok(Ok(Outcome {
+            events: Vec::new(),
+            deliveries: previous.deliveries,
+            replayed: true,
+        }));
+    }
+    if let Some(key) = &cmd.idempotency_key {
+        metadata.idempotency_key = Some(key.as_str().to_owned());
+        metadata.request_hash = Some(cmd.fingerprint());
+    }
+    let recorded = record(batch, &events, &metadata, true).await?;
+    let deliveries = events
+        .iter()
+        .zip(&recorded)
+        .filter_map(|(event, r)| match event {
+            Event::NotificationSent(e) | Event::NotificationSuppressed(e) => Some(Delivery {
+                notification_id: e.notification_id,
+                recipient: e.recipient.clone(),
+                suppressed: matches!(event, Event::NotificationSuppressed(_)),
+                position: r.position,
+            }),
+            _ => None,
+        })
+        .collect();
+    Ok(Ok(Outcome {
+        events: recorded,
+        deliveries,
+        replayed: false,
+    }))
+}
+
+/// Appends domain events to their streams and folds them into the live projections.
+/// `new_streams`: every event starts a stream of its own (fresh notification ids), so no
+/// version lookup is needed; the unique (stream, version) key still guards it.
+async fn record(
+    batch: &mut Batch,
+    events: &[Event],
+    metadata: &Metadata,
+    new_streams: bool,
+) -> anyhow::Result<Vec<RecordedEvent>> {
+    let mut recorded = Vec::with_capacity(events.len());
+    for event in events {
+        let stream = event.stream_id();
+        let new = vec![NewEvent::from_domain(event, metadata.clone())];
+        recorded.extend(if new_streams {
+            batch.push_new_stream(&stream, new)
+        } else {
+            batch.push(&stream, new).await?
+        });
+    }
+    projections::apply(batch.tx(), &Target::live(), &recorded).await?;
+    Ok(recorded)
+}
+
+async fn append(
+    batch: &mut Batch,
+    stream_id: &str,
+    expected: ExpectedVersion,
+    events: Vec<NewEvent>,
+) -> anyhow::Result<Result<Appended, CommandError>> {
+    if let Some(owned) = events
+        .iter()
+        .find(|e| ENGINE_PREFIXES.iter().any(|p| e.event_type.starts_with(p)))
+    {
+        return Ok(Err(CommandError::Invalid(format!(
+            "event type {:?} belongs to the engine; send it as a command",
+            owned.event_type
+        ))));
+    }
+    if events.is_empty() {
+        return Ok(Err(CommandError::Invalid("nothing to append".to_owned())));
+    }
+    let ids: Vec<uuid::Uuid> = events.iter().map(|e| e.event_id).collect();
+    let existing = batch.existing(&ids).await?;
+    if existing.len() == ids.len() {
+        return Ok(Ok(Appended {
+            positions: ids
+                .iter()
+                .filter_map(|id| existing.get(id).copied())
+                .collect(),
+            already_present: true,
+        }));
+    }
+    if !existing.is_empty() {
+        return Ok(Err(CommandError::Invalid(
+            "some of these events are already in the log and some are not".to_owned(),
+        )));
+    }
+    let actual = batch.stream_version(stream_id).await?;
+    if !expected.admits(actual) {
+        return Ok(Err(CommandError::WrongExpectedVersion {
+            stream: stream_id.to_owned(),
+            expected,
+            actual,
+        }));
+    }
+    let recorded = batch.push(stream_id, events).await?;
+    Ok(Ok(Appended {
+        positions: recorded.iter().map(|e| e.position).collect(),
+        already_present: false,
+    }))
+}

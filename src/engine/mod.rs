@@ -1,0 +1,210 @@
+//! The engine: takes commands, decides them against the inline projections and appends the
+//! resulting events through the appender (group commit), then rings the doorbell.
+
+mod appender;
+mod handle;
+pub mod input;
+
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::{Command, DomainError};
+use crate::eventlog::doorbell::Doorbell;
+use crate::eventlog::{Db, EventLog, ExpectedVersion, Metadata, NewEvent, RecordedEvent};
+use crate::projections::{self, state::Delivery};
+
+/// The clock reading commands carry, at the precision both backends keep (microseconds).
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// How the appender batches.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// The most commands one append transaction takes.
+    pub batch_max: usize,
+    /// Commands waiting for the appender; senders wait when it is full.
+    pub queue_capacity: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            batch_max: 512,
+            queue_capacity: 4_096,
+        }
+    }
+}
+
+/// What a command did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// The events appended (none when the command changed nothing or was a retry).
+    pub events: Vec<RecordedEvent>,
+    /// For sends: the notification created for each recipient.
+    pub deliveries: Vec<Delivery>,
+    /// For sends: this was a retry of an earlier send with the same idempotency key, and
+    /// `deliveries` are that send's.
+    pub replayed: bool,
+}
+
+/// What a low-level append did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    /// The position of each event, in order.
+    pub positions: Vec<i64>,
+    /// The events were already in the log (same ids): nothing was written.
+    pub already_present: bool,
+}
+
+/// Why a command did not go through. Domain rejections and infrastructure failures differ.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Rejected(#[from] DomainError),
+    #[error("stream {stream} is at version {actual}, expected {expected:?}")]
+    WrongExpectedVersion {
+        stream: String,
+        expected: ExpectedVersion,
+        actual: i64,
+    },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the engine is shutting down")]
+    Unavailable,
+    /// The cause was logged where it happened; it is not shown to callers.
+    #[error("internal error")]
+    Internal,
+}
+
+enum Work {
+    Command(Box<Command>, Metadata),
+    Append {
+        stream_id: String,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    },
+}
+
+enum Reply {
+    Command(oneshot::Sender<Result<Outcome, CommandError>>),
+    Append(oneshot::Sender<Result<Appended, CommandError>>),
+}
+
+struct Job {
+    work: Work,
+    reply: Reply,
+}
+
+/// A handle to a running engine; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Engine {
+    db: Db,
+    jobs: mpsc::Sender<Job>,
+    doorbell: Doorbell,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Job")
+    }
+}
+
+impl Engine {
+    /// Starts the appender on a migrated database whose projections are current.
+    /// It stops when `cancel` fires, after finishing every command already queued.
+    pub async fn start(
+        db: Db,
+        config: EngineConfig,
+        cancel: CancellationToken,
+    ) -> anyhow::Result<(Engine, JoinHandle<()>)> {
+        let problems = projections::ensure(&db).await?;
+        if !problems.is_empty() {
+            let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            anyhow::bail!(
+                "{}; run `belfry replay` to rebuild before serving",
+                list.join("; ")
+            );
+        }
+        let head = EventLog::new(db.clone()).head().await?;
+        let doorbell = Doorbell::new(head);
+        let (jobs, rx) = mpsc::channel(config.queue_capacity.max(1));
+        let task = tokio::spawn(appender::run(
+            db.clone(),
+            rx,
+            doorbell.clone(),
+            config.batch_max.max(1),
+            cancel,
+        ));
+        Ok((Engine { db, jobs, doorbell }, task))
+    }
+
+    /// Decides and appends one command; returns once its events are committed (or it was
+    /// refused). Queries made after this returns see its effect.
+    pub async fn execute(
+        &self,
+        command: Command,
+        metadata: Metadata,
+    ) -> Result<Outcome, CommandError> {
+        let (tx, rx) = oneshot::channel();
+        self.submit(Job {
+            work: Work::Command(Box::new(command), metadata),
+            reply: Reply::Command(tx),
+        })
+        .await?;
+        rx.await.map_err(|_| CommandError::Unavailable)?
+    }
+
+    /// Appends events of a type the engine does not own to `stream_id`, if the stream is at
+    /// `expected`. Idempotent by event id: appending the same events again writes nothing.
+    pub async fn append(
+        &self,
+        stream_id: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<Appended, CommandError> {
+        let (tx, rx) = oneshot::channel();
+        self.submit(Job {
+            work: Work::Append {
+                stream_id: stream_id.to_owned(),
+                expected,
+                events,
+            },
+            reply: Reply::Append(tx),
+        })
+        .await?;
+        rx.await.map_err(|_| CommandError::Unavailable)?
+    }
+
+    async fn submit(&self, job: Job) -> Result<(), CommandError> {
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| CommandError::Unavailable)
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub fn log(&self) -> EventLog {
+        EventLog::new(self.db.clone())
+    }
+
+    /// The newest committed head, updated after every batch this engine commits.
+    pub fn doorbell(&self) -> watch::Receiver<i64> {
+        self.doorbell.subscribe()
+    }
+
+    /// Waits until the appender has stopped accepting work (after cancellation).
+    pub async fn closed(&self) {
+        self.jobs.closed().await
+    }
+}
+
+/// How long the appender waits before retrying when the database is unreachable at start.
+pub const RETRY_DELAY: Duration = Duration::from_millis(200);

@@ -1,0 +1,143 @@
+//! One append transaction: holds the log lock, hands out gap-free positions and stream
+//! versions, and writes all of its events in multi-row inserts at the end.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, SubsecRound, Utc};
+
+use super::{rows, NewEvent, RecordedEvent, WriteTx};
+
+/// Events appended in one transaction. Positions continue from the head read under the lock,
+/// so no other writer can take them; nothing is visible to readers before [`Batch::commit`].
+pub struct Batch {
+    tx: WriteTx,
+    head: i64,
+    pending: Vec<RecordedEvent>,
+    versions: HashMap<String, i64>,
+    recorded_at: DateTime<Utc>,
+}
+
+impl Batch {
+    /// Starts a batch on a transaction that already holds the log lock.
+    pub async fn open(mut tx: WriteTx) -> anyhow::Result<Self> {
+        let head = rows::head_in(&mut tx).await?;
+        Ok(Self {
+            tx,
+            head,
+            pending: Vec::new(),
+            versions: HashMap::new(),
+            // Microseconds: what Postgres keeps, so both backends store the same instant.
+            recorded_at: Utc::now().trunc_subsecs(6),
+        })
+    }
+
+    /// The transaction, for reading decision state and applying projections.
+    pub fn tx(&mut self) -> &mut WriteTx {
+        &mut self.tx
+    }
+
+    /// The position of the last event in this batch (or of the log before it).
+    pub fn head(&self) -> i64 {
+        self.head
+    }
+
+    /// The current version of a stream, counting events appended earlier in this batch.
+    pub async fn stream_version(&mut self, stream_id: &str) -> anyhow::Result<i64> {
+        if let Some(v) = self.versions.get(stream_id) {
+            return Ok(*v);
+        }
+        let v = rows::stream_version_in(&mut self.tx, stream_id).await?;
+        self.versions.insert(stream_id.to_owned(), v);
+        Ok(v)
+    }
+
+    /// Gives `events` the next positions and versions of `stream_id`; written at commit.
+    pub async fn push(
+        &mut self,
+        stream_id: &str,
+        events: Vec<NewEvent>,
+    ) -> anyhow::Result<Vec<RecordedEvent>> {
+        let mut version = self.stream_version(stream_id).await?;
+        let recorded: Vec<RecordedEvent> = events
+            .into_iter()
+            .map(|e| {
+                self.head += 1;
+                version += 1;
+                self.record(stream_id, version, e)
+            })
+            .collect();
+        self.versions.insert(stream_id.to_owned(), version);
+        self.pending.extend(recorded.iter().cloned());
+        Ok(recorded)
+    }
+
+    /// Like [`Batch::push`] for a stream that cannot exist yet (its id was just generated):
+    /// skips the version lookup. The unique (stream, version) key still refuses a clash.
+    pub fn push_new_stream(
+        &mut self,
+        stream_id: &str,
+        events: Vec<NewEvent>,
+    ) -> Vec<RecordedEvent> {
+        self.versions.insert(stream_id.to_owned(), 0);
+        let mut version = 0;
+        let recorded: Vec<RecordedEvent> = events
+            .into_iter()
+            .map(|e| {
+                self.head += 1;
+                version += 1;
+                self.record(stream_id, version, e)
+            })
+            .collect();
+        self.versions.insert(stream_id.to_owned(), version);
+        self.pending.extend(recorded.iter().cloned());
+        recorded
+    }
+
+    fn record(&self, stream_id: &str, stream_version: i64, e: NewEvent) -> RecordedEvent {
+        RecordedEvent {
+            position: self.head,
+            stream_id: stream_id.to_owned(),
+            stream_version,
+            event_id: e.event_id,
+            event_type: e.event_type,
+            event_version: e.event_version,
+            data: e.data,
+            metadata: e.metadata,
+            recorded_at: self.recorded_at,
+        }
+    }
+
+    /// How many events are waiting to be written.
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// Positions of those ids already in the log or earlier in this batch.
+    pub async fn existing(
+        &mut self,
+        ids: &[uuid::Uuid],
+    ) -> anyhow::Result<HashMap<uuid::Uuid, i64>> {
+        let mut found: HashMap<uuid::Uuid, i64> = rows::existing_ids_in(&mut self.tx, ids)
+            .await?
+            .into_iter()
+            .collect();
+        for e in &self.pending {
+            if ids.contains(&e.event_id) {
+                found.insert(e.event_id, e.position);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Writes the pending events and commits: one insert per 1,000 events, one commit.
+    /// Returns the new head.
+    pub async fn commit(mut self) -> anyhow::Result<i64> {
+        rows::insert_in(&mut self.tx, &self.pending).await?;
+        self.tx.commit().await?;
+        Ok(self.head)
+    }
+}

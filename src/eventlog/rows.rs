@@ -1,0 +1,164 @@
+//! SQL that reads and writes rows of the `events` table, shared by both backends.
+
+use anyhow::Context;
+use sqlx::types::Json;
+use sqlx::Row;
+
+use super::{Db, Metadata, RecordedEvent, WriteTx};
+use crate::{on_reader, on_tx};
+
+const COLUMNS: &str = "position, stream_id, stream_version, event_id, event_type, event_version, \
+                       data, metadata, recorded_at";
+
+/// Decodes an events row on either backend.
+macro_rules! recorded {
+    ($row:expr) => {{
+        let row = $row;
+        anyhow::Ok(RecordedEvent {
+            position: row.try_get("position")?,
+            stream_id: row.try_get("stream_id")?,
+            stream_version: row.try_get("stream_version")?,
+            event_id: row.try_get("event_id")?,
+            event_type: row.try_get("event_type")?,
+            event_version: row.try_get("event_version")?,
+            data: row.try_get::<Json<serde_json::Value>, _>("data")?.0,
+            metadata: row.try_get::<Json<Metadata>, _>("metadata")?.0,
+            recorded_at: row.try_get("recorded_at")?,
+        })
+    }};
+}
+
+pub(super) async fn head(db: &Db) -> anyhow::Result<i64> {
+    on_reader!(db, |p| sqlx::query_scalar::<_, i64>(
+        "SELECT COALESCE(MAX(position), 0) FROM events"
+    )
+    .fetch_one(p)
+    .await)
+    .context("Failed to read the log head")
+}
+
+pub(super) async fn read_after(
+    db: &Db,
+    after: i64,
+    limit: i64,
+) -> anyhow::Result<Vec<RecordedEvent>> {
+    let sql =
+        format!("SELECT {COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2");
+    on_reader!(db, |p| {
+        let rows = sqlx::query(&sql)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(p)
+            .await?;
+        rows.iter()
+            .map(|r| recorded!(r))
+            .collect::<anyhow::Result<Vec<_>>>()
+    })
+    .context("Failed to read events")
+}
+
+pub(super) async fn read_stream(db: &Db, stream_id: &str) -> anyhow::Result<Vec<RecordedEvent>> {
+    let sql = format!("SELECT {COLUMNS} FROM events WHERE stream_id = $1 ORDER BY stream_version");
+    on_reader!(db, |p| {
+        let rows = sqlx::query(&sql).bind(stream_id).fetch_all(p).await?;
+        rows.iter()
+            .map(|r| recorded!(r))
+            .collect::<anyhow::Result<Vec<_>>>()
+    })
+    .with_context(|| format!("Failed to read stream {stream_id}"))
+}
+
+/// Events after `after` read inside a write transaction (replay's catch-up under the lock).
+pub async fn read_after_in(
+    tx: &mut WriteTx,
+    after: i64,
+    limit: i64,
+) -> anyhow::Result<Vec<RecordedEvent>> {
+    let sql =
+        format!("SELECT {COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2");
+    on_tx!(tx, |c| {
+        let rows = sqlx::query(&sql)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&mut **c)
+            .await?;
+        rows.iter()
+            .map(|r| recorded!(r))
+            .collect::<anyhow::Result<Vec<_>>>()
+    })
+    .context("Failed to read events")
+}
+
+pub async fn head_in(tx: &mut WriteTx) -> anyhow::Result<i64> {
+    on_tx!(tx, |c| sqlx::query_scalar::<_, i64>(
+        "SELECT COALESCE(MAX(position), 0) FROM events"
+    )
+    .fetch_one(&mut **c)
+    .await)
+    .context("Failed to read the log head")
+}
+
+pub async fn stream_version_in(tx: &mut WriteTx, stream_id: &str) -> anyhow::Result<i64> {
+    on_tx!(tx, |c| sqlx::query_scalar::<_, i64>(
+        "SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE stream_id = $1"
+    )
+    .bind(stream_id)
+    .fetch_one(&mut **c)
+    .await)
+    .with_context(|| format!("Failed to read the version of stream {stream_id}"))
+}
+
+/// The positions of those of `ids` already in the log.
+pub async fn existing_ids_in(
+    tx: &mut WriteTx,
+    ids: &[uuid::Uuid],
+) -> anyhow::Result<Vec<(uuid::Uuid, i64)>> {
+    let mut found = Vec::new();
+    for chunk in ids.chunks(500) {
+        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT event_id, position FROM events WHERE event_id IN ({})",
+            placeholders.join(", ")
+        );
+        let rows: Vec<(uuid::Uuid, i64)> = on_tx!(tx, |c| {
+            let mut q = sqlx::query_as(&sql);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            q.fetch_all(&mut **c).await
+        })
+        .context("Failed to look up event ids")?;
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
+/// Inserts events with their positions, in multi-row statements.
+pub async fn insert_in(tx: &mut WriteTx, events: &[RecordedEvent]) -> anyhow::Result<()> {
+    // 9 parameters a row; 1,000 rows stay well under both backends' parameter limits.
+    for chunk in events.chunks(1_000) {
+        on_tx!(tx, |c| {
+            let mut qb = sqlx::QueryBuilder::new(
+                "INSERT INTO events (position, stream_id, stream_version, event_id, event_type, \
+                 event_version, data, metadata, recorded_at) ",
+            );
+            qb.push_values(chunk, |mut b, e| {
+                b.push_bind(e.position)
+                    .push_bind(&e.stream_id)
+                    .push_bind(e.stream_version)
+                    .push_bind(e.event_id)
+                    .push_bind(&e.event_type)
+                    .push_bind(e.event_version)
+                    .push_bind(Json(&e.data))
+                    .push_bind(Json(&e.metadata))
+                    .push_bind(e.recorded_at);
+            });
+            qb.build()
+                .execute(&mut **c)
+                .await
+                .map(|r| r.rows_affected())
+        })
+        .context("Failed to append events")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,22 @@
+//! Belfry: an event-sourced in-app notification engine.
+//!
+//! Every change is an event in an append-only log (Postgres, or an embedded SQLite file);
+//! projections fold the log into the read model (inbox, unread counters, preferences), and
+//! replay rebuilds them from the log at any time.
+//!
+//! # Layout
+//! - [`domain`]: pure commands, events and decisions; no I/O.
+//! - [`eventlog`]: the log on both backends: gap-free positions, batches, reads, doorbell.
+//! - [`projections`]: the inline read model, its decision-state queries, replay and verify.
+//! - [`engine`]: the appender (group commit) that runs commands against the log.
+//! - [`transfer`]: NDJSON export and import, to move a log between backends.
+//! - [`config`]: the layered settings.
+//! - [`app`]: builds and runs the server with one shutdown path.
+
+pub mod app;
+pub mod config;
+pub mod domain;
+pub mod engine;
+pub mod eventlog;
+pub mod projections;
+pub mod transfer;

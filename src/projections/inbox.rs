@@ -1,0 +1,142 @@
+//! The `inbox` projection: one row per delivered notification with its flags and the
+//! position of its last change. Suppressed notifications never get a row.
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+
+use crate::domain::event::{Event, InboxMarked, NotificationChanged, NotificationCreated};
+use crate::domain::inbox::{marked_flags, Mark};
+use crate::eventlog::{RecordedEvent, WriteTx};
+use crate::on_tx;
+
+pub(super) async fn apply(
+    tx: &mut WriteTx,
+    table: &str,
+    recorded: &RecordedEvent,
+    event: &Event,
+) -> anyhow::Result<()> {
+    match event {
+        Event::NotificationSent(e) => insert(tx, table, recorded.position, e).await,
+        Event::NotificationSeen(e)
+        | Event::NotificationRead(e)
+        | Event::NotificationUnread(e)
+        | Event::NotificationArchived(e)
+        | Event::NotificationUnarchived(e) => set_flags(tx, table, recorded.position, e).await,
+        Event::InboxAllRead(e) => mark(tx, table, recorded.position, Mark::Read, e).await,
+        Event::InboxAllSeen(e) => mark(tx, table, recorded.position, Mark::Seen, e).await,
+        Event::NotificationSuppressed(_) | Event::PreferenceChanged(_) => Ok(()),
+    }
+    .with_context(|| format!("Failed to project event {} into {table}", recorded.position))
+}
+
+async fn insert(
+    tx: &mut WriteTx,
+    table: &str,
+    position: i64,
+    e: &NotificationCreated,
+) -> anyhow::Result<()> {
+    let sql = format!(
+        "INSERT INTO {table} (notification_id, recipient, category, priority, critical, title, body, \
+         data, action_url, icon, sent_at, sent_position, seen_at, read_at, archived_at, last_position) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULL, NULL, NULL, $12)"
+    );
+    let c = &e.content;
+    on_tx!(tx, |conn| sqlx::query(&sql)
+        .bind(e.notification_id.as_uuid())
+        .bind(e.recipient.as_str())
+        .bind(c.category.as_str())
+        .bind(c.priority.as_str())
+        .bind(c.critical)
+        .bind(c.title.as_str())
+        .bind(c.body.as_str())
+        .bind(Json(c.data.as_json()))
+        .bind(c.action_url.as_ref().map(|l| l.as_str()))
+        .bind(c.icon.as_ref().map(|l| l.as_str()))
+        .bind(e.at)
+        .bind(position)
+        .execute(&mut **conn)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+async fn set_flags(
+    tx: &mut WriteTx,
+    table: &str,
+    position: i64,
+    e: &NotificationChanged,
+) -> anyhow::Result<()> {
+    // Keep the first time a flag was set; clear the time when the flag is cleared.
+    let sql = format!(
+        "UPDATE {table} SET \
+         seen_at = CASE WHEN $2 THEN COALESCE(seen_at, $5) ELSE NULL END, \
+         read_at = CASE WHEN $3 THEN COALESCE(read_at, $5) ELSE NULL END, \
+         archived_at = CASE WHEN $4 THEN COALESCE(archived_at, $5) ELSE NULL END, \
+         last_position = $6 \
+         WHERE notification_id = $1"
+    );
+    on_tx!(tx, |conn| sqlx::query(&sql)
+        .bind(e.notification_id.as_uuid())
+        .bind(e.after.seen)
+        .bind(e.after.read)
+        .bind(e.after.archived)
+        .bind(e.at)
+        .bind(position)
+        .execute(&mut **conn)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+async fn mark(
+    tx: &mut WriteTx,
+    table: &str,
+    position: i64,
+    mark: Mark,
+    e: &InboxMarked,
+) -> anyhow::Result<()> {
+    for item in &e.items {
+        let after = marked_flags(mark, item.before);
+        set_one(
+            tx,
+            table,
+            position,
+            item.notification_id.as_uuid(),
+            after.seen,
+            after.read,
+            e.at,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn set_one(
+    tx: &mut WriteTx,
+    table: &str,
+    position: i64,
+    id: uuid::Uuid,
+    seen: bool,
+    read: bool,
+    at: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let sql = format!(
+        "UPDATE {table} SET \
+         seen_at = CASE WHEN $2 THEN COALESCE(seen_at, $4) ELSE seen_at END, \
+         read_at = CASE WHEN $3 THEN COALESCE(read_at, $4) ELSE read_at END, \
+         last_position = $5 \
+         WHERE notification_id = $1"
+    );
+    on_tx!(tx, |conn| sqlx::query(&sql)
+        .bind(id)
+        .bind(seen)
+        .bind(read)
+        .bind(at)
+        .bind(position)
+        .execute(&mut **conn)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}

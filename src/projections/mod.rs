@@ -1,0 +1,162 @@
+//! Inline projections: the read model (inbox, unread counters, preferences, idempotency keys).
+//!
+//! Each projection is a pure function of the log: [`apply`] folds events into its table, the
+//! same code inline (inside the append transaction) and in replay (into scratch tables). The
+//! tables are also the decision state for commands, which gives read-your-writes.
+
+mod counters;
+mod idempotency;
+pub mod inbox;
+mod preferences;
+pub mod read;
+pub mod replay;
+pub mod state;
+mod status;
+
+use crate::eventlog::{Backend, RecordedEvent, WriteTx};
+pub use status::{check, ensure, record_position, ProjectionState, StatusProblem};
+
+/// A projection: a name, a version and one table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Projection {
+    Inbox,
+    UnreadCounters,
+    Preferences,
+    IdempotencyKeys,
+}
+
+impl Projection {
+    pub const ALL: [Projection; 4] = [
+        Projection::Inbox,
+        Projection::UnreadCounters,
+        Projection::Preferences,
+        Projection::IdempotencyKeys,
+    ];
+
+    /// The name, which is also the live table's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Projection::Inbox => "inbox",
+            Projection::UnreadCounters => "unread_counters",
+            Projection::Preferences => "preferences",
+            Projection::IdempotencyKeys => "idempotency_keys",
+        }
+    }
+
+    /// Bumped whenever the table or the logic changes; a stored table of another version is
+    /// rebuilt by `belfry replay` before `serve` will start.
+    pub fn version(self) -> i32 {
+        match self {
+            Projection::Inbox => 1,
+            Projection::UnreadCounters => 1,
+            Projection::Preferences => 1,
+            Projection::IdempotencyKeys => 1,
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Projection> {
+        Self::ALL.into_iter().find(|p| p.name() == name)
+    }
+
+    fn ddl(self, backend: Backend) -> &'static str {
+        match (self, backend) {
+            (Projection::Inbox, Backend::Postgres) => {
+                include_str!("../../projections/inbox/postgres.sql")
+            }
+            (Projection::Inbox, Backend::Sqlite) => {
+                include_str!("../../projections/inbox/sqlite.sql")
+            }
+            (Projection::UnreadCounters, Backend::Postgres) => {
+                include_str!("../../projections/unread_counters/postgres.sql")
+            }
+            (Projection::UnreadCounters, Backend::Sqlite) => {
+                include_str!("../../projections/unread_counters/sqlite.sql")
+            }
+            (Projection::Preferences, Backend::Postgres) => {
+                include_str!("../../projections/preferences/postgres.sql")
+            }
+            (Projection::Preferences, Backend::Sqlite) => {
+                include_str!("../../projections/preferences/sqlite.sql")
+            }
+            (Projection::IdempotencyKeys, Backend::Postgres) => {
+                include_str!("../../projections/idempotency_keys/postgres.sql")
+            }
+            (Projection::IdempotencyKeys, Backend::Sqlite) => {
+                include_str!("../../projections/idempotency_keys/sqlite.sql")
+            }
+        }
+    }
+
+    /// `CREATE TABLE` (and indexes) for this projection under the table name `table`.
+    pub fn create_sql(self, backend: Backend, table: &str) -> String {
+        let tag = format!("{:x}", uuid::Uuid::now_v7().as_u128() & 0xffff_ffff_ffff);
+        self.ddl(backend)
+            .replace("{table}", table)
+            .replace("{gen}", &tag)
+    }
+
+    /// An SQL expression naming a row of this projection, for reports of differing rows.
+    fn row_key_sql(self, backend: Backend) -> &'static str {
+        match (self, backend) {
+            (Projection::Inbox, Backend::Postgres) => "notification_id::text",
+            (Projection::Inbox, Backend::Sqlite) => "lower(hex(notification_id))",
+            (Projection::UnreadCounters, _) => "recipient || '/' || category",
+            (Projection::Preferences, _) => "user_id || '/' || category || '/' || channel",
+            (Projection::IdempotencyKeys, Backend::Postgres) => {
+                "idempotency_key || '/' || notification_id::text"
+            }
+            (Projection::IdempotencyKeys, Backend::Sqlite) => {
+                "idempotency_key || '/' || lower(hex(notification_id))"
+            }
+        }
+    }
+}
+
+/// A projection and the table it writes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub projection: Projection,
+    pub table: String,
+}
+
+impl Target {
+    /// Every projection, writing to its live table: what the appender maintains inline.
+    pub fn live() -> Vec<Target> {
+        Projection::ALL
+            .into_iter()
+            .map(|projection| Target {
+                projection,
+                table: projection.name().to_owned(),
+            })
+            .collect()
+    }
+}
+
+/// Folds `events` into each target's table, in order. Events of unknown types are skipped.
+pub async fn apply(
+    tx: &mut WriteTx,
+    targets: &[Target],
+    events: &[RecordedEvent],
+) -> anyhow::Result<()> {
+    for recorded in events {
+        let Some(event) = recorded.decode().map_err(|e| {
+            anyhow::anyhow!(
+                "Failed to decode event at position {}: {e}",
+                recorded.position
+            )
+        })?
+        else {
+            continue;
+        };
+        for target in targets {
+            let t = target.table.as_str();
+            match target.projection {
+                Projection::Inbox => inbox::apply(tx, t, recorded, &event).await?,
+                Projection::UnreadCounters => counters::apply(tx, t, &event).await?,
+                Projection::Preferences => preferences::apply(tx, t, recorded, &event).await?,
+                Projection::IdempotencyKeys => idempotency::apply(tx, t, recorded, &event).await?,
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,212 @@
+//! Rebuilding projections from the log: `belfry replay` and `belfry replay --verify`.
+//!
+//! The log is folded from position 0 into scratch tables without holding the log lock, in
+//! pages. Then, under the lock, the events appended meanwhile are folded too, and either the
+//! scratch tables replace the live ones (rebuild) or are compared with them (verify). Readers
+//! see the old tables until the swap commits and the new ones after: never a partial build.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::{apply, status, Projection, Target};
+use crate::eventlog::{rows_in, Db, EventLog, WriteTx};
+use crate::on_tx;
+
+/// Events folded per transaction while building.
+const PAGE: i64 = 5_000;
+
+/// What a replay did.
+#[derive(Debug, Clone)]
+pub struct ReplayReport {
+    pub projections: Vec<Projection>,
+    /// Events read from the log (the head the tables now reflect).
+    pub events: i64,
+    pub elapsed: Duration,
+    /// Verify only: rows that differ between the live read model and a fresh rebuild.
+    pub differences: Vec<Difference>,
+}
+
+impl ReplayReport {
+    pub fn events_per_second(&self) -> f64 {
+        self.events as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// A row that is only in the live table, or only in the rebuild.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Difference {
+    pub projection: Projection,
+    /// The row's key, e.g. a notification id or `user/category`.
+    pub key: String,
+    /// `"live"` when the live row has no identical twin in the rebuild, else `"rebuild"`.
+    pub only_in: &'static str,
+}
+
+/// Rebuilds `projections` from position 0 and swaps them in.
+pub async fn rebuild(
+    db: &Db,
+    projections: &[Projection],
+    progress: bool,
+) -> anyhow::Result<ReplayReport> {
+    run(db, projections, Mode::Rebuild, progress).await
+}
+
+/// Rebuilds `projections` into scratch tables and reports every row that differs from the
+/// live read model. Changes nothing.
+pub async fn verify(
+    db: &Db,
+    projections: &[Projection],
+    progress: bool,
+) -> anyhow::Result<ReplayReport> {
+    run(db, projections, Mode::Verify, progress).await
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Rebuild,
+    Verify,
+}
+
+fn scratch_name(projection: Projection, mode: Mode) -> String {
+    match mode {
+        Mode::Rebuild => format!("{}__rebuild", projection.name()),
+        Mode::Verify => format!("{}__verify", projection.name()),
+    }
+}
+
+async fn run(
+    db: &Db,
+    projections: &[Projection],
+    mode: Mode,
+    progress: bool,
+) -> anyhow::Result<ReplayReport> {
+    let started = Instant::now();
+    let targets: Vec<Target> = projections
+        .iter()
+        .map(|&projection| Target {
+            projection,
+            table: scratch_name(projection, mode),
+        })
+        .collect();
+
+    let mut tx = db.begin_plain().await?;
+    for t in &targets {
+        let ddl = format!(
+            "DROP TABLE IF EXISTS {0};\n{1}",
+            t.table,
+            t.projection.create_sql(db.backend(), &t.table)
+        );
+        on_tx!(&mut tx, |c| sqlx::raw_sql(&ddl)
+            .execute(&mut **c)
+            .await
+            .map(|r| r.rows_affected()))
+        .with_context(|| format!("Failed to create the scratch table {}", t.table))?;
+    }
+    tx.commit().await?;
+
+    let log = EventLog::new(db.clone());
+    let target_head = log.head().await?;
+    let bar = progress_bar(progress, target_head);
+    let mut position = 0;
+    while position < target_head {
+        let page = log.read_after(position, PAGE).await?;
+        let Some(last) = page.last() else { break };
+        let last = last.position;
+        let mut tx = db.begin_plain().await?;
+        apply(&mut tx, &targets, &page).await?;
+        tx.commit().await?;
+        bar.inc(u64::try_from(last - position).unwrap_or(0));
+        position = last;
+    }
+
+    // Under the log lock: fold what was appended meanwhile, then swap or compare.
+    let mut tx = db.begin_write().await?;
+    loop {
+        let page = rows_in::read_after_in(&mut tx, position, PAGE).await?;
+        let Some(last) = page.last().map(|e| e.position) else {
+            break;
+        };
+        apply(&mut tx, &targets, &page).await?;
+        bar.inc(u64::try_from(last - position).unwrap_or(0));
+        position = last;
+    }
+    let head = rows_in::head_in(&mut tx).await?;
+    anyhow::ensure!(
+        position == head,
+        "replay stopped at {position} but the log head is {head}"
+    );
+    let mut differences = Vec::new();
+    for t in &targets {
+        match mode {
+            Mode::Rebuild => swap(&mut tx, t, head).await?,
+            Mode::Verify => {
+                differences.extend(compare(&mut tx, t).await?);
+                let drop = format!("DROP TABLE {}", t.table);
+                on_tx!(&mut tx, |c| sqlx::raw_sql(&drop)
+                    .execute(&mut **c)
+                    .await
+                    .map(|r| r.rows_affected()))
+                .with_context(|| format!("Failed to drop {}", t.table))?;
+            }
+        }
+    }
+    tx.commit().await?;
+    bar.finish_and_clear();
+    Ok(ReplayReport {
+        projections: projections.to_vec(),
+        events: head,
+        elapsed: started.elapsed(),
+        differences,
+    })
+}
+
+async fn swap(tx: &mut WriteTx, target: &Target, head: i64) -> anyhow::Result<()> {
+    let live = target.projection.name();
+    let sql = format!(
+        "DROP TABLE IF EXISTS {live};\nALTER TABLE {} RENAME TO {live};",
+        target.table
+    );
+    on_tx!(tx, |c| sqlx::raw_sql(&sql)
+        .execute(&mut **c)
+        .await
+        .map(|r| r.rows_affected()))
+    .with_context(|| format!("Failed to swap in the rebuilt {live} table"))?;
+    status::set_status(tx, target.projection, head).await
+}
+
+async fn compare(tx: &mut WriteTx, target: &Target) -> anyhow::Result<Vec<Difference>> {
+    let live = target.projection.name();
+    let key = target.projection.row_key_sql(tx.backend());
+    let mut found = Vec::new();
+    for (only_in, a, b) in [
+        ("live", live, target.table.as_str()),
+        ("rebuild", target.table.as_str(), live),
+    ] {
+        let sql = format!(
+            "SELECT {key} FROM (SELECT * FROM {a} EXCEPT SELECT * FROM {b}) AS d ORDER BY 1"
+        );
+        let keys: Vec<(String,)> = on_tx!(tx, |c| sqlx::query_as(&sql).fetch_all(&mut **c).await)
+            .with_context(|| format!("Failed to compare {a} with {b}"))?;
+        found.extend(keys.into_iter().map(|(key,)| Difference {
+            projection: target.projection,
+            key,
+            only_in,
+        }));
+    }
+    Ok(found)
+}
+
+fn progress_bar(enabled: bool, total: i64) -> ProgressBar {
+    if !enabled {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(u64::try_from(total).unwrap_or(0));
+    if let Ok(style) = ProgressStyle::with_template(
+        "{spinner} replaying [{bar:40}] {pos}/{len} events  {per_sec}  ETA {eta}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}

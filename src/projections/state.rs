@@ -1,0 +1,198 @@
+//! Decision state for commands, read from the projection tables inside the append
+//! transaction (so a command sees every earlier command of its batch).
+
+use std::collections::BTreeSet;
+
+use anyhow::Context;
+use sqlx::Row;
+
+use crate::domain::event::Flags;
+use crate::domain::inbox::{InboxItem, Mark};
+use crate::domain::notification::Notification;
+use crate::domain::preferences::Preferences;
+use crate::domain::{Category, Channel, NotificationId, UserId};
+use crate::eventlog::WriteTx;
+use crate::on_tx;
+
+const FLAGS: &str = "seen_at IS NOT NULL AS seen, read_at IS NOT NULL AS is_read, \
+                     archived_at IS NOT NULL AS archived";
+
+macro_rules! flags {
+    ($row:expr) => {
+        Flags {
+            seen: $row.try_get("seen")?,
+            read: $row.try_get("is_read")?,
+            archived: $row.try_get("archived")?,
+        }
+    };
+}
+
+fn parse_stored<T, E: std::fmt::Display>(what: &str, parsed: Result<T, E>) -> anyhow::Result<T> {
+    parsed.map_err(|e| anyhow::anyhow!("stored {what} is invalid: {e}"))
+}
+
+/// One delivered notification, if it exists.
+pub async fn notification(
+    tx: &mut WriteTx,
+    id: NotificationId,
+) -> anyhow::Result<Option<Notification>> {
+    let sql = format!("SELECT recipient, category, {FLAGS} FROM inbox WHERE notification_id = $1");
+    let row: Option<(String, String, Flags)> = on_tx!(tx, |c| {
+        let row = sqlx::query(&sql)
+            .bind(id.as_uuid())
+            .fetch_optional(&mut **c)
+            .await?;
+        row.map(|r| anyhow::Ok((r.try_get("recipient")?, r.try_get("category")?, flags!(r))))
+            .transpose()
+    })
+    .with_context(|| format!("Failed to load notification {id}"))?;
+    row.map(|(recipient, category, flags)| {
+        Ok(Notification {
+            id,
+            recipient: parse_stored("recipient", UserId::parse(&recipient))?,
+            category: parse_stored("category", Category::parse(&category))?,
+            flags,
+        })
+    })
+    .transpose()
+}
+
+/// A person's inbox items that a bulk mark could change (unarchived, not yet marked).
+pub async fn inbox_items(
+    tx: &mut WriteTx,
+    user: &UserId,
+    mark: Mark,
+    category: Option<&Category>,
+    up_to: Option<i64>,
+) -> anyhow::Result<Vec<InboxItem>> {
+    let unmarked = match mark {
+        Mark::Read => "read_at IS NULL",
+        Mark::Seen => "seen_at IS NULL",
+    };
+    let sql = format!(
+        "SELECT notification_id, category, sent_position, {FLAGS} FROM inbox \
+         WHERE recipient = $1 AND archived_at IS NULL AND {unmarked} \
+         AND ($2 IS NULL OR category = $2) AND sent_position <= $3 ORDER BY sent_position"
+    );
+    let rows: Vec<(uuid::Uuid, String, i64, Flags)> = on_tx!(tx, |c| {
+        let rows = sqlx::query(&sql)
+            .bind(user.as_str())
+            .bind(category.map(|c| c.as_str()))
+            .bind(up_to.unwrap_or(i64::MAX))
+            .fetch_all(&mut **c)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                anyhow::Ok((
+                    r.try_get("notification_id")?,
+                    r.try_get("category")?,
+                    r.try_get("sent_position")?,
+                    flags!(r),
+                ))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()
+    })
+    .with_context(|| format!("Failed to load the inbox of {user}"))?;
+    rows.into_iter()
+        .map(|(id, category, sent_position, flags)| {
+            Ok(InboxItem {
+                notification_id: NotificationId::from_uuid(id),
+                category: parse_stored("category", Category::parse(&category))?,
+                sent_position,
+                flags,
+            })
+        })
+        .collect()
+}
+
+/// A person's switches.
+pub async fn preferences(tx: &mut WriteTx, user: &UserId) -> anyhow::Result<Preferences> {
+    let rows: Vec<(String, String, bool)> = on_tx!(tx, |c| sqlx::query_as(
+        "SELECT category, channel, enabled FROM preferences WHERE user_id = $1"
+    )
+    .bind(user.as_str())
+    .fetch_all(&mut **c)
+    .await)
+    .with_context(|| format!("Failed to load the preferences of {user}"))?;
+    let switches = rows
+        .into_iter()
+        .map(|(category, channel, on)| {
+            Ok((
+                parse_stored("category", Category::parse(&category))?,
+                parse_stored("channel", Channel::parse(&channel))?,
+                on,
+            ))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Preferences::from_switches(switches))
+}
+
+/// Those of `recipients` who switched off in-app delivery for `category`.
+pub async fn muted(
+    tx: &mut WriteTx,
+    category: &Category,
+    recipients: &[UserId],
+) -> anyhow::Result<BTreeSet<UserId>> {
+    // Few people mute any one category, so fetch them all and intersect here: one query
+    // however many recipients a send has.
+    let rows: Vec<(String,)> = on_tx!(tx, |c| sqlx::query_as(
+        "SELECT user_id FROM preferences WHERE category = $1 AND channel = $2 AND NOT enabled"
+    )
+    .bind(category.as_str())
+    .bind(Channel::InApp.as_str())
+    .fetch_all(&mut **c)
+    .await)
+    .with_context(|| format!("Failed to load who muted {category}"))?;
+    let muters: BTreeSet<&str> = rows.iter().map(|(u,)| u.as_str()).collect();
+    Ok(recipients
+        .iter()
+        .filter(|r| muters.contains(r.as_str()))
+        .cloned()
+        .collect())
+}
+
+/// What an earlier send under an idempotency key created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyedSend {
+    pub request_hash: String,
+    pub deliveries: Vec<Delivery>,
+}
+
+/// One notification a send created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub notification_id: NotificationId,
+    pub recipient: UserId,
+    /// Muted by the recipient's preferences: recorded, never shown.
+    pub suppressed: bool,
+    pub position: i64,
+}
+
+pub async fn keyed_send(tx: &mut WriteTx, key: &str) -> anyhow::Result<Option<KeyedSend>> {
+    let rows: Vec<(String, uuid::Uuid, String, bool, i64)> = on_tx!(tx, |c| sqlx::query_as(
+        "SELECT request_hash, notification_id, recipient, suppressed, position \
+         FROM idempotency_keys WHERE idempotency_key = $1 ORDER BY position"
+    )
+    .bind(key)
+    .fetch_all(&mut **c)
+    .await)
+    .context("Failed to look up an idempotency key")?;
+    let Some(request_hash) = rows.first().map(|r| r.0.clone()) else {
+        return Ok(None);
+    };
+    let deliveries = rows
+        .into_iter()
+        .map(|(_, id, recipient, suppressed, position)| {
+            Ok(Delivery {
+                notification_id: NotificationId::from_uuid(id),
+                recipient: parse_stored("recipient", UserId::parse(&recipient))?,
+                suppressed,
+                position,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Some(KeyedSend {
+        request_hash,
+        deliveries,
+    }))
+}
