@@ -141,7 +141,8 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            // 1 is reserved for `replay --verify` finding differences.
+            ExitCode::from(2)
         }
     }
 }

@@ -25,6 +25,10 @@ CREATE TRIGGER events_append_only
     BEFORE UPDATE OR DELETE ON events
     FOR EACH ROW EXECUTE FUNCTION events_are_append_only();
 
+CREATE TRIGGER events_no_truncate
+    BEFORE TRUNCATE ON events
+    FOR EACH STATEMENT EXECUTE FUNCTION events_are_append_only();
+
 -- One row per projection: the version its tables were built for and how far they are.
 CREATE TABLE projection_status (
     name        TEXT        PRIMARY KEY,

@@ -5,8 +5,6 @@ mod appender;
 mod handle;
 pub mod input;
 
-use std::time::Duration;
-
 use chrono::{DateTime, SubsecRound, Utc};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -205,6 +203,3 @@ impl Engine {
         self.jobs.closed().await
     }
 }
-
-/// How long the appender waits before retrying when the database is unreachable at start.
-pub const RETRY_DELAY: Duration = Duration::from_millis(200);

@@ -69,10 +69,12 @@ enum Mode {
     Verify,
 }
 
-fn scratch_name(projection: Projection, mode: Mode) -> String {
+/// Scratch tables are named per run, so two replays at once never write into each other's
+/// tables; each swaps (or compares) its own complete build under the log lock.
+fn scratch_name(projection: Projection, mode: Mode, run: &str) -> String {
     match mode {
-        Mode::Rebuild => format!("{}__rebuild", projection.name()),
-        Mode::Verify => format!("{}__verify", projection.name()),
+        Mode::Rebuild => format!("{}__rebuild_{run}", projection.name()),
+        Mode::Verify => format!("{}__verify_{run}", projection.name()),
     }
 }
 
@@ -83,21 +85,32 @@ async fn run(
     progress: bool,
 ) -> anyhow::Result<ReplayReport> {
     let started = Instant::now();
+    if mode == Mode::Verify {
+        let states = status::check(db).await?;
+        if let Some(s) = states
+            .iter()
+            .find(|s| projections.contains(&s.projection) && !s.is_current())
+        {
+            anyhow::bail!(
+                "projection {} is not built at version {} (stored: {:?}); run `belfry replay` before verifying",
+                s.projection.name(),
+                s.projection.version(),
+                s.stored_version
+            );
+        }
+    }
+    let run = format!("{:08x}", uuid::Uuid::new_v4().as_u128() as u32);
     let targets: Vec<Target> = projections
         .iter()
         .map(|&projection| Target {
             projection,
-            table: scratch_name(projection, mode),
+            table: scratch_name(projection, mode, &run),
         })
         .collect();
 
     let mut tx = db.begin_plain().await?;
     for t in &targets {
-        let ddl = format!(
-            "DROP TABLE IF EXISTS {0};\n{1}",
-            t.table,
-            t.projection.create_sql(db.backend(), &t.table)
-        );
+        let ddl = t.projection.create_sql(db.backend(), &t.table);
         on_tx!(&mut tx, |c| sqlx::raw_sql(&ddl)
             .execute(&mut **c)
             .await

@@ -1,0 +1,429 @@
+//! The event log: gap-free positions under concurrency, expected versions, idempotent
+//! appends, batches, the doorbell, reads.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use belfry::domain::notification::{Change, ChangeNotification};
+use belfry::domain::{Command, DomainError, NotificationId};
+use belfry::engine::{self, CommandError};
+use belfry::eventlog::{EventLog, ExpectedVersion, Metadata, NewEvent};
+
+use crate::helpers::{meta, send_cmd, user, Backend, TestStore};
+
+const WRITERS: usize = 8;
+const COMMANDS_PER_WRITER: usize = 1_000;
+
+async fn positions_are_gap_free_and_stream_versions_contiguous_under_eight_concurrent_writers(
+    backend: Backend,
+) {
+    let Some(store) = TestStore::new(backend).await else {
+        return;
+    };
+    // Eight engines: eight appenders, eight connection pools, racing for the log lock.
+    let mut engines = Vec::new();
+    for _ in 0..WRITERS {
+        engines.push(store.engine().await);
+    }
+
+    // A reader follows the log while it grows: it must never see a later position before an
+    // earlier one (a gap that fills in later would mean lost events for a tailer).
+    let done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let log = EventLog::new(store.db.clone());
+        let done = done.clone();
+        tokio::spawn(async move {
+            let mut seen = 0i64;
+            loop {
+                let finished = done.load(Ordering::SeqCst);
+                let page = log.read_after(seen, 10_000).await.expect("read");
+                for e in &page {
+                    assert_eq!(
+                        e.position,
+                        seen + 1,
+                        "reader saw position {} right after {seen}",
+                        e.position
+                    );
+                    seen = e.position;
+                }
+                if finished && page.is_empty() {
+                    return seen;
+                }
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+
+    let mut writers = Vec::new();
+    for (w, engine) in engines.iter().enumerate() {
+        let engine = engine.engine.clone();
+        writers.push(tokio::spawn(async move {
+            let me = format!("writer-{w}");
+            let mut mine: Vec<NotificationId> = Vec::new();
+            for i in 0..COMMANDS_PER_WRITER {
+                // Every fourth command changes an earlier notification, so streams grow past
+                // version 1 while other writers append around them.
+                let command = if i % 4 == 3 {
+                    let id = mine[i % mine.len()];
+                    let change = if i % 8 == 3 {
+                        Change::MarkRead
+                    } else {
+                        Change::MarkUnread
+                    };
+                    Command::Change(ChangeNotification {
+                        id,
+                        actor: user(&me),
+                        change,
+                        at: engine::now(),
+                    })
+                } else {
+                    Command::Send(send_cmd(&[&me], "load", &format!("n{i}"), None))
+                };
+                let outcome = engine.execute(command, meta()).await.expect("accepted");
+                mine.extend(outcome.deliveries.iter().map(|d| d.notification_id));
+            }
+        }));
+    }
+    for w in writers {
+        w.await.expect("writer finished");
+    }
+    done.store(true, Ordering::SeqCst);
+    let followed = reader.await.expect("reader finished");
+
+    let events = store.all_events().await;
+    let positions: Vec<i64> = events.iter().map(|e| e.position).collect();
+    let expected: Vec<i64> = (1..=events.len() as i64).collect();
+    assert_eq!(positions, expected, "positions are exactly 1..N");
+    assert_eq!(followed, events.len() as i64, "the reader saw every event");
+    let sends = WRITERS * COMMANDS_PER_WRITER * 3 / 4;
+    assert!(events.len() >= sends, "at least every send was appended");
+
+    let mut versions: HashMap<&str, Vec<i64>> = HashMap::new();
+    for e in &events {
+        versions
+            .entry(&e.stream_id)
+            .or_default()
+            .push(e.stream_version);
+    }
+    for (stream, v) in versions {
+        let expected: Vec<i64> = (1..=v.len() as i64).collect();
+        assert_eq!(
+            v, expected,
+            "stream {stream} has contiguous versions in log order"
+        );
+    }
+    for engine in engines {
+        engine.stop().await;
+    }
+}
+
+fn custom(kind: &str) -> NewEvent {
+    NewEvent {
+        event_id: uuid::Uuid::now_v7(),
+        event_type: kind.to_owned(),
+        event_version: 1,
+        data: serde_json::json!({ "kind": kind }),
+        metadata: Metadata::default(),
+    }
+}
+
+async fn appends_check_the_expected_stream_version(backend: Backend) {
+    let Some(store) = TestStore::new(backend).await else {
+        return;
+    };
+    let engine = store.engine().await;
+    let stream = "order-1";
+
+    let wrong =
+        |r: Result<_, CommandError>| matches!(r, Err(CommandError::WrongExpectedVersion { .. }));
+    assert!(wrong(
+        engine
+            .append(
+                stream,
+                ExpectedVersion::StreamExists,
+                vec![custom("order.placed")]
+            )
+            .await
+    ));
+    assert!(wrong(
+        engine
+            .append(
+                stream,
+                ExpectedVersion::Exact(1),
+                vec![custom("order.placed")]
+            )
+            .await
+    ));
+
+    let first = engine
+        .append(
+            stream,
+            ExpectedVersion::NoStream,
+            vec![custom("order.placed")],
+        )
+        .await
+        .expect("new stream");
+    assert_eq!(first.positions, [1]);
+    assert!(wrong(
+        engine
+            .append(
+                stream,
+                ExpectedVersion::NoStream,
+                vec![custom("order.paid")]
+            )
+            .await
+    ));
+    assert!(wrong(
+        engine
+            .append(
+                stream,
+                ExpectedVersion::Exact(2),
+                vec![custom("order.paid")]
+            )
+            .await
+    ));
+
+    let second = engine
+        .append(
+            stream,
+            ExpectedVersion::Exact(1),
+            vec![custom("order.paid"), custom("order.shipped")],
+        )
+        .await
+        .expect("exact version");
+    assert_eq!(second.positions, [2, 3]);
+    engine
+        .append(
+            stream,
+            ExpectedVersion::StreamExists,
+            vec![custom("order.closed")],
+        )
+        .await
+        .expect("exists");
+    engine
+        .append(
+            "order-2",
+            ExpectedVersion::Any,
+            vec![custom("order.placed")],
+        )
+        .await
+        .expect("any");
+    engine
+        .append(stream, ExpectedVersion::Any, vec![custom("order.reopened")])
+        .await
+        .expect("any");
+
+    let versions: Vec<i64> = store
+        .all_events()
+        .await
+        .iter()
+        .filter(|e| e.stream_id == stream)
+        .map(|e| e.stream_version)
+        .collect();
+    assert_eq!(versions, [1, 2, 3, 4, 5]);
+    let read = EventLog::new(store.db.clone())
+        .read_stream(stream)
+        .await
+        .expect("read stream");
+    let kinds: Vec<&str> = read.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "order.placed",
+            "order.paid",
+            "order.shipped",
+            "order.closed",
+            "order.reopened"
+        ]
+    );
+    engine.stop().await;
+}
+
+async fn appending_the_same_events_again_writes_nothing(backend: Backend) {
+    let Some(store) = TestStore::new(backend).await else {
+        return;
+    };
+    let engine = store.engine().await;
+    let events = vec![custom("order.placed"), custom("order.paid")];
+    let first = engine
+        .append("order-9", ExpectedVersion::NoStream, events.clone())
+        .await
+        .expect("append");
+    // A retry after a lost acknowledgement: same ids, same (now stale) expectation.
+    let retry = engine
+        .append("order-9", ExpectedVersion::NoStream, events.clone())
+        .await
+        .expect("retry");
+    assert!(retry.already_present);
+    assert_eq!(retry.positions, first.positions);
+    assert_eq!(store.all_events().await.len(), 2);
+
+    let mixed = vec![events[0].clone(), custom("order.shipped")];
+    assert!(matches!(
+        engine.append("order-9", ExpectedVersion::Any, mixed).await,
+        Err(CommandError::Invalid(_))
+    ));
+    assert_eq!(
+        store.all_events().await.len(),
+        2,
+        "a half-known append writes nothing"
+    );
+    engine.stop().await;
+}
+
+async fn engine_event_types_can_only_be_appended_through_commands(backend: Backend) {
+    let Some(store) = TestStore::new(backend).await else {
+        return;
+    };
+    let engine = store.engine().await;
+    let forged = custom("notification.sent");
+    assert!(matches!(
+        engine
+            .append("notification-x", ExpectedVersion::Any, vec![forged])
+            .await,
+        Err(CommandError::Invalid(_))
+    ));
+    assert!(store.all_events().await.is_empty());
+    engine.stop().await;
+}
+
+async fn a_rejected_command_does_not_fail_the_others_in_its_batch(backend: Backend) {
+    let Some(store) = TestStore::new(backend).await else {
+        return;
+    };
+    let engine = store.engine().await;
+    // Submitted together, these land in the same few batches.
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        let engine = engine.engine.clone();
+        tasks.push(tokio::spawn(async move {
+            let command = if i % 2 == 0 {
+                Command::Send(send_cmd(&["ann"], "builds", &format!("n{i}"), None))
+            } else {
+                Command::Change(ChangeNotification {
+                    id: NotificationId::generate(),
+                    actor: user("ann"),
+                    change: Change::MarkRead,
+                    at: engine::now(),
+                })
+            };
+            (i, engine.execute(command, meta()).await)
+        }));
+    }
+    for task in tasks {
+        let (i, result) = task.await.expect("task");
+        if i % 2 == 0 {
+            assert!(result.is_ok(), "send {i} went through: {result:?}");
+        } else {
+            assert!(
+                matches!(
+                    result,
+                    Err(CommandError::Rejected(DomainError::NotificationNotFound(_)))
+                ),
+                "change {i} was rejected on its own: {result:?}"
+            );
+        }
+    }
+    assert_eq!(store.all_events().await.len(), 50);
+    engine.stop().await;
+}
+
+async fn the_doorbell_rings_with_the_new_head_after_each_commit(backend: Backend) {
+    let Some(store) = TestStore::new(backend).await else {
+        return;
+    };
+    let engine = store.engine().await;
+    let mut bell = engine.doorbell();
+    assert_eq!(*bell.borrow_and_update(), 0);
+    engine.send(&["ann", "bob"], "builds", "hello").await;
+    assert!(
+        bell.has_changed().expect("open"),
+        "a commit rang the doorbell"
+    );
+    assert_eq!(*bell.borrow_and_update(), 2);
+    // A command that changes nothing appends nothing and does not ring.
+    let id = engine.send(&["ann"], "builds", "x").await.deliveries[0].notification_id;
+    bell.borrow_and_update();
+    let read = |id| {
+        Command::Change(ChangeNotification {
+            id,
+            actor: user("ann"),
+            change: Change::MarkRead,
+            at: engine::now(),
+        })
+    };
+    engine.run(read(id)).await.expect("read");
+    assert_eq!(*bell.borrow_and_update(), 4);
+    engine.run(read(id)).await.expect("read again");
+    assert!(!bell.has_changed().expect("open"));
+    engine.stop().await;
+}
+
+async fn the_log_reads_in_pages_by_stream_and_reports_its_head(backend: Backend) {
+    let Some(store) = TestStore::new(backend).await else {
+        return;
+    };
+    let engine = store.engine().await;
+    let log = engine.log();
+    assert_eq!(log.head().await.expect("head"), 0);
+    let users: Vec<String> = (0..25).map(|i| format!("u{i}")).collect();
+    let refs: Vec<&str> = users.iter().map(String::as_str).collect();
+    let sent = engine.send(&refs, "builds", "hello").await;
+    assert_eq!(log.head().await.expect("head"), 25);
+    let page = log.read_after(10, 5).await.expect("page");
+    assert_eq!(
+        page.iter().map(|e| e.position).collect::<Vec<_>>(),
+        [11, 12, 13, 14, 15]
+    );
+    let id = sent.deliveries[3].notification_id;
+    let stream = log
+        .read_stream(&format!("notification-{id}"))
+        .await
+        .expect("stream");
+    assert_eq!(stream.len(), 1);
+    assert_eq!(stream[0].event_type, "notification.sent");
+    assert_eq!(stream[0].metadata.actor.as_deref(), Some("service:test"));
+    assert_eq!(stream[0].data["recipient"], "u3");
+    assert!(log.read_after(25, 100).await.expect("tail").is_empty());
+    engine.stop().await;
+}
+
+async fn the_events_table_refuses_updates_and_deletes(backend: Backend) {
+    let Some(store) = TestStore::new(backend).await else {
+        return;
+    };
+    let engine = store.engine().await;
+    engine.send(&["ann"], "builds", "hello").await;
+    engine.stop().await;
+    for sql in ["UPDATE events SET event_type = 'x'", "DELETE FROM events"] {
+        let result = match backend {
+            Backend::Sqlite => {
+                let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&store.url)
+                    .await
+                    .expect("connect");
+                sqlx::query(sql).execute(&mut c).await.map(|_| ())
+            }
+            Backend::Postgres => {
+                let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&store.url)
+                    .await
+                    .expect("connect");
+                sqlx::query(sql).execute(&mut c).await.map(|_| ())
+            }
+        };
+        let err = result.expect_err("the log is append-only").to_string();
+        assert!(err.contains("append-only"), "{sql}: {err}");
+    }
+    assert_eq!(store.all_events().await.len(), 1);
+}
+
+crate::on_both_backends!(
+    positions_are_gap_free_and_stream_versions_contiguous_under_eight_concurrent_writers,
+    appends_check_the_expected_stream_version,
+    appending_the_same_events_again_writes_nothing,
+    engine_event_types_can_only_be_appended_through_commands,
+    a_rejected_command_does_not_fail_the_others_in_its_batch,
+    the_doorbell_rings_with_the_new_head_after_each_commit,
+    the_log_reads_in_pages_by_stream_and_reports_its_head,
+    the_events_table_refuses_updates_and_deletes,
+);

@@ -1,0 +1,517 @@
+//! The inline read model: read-your-writes, counters, bulk marks, preferences, isolation,
+//! and a property test that random histories keep counters exact and equal to a replay.
+
+use belfry::domain::inbox::{Mark, MarkAll};
+use belfry::domain::notification::{Change, ChangeNotification};
+use belfry::domain::preferences::SetPreferences;
+use belfry::domain::{Category, Channel, Command, DomainError, NotificationId};
+use belfry::engine::input::SendInput;
+use belfry::engine::{self, CommandError};
+use belfry::projections::read::{self, InboxFilter};
+use belfry::projections::{replay, Projection};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
+
+use crate::helpers::{send_cmd, user, Backend, TestEngine, TestStore};
+
+fn change(id: NotificationId, who: &str, change: Change) -> Command {
+    Command::Change(ChangeNotification {
+        id,
+        actor: user(who),
+        change,
+        at: engine::now(),
+    })
+}
+
+fn mark_all(who: &str, mark: Mark, category: Option<&str>, up_to: Option<i64>) -> Command {
+    Command::MarkAll(MarkAll {
+        user: user(who),
+        mark,
+        category: category.map(|c| Category::parse(c).expect("category")),
+        up_to_position: up_to,
+        at: engine::now(),
+    })
+}
+
+fn set_pref(who: &str, category: &str, channel: Channel, enabled: bool) -> Command {
+    Command::SetPreferences(SetPreferences {
+        user: user(who),
+        changes: vec![(
+            Category::parse(category).expect("category"),
+            channel,
+            enabled,
+        )],
+        at: engine::now(),
+    })
+}
+
+async fn counts(store: &TestStore, who: &str) -> (i64, i64) {
+    let c = read::counts(&store.db, &user(who)).await.expect("counts");
+    (c.unread, c.unseen)
+}
+
+async fn every_change_is_visible_as_soon_as_its_command_returns(backend: Backend) {
+    let Some(store) = TestStore::new(backend).await else {
+        return;
+    };
+    let engine = store.engine().await;
+    let id = engine
+        .send(&["ann"], "builds", "Build failed")
+        .await
+        .deliveries[0]
+        .notification_id;
+    let entry = read::notification(&store.db, &user("ann"), id)
+        .await
+        .expect("read")
+        .expect("delivered");
+    assert_eq!(entry.title, "Build failed");
+    assert_eq!(entry.category, "builds");
+    assert!(entry.read_at.is_none() && entry.seen_at.is_none());
+    assert_eq!(counts(&store, "ann").await, (1, 1));
+
+    engine
+        .run(change(id, "ann", Change::MarkSeen))
+        .await
+        .expect("seen");
+    assert_eq!(counts(&store, "ann").await, (1, 0));
+    engine
+        .run(change(id, "ann", Change::MarkRead))
+        .await
+        .expect("read");
+    assert_eq!(counts(&store, "ann").await, (0, 0));
+    let entry = read::notification(&store.db, &user("ann"), id)
+        .await
+        .expect("read")
+        .expect("there");
+    assert!(entry.read_at.is_some());
+    engine
+        .run(change(id, "ann", Change::MarkUnread))
+        .await
+        .expect("unread");
+    assert_eq!(counts(&store, "ann").await, (1, 0));
+
+    engine
+        .run(change(id, "ann", Change::Archive))
+        .await
+        .expect("archive");
+    assert_eq!(
+        counts(&store, "ann").await,
+        (0, 0),
+        "archived notifications do not count"
+    );
+    let inbox = read::inbox(&store.db, &user("ann"), &InboxFilter::default(), None, 10)
+        .await
+        .expect("inbox");
+    assert!(inbox.is_empty());
+    let archive = InboxFilter {
+        archived: true,
+        ..Default::default()
+    };
+    let archived = read::inbox(&store.db, &user("ann"), &archive, None, 10)
+        .await
+        .expect("archive");
+    assert_eq!(archived.len(), 1);
+    engine
+        .run(change(id, "ann", Change::Unarchive))
+        .await
+        .expect("unarchive");
+    assert_eq!(counts(&store, "ann").await, (1, 0));
+    engine.stop().await;
+}
+
+async fn the_inbox_lists_newest_first_in_pages_with_filters(backend: Backend) {
+    let Some(store) = TestStore::new(backend).await else {
+        return;
+    };
+    let engine = store.engine().await;
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        let category = if i % 2 == 0 { "builds" } else { "deploys" };
+        ids.push(
+            engine
+                .send(&["ann"], category, &format!("n{i}"))
+                .await
+                .deliveries[0]
+                .notification_id,
+        );
+    }
+    engine.send(&["bob"], "builds", "not ann's").await;
+    engine
+        .run(change(ids[6], "ann", Change::MarkRead))
+        .await
+        .expect("read");
+
+    let all = InboxFilter::default();
+    let first = read::inbox(&store.db, &user("ann"), &all, None, 3)
+        .await
+        .expect("page");
+    assert_eq!(
+        first.iter().map(|e| e.title.as_str()).collect::<Vec<_>>(),
+        ["n6", "n5", "n4"]
+    );
+    let next = read::inbox(
+        &store.db,
+        &user("ann"),
+        &all,
+        Some(first[2].sent_position),
+        10,
+    )
+    .await
+    .expect("page");
+    assert_eq!(
+        next.iter().map(|e| e.title.as_str()).collect::<Vec<_>>(),
+        ["n3", "n2", "n1", "n0"]
+    );
+
+    let unread_builds = InboxFilter {
+        unread_only: true,
+        category: Some(Category::parse("builds").expect("c")),
+        archived: false,
+    };
+    let listed = read::inbox(&store.db, &user("ann"), &unread_builds, None, 10)
+        .await
+        .expect("filtered");
+    assert_eq!(
+        listed.iter().map(|e| e.title.as_str()).collect::<Vec<_>>(),
+        ["n4", "n2", "n0"]
+    );
+
+    let c = read::counts(&store.db, &user("ann")).await.expect("counts");
+    assert_eq!(c.unread, 6);
+    assert_eq!(
+        c.by_category,
+        vec![("builds".to_owned(), 3, 3), ("deploys".to_owned(), 3, 3)]
+    );
+    engine.stop().await;
+}
+
+async fn mark_all_read_by_category_and_up_to_a_cursor_leaves_later_arrivals_unread(
+    backend: Backend,
+) {
+    let Some(store) = TestStore::new(backend).await else {
+        return;
+    };
+    let engine = store.engine().await;
+    let a = engine.send(&["ann"], "builds", "a").await.deliveries[0].position;
+    engine.send(&["ann"], "deploys", "b").await;
+    engine.send(&["ann"], "builds", "c").await;
+
+    engine
+        .run(mark_all("ann", Mark::Read, Some("builds"), Some(a)))
+        .await
+        .expect("mark");
+    let c = read::counts(&store.db, &user("ann")).await.expect("counts");
+    assert_eq!(c.unread, 2, "only the first builds notification is read");
+    assert_eq!(
+        c.by_category,
+        vec![("builds".to_owned(), 1, 1), ("deploys".to_owned(), 1, 1)]
+    );
+
+    engine
+        .run(mark_all("ann", Mark::Seen, None, None))
+        .await
+        .expect("seen");
+    assert_eq!(counts(&store, "ann").await, (2, 0), "seen, still unread");
+    engine
+        .run(mark_all("ann", Mark::Read, None, None))
+        .await
+        .expect("all read");
+    assert_eq!(counts(&store, "ann").await, (0, 0));
+    let before = store.all_events().await.len();
+    engine
+        .run(mark_all("ann", Mark::Read, None, None))
+        .await
+        .expect("again");
+    assert_eq!(
+        store.all_events().await.len(),
+        before,
+        "nothing left to mark appends nothing"
+    );
+    engine.stop().await;
+}
+
+async fn a_muted_category_is_recorded_but_never_shown_unless_critical(backend: Backend) {
+    let Some(store) = TestStore::new(backend).await else {
+        return;
+    };
+    let engine = store.engine().await;
+    engine
+        .run(set_pref("ann", "marketing", Channel::InApp, false))
+        .await
+        .expect("mute");
+    let prefs = read::preferences(&store.db, &user("ann"))
+        .await
+        .expect("prefs");
+    assert_eq!(
+        prefs,
+        vec![(
+            Category::parse("marketing").expect("c"),
+            Channel::InApp,
+            false
+        )]
+    );
+
+    let sent = engine.send(&["ann", "bob"], "marketing", "Sale").await;
+    let ann = sent
+        .deliveries
+        .iter()
+        .find(|d| d.recipient.as_str() == "ann")
+        .expect("ann");
+    let bob = sent
+        .deliveries
+        .iter()
+        .find(|d| d.recipient.as_str() == "bob")
+        .expect("bob");
+    assert!(ann.suppressed && !bob.suppressed);
+    assert!(
+        read::notification(&store.db, &user("ann"), ann.notification_id)
+            .await
+            .expect("read")
+            .is_none()
+    );
+    assert_eq!(counts(&store, "ann").await, (0, 0));
+    assert_eq!(counts(&store, "bob").await, (1, 1));
+    let audit = engine
+        .log()
+        .read_stream(&format!("notification-{}", ann.notification_id))
+        .await
+        .expect("audit");
+    assert_eq!(
+        audit[0].event_type, "notification.suppressed",
+        "kept for the audit trail"
+    );
+    assert!(matches!(
+        engine
+            .run(change(ann.notification_id, "ann", Change::MarkRead))
+            .await,
+        Err(CommandError::Rejected(DomainError::NotificationNotFound(_)))
+    ));
+
+    let critical = SendInput {
+        recipients: vec!["ann".into()],
+        category: Some("marketing".into()),
+        critical: true,
+        title: "Your account is locked".into(),
+        ..Default::default()
+    };
+    let sent = engine
+        .run(Command::Send(critical.parse(engine::now()).expect("valid")))
+        .await
+        .expect("sent");
+    assert!(
+        !sent.deliveries[0].suppressed,
+        "critical notifications ignore mutes"
+    );
+    assert_eq!(counts(&store, "ann").await, (1, 1));
+
+    engine
+        .run(set_pref("ann", "marketing", Channel::InApp, true))
+        .await
+        .expect("unmute");
+    assert!(
+        !engine
+            .send(&["ann"], "marketing", "Sale 2")
+            .await
+            .deliveries[0]
+            .suppressed
+    );
+    engine.stop().await;
+}
+
+async fn a_user_cannot_see_or_change_another_users_notification(backend: Backend) {
+    let Some(store) = TestStore::new(backend).await else {
+        return;
+    };
+    let engine = store.engine().await;
+    let id = engine.send(&["ann"], "builds", "private").await.deliveries[0].notification_id;
+    assert!(read::notification(&store.db, &user("mallory"), id)
+        .await
+        .expect("read")
+        .is_none());
+    for c in [
+        Change::MarkSeen,
+        Change::MarkRead,
+        Change::MarkUnread,
+        Change::Archive,
+        Change::Unarchive,
+    ] {
+        assert!(matches!(
+            engine.run(change(id, "mallory", c)).await,
+            Err(CommandError::Rejected(DomainError::NotificationNotFound(_)))
+        ));
+    }
+    engine
+        .run(mark_all("mallory", Mark::Read, None, None))
+        .await
+        .expect("mallory's own inbox");
+    assert_eq!(
+        counts(&store, "ann").await,
+        (1, 1),
+        "ann's notification is untouched"
+    );
+    assert_eq!(store.all_events().await.len(), 1);
+    engine.stop().await;
+}
+
+crate::on_both_backends!(
+    every_change_is_visible_as_soon_as_its_command_returns,
+    the_inbox_lists_newest_first_in_pages_with_filters,
+    mark_all_read_by_category_and_up_to_a_cursor_leaves_later_arrivals_unread,
+    a_muted_category_is_recorded_but_never_shown_unless_critical,
+    a_user_cannot_see_or_change_another_users_notification,
+);
+
+const USERS: [&str; 3] = ["ann", "bob", "cy"];
+const CATEGORIES: [&str; 3] = ["builds", "deploys", "billing"];
+
+/// One step of a random history.
+#[derive(Debug, Clone)]
+enum Op {
+    Send {
+        to: Vec<usize>,
+        category: usize,
+        critical: bool,
+    },
+    Change {
+        by: usize,
+        pick: usize,
+        change: usize,
+    },
+    MarkAll {
+        by: usize,
+        read: bool,
+        category: Option<usize>,
+        cursor: Option<usize>,
+    },
+    Mute {
+        by: usize,
+        category: usize,
+        enabled: bool,
+    },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (proptest::collection::vec(0..USERS.len(), 1..=3), 0..CATEGORIES.len(), any::<bool>())
+            .prop_map(|(to, category, critical)| Op::Send { to, category, critical: critical && category == 2 }),
+        5 => (0..USERS.len(), any::<usize>(), 0..5usize).prop_map(|(by, pick, change)| Op::Change { by, pick, change }),
+        1 => (0..USERS.len(), any::<bool>(), proptest::option::of(0..CATEGORIES.len()), proptest::option::of(any::<usize>()))
+            .prop_map(|(by, read, category, cursor)| Op::MarkAll { by, read, category, cursor }),
+        1 => (0..USERS.len(), 0..CATEGORIES.len(), any::<bool>()).prop_map(|(by, category, enabled)| Op::Mute { by, category, enabled }),
+    ]
+}
+
+async fn apply_history(engine: &TestEngine, ops: &[Op]) {
+    // Every delivered notification, with the log position of its send.
+    let mut sent: Vec<(NotificationId, i64)> = Vec::new();
+    for op in ops {
+        let command = match op {
+            Op::Send {
+                to,
+                category,
+                critical,
+            } => {
+                let to: Vec<&str> = to.iter().map(|u| USERS[*u]).collect();
+                let mut cmd = send_cmd(&to, CATEGORIES[*category], "t", None);
+                cmd.content.critical = *critical;
+                Command::Send(cmd)
+            }
+            Op::Change {
+                by,
+                pick,
+                change: c,
+            } if !sent.is_empty() => {
+                let changes = [
+                    Change::MarkSeen,
+                    Change::MarkRead,
+                    Change::MarkUnread,
+                    Change::Archive,
+                    Change::Unarchive,
+                ];
+                // Often someone else's: the engine must refuse those without effect.
+                change(sent[pick % sent.len()].0, USERS[*by], changes[*c])
+            }
+            Op::Change { .. } => continue,
+            Op::MarkAll {
+                by,
+                read,
+                category,
+                cursor,
+            } => {
+                let up_to = cursor
+                    .filter(|_| !sent.is_empty())
+                    .map(|c| sent[c % sent.len()].1);
+                let mark = if *read { Mark::Read } else { Mark::Seen };
+                mark_all(USERS[*by], mark, category.map(|c| CATEGORIES[c]), up_to)
+            }
+            Op::Mute {
+                by,
+                category,
+                enabled,
+            } => set_pref(USERS[*by], CATEGORIES[*category], Channel::InApp, *enabled),
+        };
+        match engine.run(command).await {
+            Ok(outcome) => sent.extend(
+                outcome
+                    .deliveries
+                    .iter()
+                    .filter(|d| !d.suppressed)
+                    .map(|d| (d.notification_id, d.position)),
+            ),
+            Err(CommandError::Rejected(DomainError::NotificationNotFound(_))) => {}
+            Err(other) => panic!("unexpected failure {other:?} for {op:?}"),
+        }
+    }
+}
+
+async fn check_history(backend: Backend, ops: Vec<Op>) -> Result<(), TestCaseError> {
+    let Some(store) = TestStore::new(backend).await else {
+        return Ok(());
+    };
+    let engine = store.engine().await;
+    apply_history(&engine, &ops).await;
+    engine.stop().await;
+    let drift = store.counter_drift().await;
+    prop_assert!(
+        drift.is_empty(),
+        "counters drifted from a recount: {drift:?}"
+    );
+    let report = replay::verify(&store.db, &Projection::ALL, false)
+        .await
+        .expect("verify");
+    prop_assert!(
+        report.differences.is_empty(),
+        "read model differs from a replay: {:?}",
+        report.differences
+    );
+    Ok(())
+}
+
+fn random_histories_keep_counters_exact_and_equal_to_a_replay(backend: Backend) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut runner = TestRunner::new(Config {
+        cases: 24,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let result = runner.run(&proptest::collection::vec(op(), 1..60), |ops| {
+        rt.block_on(check_history(backend, ops))
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
+#[test]
+fn random_histories_keep_counters_exact_and_equal_to_a_replay_on_sqlite() {
+    random_histories_keep_counters_exact_and_equal_to_a_replay(Backend::Sqlite);
+}
+
+#[test]
+fn random_histories_keep_counters_exact_and_equal_to_a_replay_on_postgres() {
+    random_histories_keep_counters_exact_and_equal_to_a_replay(Backend::Postgres);
+}
