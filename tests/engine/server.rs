@@ -61,4 +61,68 @@ async fn the_server_reports_health_with_the_log_head_and_stops_cleanly(backend: 
     );
 }
 
-crate::on_both_backends!(the_server_reports_health_with_the_log_head_and_stops_cleanly);
+async fn serve_refuses_to_start_until_a_stale_projection_is_replayed(backend: Backend) {
+    let Some(store) = TestStore::new(backend).await else {
+        return;
+    };
+    let engine = store.engine().await;
+    engine.send(&["ann"], "builds", "hi").await;
+    engine.stop().await;
+    // As if an older build had built the inbox table.
+    let sql = "UPDATE projection_status SET version = 0 WHERE name = 'inbox'";
+    match backend {
+        Backend::Sqlite => {
+            let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&store.url)
+                .await
+                .expect("connect");
+            sqlx::query(sql).execute(&mut c).await.expect("update");
+        }
+        Backend::Postgres => {
+            let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&store.url)
+                .await
+                .expect("connect");
+            sqlx::query(sql).execute(&mut c).await.expect("update");
+        }
+    }
+    let settings = Settings {
+        database_url: Some(SecretString::from(store.url.clone())),
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        ..Settings::default()
+    };
+    let refused = Application::build(&settings)
+        .await
+        .err()
+        .expect("serve refuses");
+    let message = format!("{refused:#}");
+    assert!(
+        message.contains("inbox") && message.contains("belfry replay"),
+        "{message}"
+    );
+
+    belfry::projections::replay::rebuild(
+        &store.db,
+        &[belfry::projections::Projection::Inbox],
+        false,
+    )
+    .await
+    .expect("replay");
+    let app = Application::build(&settings)
+        .await
+        .expect("serves after replay");
+    let inbox = belfry::projections::read::inbox(
+        &store.db,
+        &crate::helpers::user("ann"),
+        &Default::default(),
+        None,
+        10,
+    )
+    .await
+    .expect("inbox");
+    assert_eq!(inbox.len(), 1, "the rebuilt inbox holds the notification");
+    drop(app);
+}
+
+crate::on_both_backends!(
+    the_server_reports_health_with_the_log_head_and_stops_cleanly,
+    serve_refuses_to_start_until_a_stale_projection_is_replayed,
+);
