@@ -374,28 +374,7 @@ async fn replay_verify_exits_1_and_names_the_row_when_the_read_model_was_tampere
 
     // Tamper with the read model behind the engine's back.
     let tamper = "UPDATE unread_counters SET unread = unread + 5 WHERE recipient = 'ann' AND category = 'builds'";
-    let changed = match store.backend {
-        Backend::Sqlite => {
-            let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&store.url)
-                .await
-                .expect("connect");
-            sqlx::query(tamper)
-                .execute(&mut conn)
-                .await
-                .expect("tamper")
-                .rows_affected()
-        }
-        Backend::Postgres => {
-            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&store.url)
-                .await
-                .expect("connect");
-            sqlx::query(tamper)
-                .execute(&mut conn)
-                .await
-                .expect("tamper")
-                .rows_affected()
-        }
-    };
+    let changed = store.execute_raw(tamper).await.expect("tamper");
     assert_eq!(changed, 1);
     assert_eq!(
         read::counts(&store.db, &user("ann"))

@@ -150,6 +150,22 @@ impl TestStore {
         }
     }
 
+    /// Runs one SQL statement on a writable connection of its own, behind the engine's back
+    /// (the store's SQLite reader pool is read-only). Returns the rows it affected.
+    pub async fn execute_raw(&self, sql: &str) -> Result<u64, sqlx::Error> {
+        use sqlx::Connection;
+        match self.backend {
+            Backend::Sqlite => {
+                let mut c = sqlx::SqliteConnection::connect(&self.url).await?;
+                Ok(sqlx::query(sql).execute(&mut c).await?.rows_affected())
+            }
+            Backend::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&self.url).await?;
+                Ok(sqlx::query(sql).execute(&mut c).await?.rows_affected())
+            }
+        }
+    }
+
     /// Counter rows that differ from a recount of the inbox rows: (user, category, unread, unseen).
     pub async fn counter_drift(&self) -> Vec<String> {
         let sql = "SELECT COALESCE(c.recipient, r.recipient), COALESCE(c.category, r.category), \

@@ -397,20 +397,7 @@ async fn the_events_table_refuses_updates_and_deletes(backend: Backend) {
     engine.send(&["ann"], "builds", "hello").await;
     engine.stop().await;
     for sql in ["UPDATE events SET event_type = 'x'", "DELETE FROM events"] {
-        let result = match backend {
-            Backend::Sqlite => {
-                let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&store.url)
-                    .await
-                    .expect("connect");
-                sqlx::query(sql).execute(&mut c).await.map(|_| ())
-            }
-            Backend::Postgres => {
-                let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&store.url)
-                    .await
-                    .expect("connect");
-                sqlx::query(sql).execute(&mut c).await.map(|_| ())
-            }
-        };
+        let result = store.execute_raw(sql).await;
         let err = result.expect_err("the log is append-only").to_string();
         assert!(err.contains("append-only"), "{sql}: {err}");
     }

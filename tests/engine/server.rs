@@ -70,20 +70,7 @@ async fn serve_refuses_to_start_until_a_stale_projection_is_replayed(backend: Ba
     engine.stop().await;
     // As if an older build had built the inbox table.
     let sql = "UPDATE projection_status SET version = 0 WHERE name = 'inbox'";
-    match backend {
-        Backend::Sqlite => {
-            let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&store.url)
-                .await
-                .expect("connect");
-            sqlx::query(sql).execute(&mut c).await.expect("update");
-        }
-        Backend::Postgres => {
-            let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&store.url)
-                .await
-                .expect("connect");
-            sqlx::query(sql).execute(&mut c).await.expect("update");
-        }
-    }
+    store.execute_raw(sql).await.expect("update");
     let settings = Settings {
         database_url: Some(SecretString::from(store.url.clone())),
         listen: "127.0.0.1:0".parse().expect("addr"),
