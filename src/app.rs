@@ -1,21 +1,37 @@
 //! Builds and runs everything `belfry serve` needs, with one shutdown path: a cancellation
-//! token reaches the HTTP server and the appender, and `run_until_stopped` reports which
-//! task ended and why.
+//! token reaches the HTTP server and every socket (closed with 1001); once in-flight requests
+//! have finished, the appender drains its queue and the tailer stops. `run_until_stopped`
+//! reports which task ended and why.
 
 use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
+use crate::api::graphql::{self, ApiContext, Limits};
+use crate::api::ws::WsConfig;
+use crate::api::ApiState;
+use crate::auth::secret::{token_verifier, write_private, SecretSource};
+use crate::auth::{ApiKeys, Authenticator, Scope, TokenVerifier};
 use crate::config::Settings;
-use crate::engine::Engine;
+use crate::domain::UserId;
+use crate::engine::{Engine, EngineConfig};
 use crate::eventlog::Db;
+use crate::live::{tailer, LiveHub};
+use crate::metrics::Metrics;
+
+/// The largest page of notifications one query returns.
+pub const MAX_PAGE: usize = 100;
 
 /// Connects to the configured database and applies the event-log migrations.
 pub async fn open_db(settings: &Settings) -> anyhow::Result<Db> {
@@ -24,66 +40,166 @@ pub async fn open_db(settings: &Settings) -> anyhow::Result<Db> {
     Ok(db)
 }
 
-/// What request handlers share.
-#[derive(Clone)]
-pub struct AppState {
-    pub engine: Engine,
-}
-
 /// The HTTP routes, without a listener, so tests can call them in process.
-pub fn router(state: AppState) -> Router {
-    Router::new()
+pub fn router(state: ApiState) -> Router {
+    crate::api::http::routes(state.max_body)
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .with_state(state)
 }
 
-async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
+async fn healthz(State(state): State<ApiState>) -> Json<serde_json::Value> {
     let head = *state.engine.doorbell().borrow();
     Json(serde_json::json!({ "status": "ok", "head": head }))
 }
 
-async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
-    match state.engine.db().ping().await {
-        Ok(()) => (
-            StatusCode::OK,
-            Json(serde_json::json!({ "status": "ready" })),
-        ),
-        Err(error) => {
-            tracing::warn!(error = format!("{error:#}"), "readiness check failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(
-                    serde_json::json!({ "status": "unavailable", "reason": "database unreachable" }),
-                ),
-            )
-        }
+async fn readyz(State(state): State<ApiState>) -> (StatusCode, Json<serde_json::Value>) {
+    let unavailable = |reason: &str| {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "status": "unavailable", "reason": reason })),
+        )
+    };
+    if let Err(error) = state.engine.db().ping().await {
+        tracing::warn!(error = format!("{error:#}"), "readiness check failed");
+        return unavailable("database unreachable");
     }
+    if !state.hub.is_running() {
+        return unavailable("live tailer not running");
+    }
+    (
+        StatusCode::OK,
+        Json(serde_json::json!({ "status": "ready" })),
+    )
+}
+
+async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+}
+
+/// Credentials `serve` prints on the embedded default, so GraphiQL works at once.
+#[derive(Debug, Clone)]
+pub struct DemoCredentials {
+    pub user: UserId,
+    /// A user token for `user`, valid for [`DEMO_TOKEN_TTL`].
+    pub token: String,
+    /// A service key with the `send` and `admin` scopes.
+    pub service_key: String,
+}
+
+pub const DEMO_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+const DEMO_KEY_FILE: &str = "demo-service-key";
+
+async fn demo_credentials(
+    tokens: &TokenVerifier,
+    keys: &ApiKeys,
+    data_dir: &Path,
+) -> anyhow::Result<DemoCredentials> {
+    let user = UserId::parse("demo").map_err(|e| anyhow::anyhow!("{e}"))?;
+    let token = tokens.mint(&user, DEMO_TOKEN_TTL)?;
+    let path = data_dir.join(DEMO_KEY_FILE);
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        let existing = existing.trim();
+        if keys.verify(existing).await.is_ok() {
+            return Ok(DemoCredentials {
+                user,
+                token,
+                service_key: existing.to_owned(),
+            });
+        }
+        // Revoked or from another database: replace it.
+        std::fs::remove_file(&path)
+            .with_context(|| format!("Failed to replace {}", path.display()))?;
+    }
+    let (service_key, _) = keys.create("demo", &[Scope::Send, Scope::Admin]).await?;
+    write_private(&path, &service_key)?;
+    Ok(DemoCredentials {
+        user,
+        token,
+        service_key,
+    })
 }
 
 /// A built server: listener bound, engine running, not yet serving.
 pub struct Application {
     listener: TcpListener,
-    engine: Engine,
+    state: ApiState,
     appender: JoinHandle<()>,
-    cancel: CancellationToken,
+    engine_stop: CancellationToken,
+    poll: Duration,
+    demo: Option<DemoCredentials>,
 }
 
 impl Application {
     /// Opens the database, starts the engine and binds the listener (port 0 picks a free one).
     pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
+        let (tokens, source) = token_verifier(settings)?;
         let db = open_db(settings).await?;
-        let cancel = CancellationToken::new();
-        let (engine, appender) =
-            Engine::start(db, settings.engine_config(), cancel.clone()).await?;
+        let metrics = Metrics::new();
+        let engine_stop = CancellationToken::new();
+        let (engine, appender) = Engine::start(
+            db.clone(),
+            EngineConfig {
+                metrics: metrics.clone(),
+                ..settings.engine_config()
+            },
+            engine_stop.clone(),
+        )
+        .await?;
+        let head = *engine.doorbell().borrow();
+        let hub = LiveHub::new(head, settings.subscriber_queue, metrics.clone());
+        let keys = ApiKeys::new(db);
+        let demo = match source {
+            SecretSource::Generated => {
+                Some(demo_credentials(&tokens, &keys, &settings.data_dir).await?)
+            }
+            SecretSource::Configured | SecretSource::PublicKey => None,
+        };
+        let schema = graphql::build(
+            ApiContext {
+                engine: engine.clone(),
+                hub: hub.clone(),
+                max_page: MAX_PAGE,
+            },
+            Limits {
+                depth: settings.query_depth,
+                complexity: settings.query_complexity,
+            },
+            metrics.clone(),
+        );
+        let state = ApiState {
+            engine,
+            hub,
+            schema,
+            auth: Authenticator::new(tokens, keys),
+            metrics,
+            max_body: settings.max_body_bytes,
+            ws: WsConfig {
+                init_timeout: Duration::from_millis(settings.ws_init_timeout_ms),
+                keepalive: Duration::from_secs(settings.ws_keepalive_secs.max(1)),
+                max_operations: settings.max_operations_per_socket.max(1),
+                send_timeout: Duration::from_secs(10),
+            },
+            shutdown: CancellationToken::new(),
+            sockets: TaskTracker::new(),
+        };
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("Failed to listen on {}", settings.listen))?;
         Ok(Application {
             listener,
-            engine,
+            state,
             appender,
-            cancel,
+            engine_stop,
+            poll: Duration::from_millis(settings.live_poll_ms.max(10)),
+            demo,
         })
     }
 
@@ -98,54 +214,105 @@ impl Application {
     }
 
     pub fn engine(&self) -> &Engine {
-        &self.engine
+        &self.state.engine
     }
 
-    /// Serves until `shutdown` fires (or a task fails), then stops everything: the server
-    /// finishes in-flight requests, the appender finishes queued commands.
-    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+    /// The API keys of this server's database.
+    pub fn authenticator(&self) -> &Authenticator {
+        &self.state.auth
+    }
+
+    /// Demo credentials, on the embedded default without a configured secret.
+    pub fn demo(&self) -> Option<&DemoCredentials> {
+        self.demo.as_ref()
+    }
+
+    /// Serves until `stop` fires (or a task fails), then shuts down in order: sockets close
+    /// with 1001 and in-flight requests finish, then the appender finishes queued commands,
+    /// then the tailer stops.
+    pub async fn run_until_stopped(self, stop: CancellationToken) -> anyhow::Result<()> {
         let Application {
             listener,
-            engine,
+            state,
             appender,
-            cancel,
+            engine_stop,
+            poll,
+            demo: _,
         } = self;
-        let app = router(AppState {
-            engine: engine.clone(),
+        let shutdown = state.shutdown.clone();
+        let sockets = state.sockets.clone();
+        let engine = state.engine.clone();
+        let tailer_stop = CancellationToken::new();
+        let mut tailer = tokio::spawn(tailer::run(
+            engine.db().clone(),
+            state.hub.clone(),
+            engine.doorbell(),
+            poll,
+            tailer_stop.clone(),
+        ));
+        let app = router(state);
+        let mut server = tokio::spawn({
+            let shutdown = shutdown.clone();
+            async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown.cancelled_owned())
+                    .await
+            }
         });
-        let stop = cancel.clone();
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await
-        });
-        let forward = cancel.clone();
-        tokio::spawn(async move {
-            shutdown.cancelled().await;
-            forward.cancel();
-        });
-        let mut server = server;
         let mut appender = appender;
         let result = tokio::select! {
+            () = stop.cancelled() => {
+                tracing::info!("shutting down");
+                shutdown.cancel();
+                match (&mut server).await {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(e)) => Err(anyhow::Error::from(e).context("HTTP server failed")),
+                    Err(e) => Err(anyhow::Error::from(e).context("HTTP server task panicked")),
+                }
+            }
             r = &mut server => {
-                cancel.cancel();
-                let _ = appender.await;
+                shutdown.cancel();
                 match r {
-                    Ok(Ok(())) => { tracing::info!("HTTP server stopped"); Ok(()) }
+                    Ok(Ok(())) => Err(anyhow::anyhow!("HTTP server stopped unexpectedly")),
                     Ok(Err(e)) => Err(anyhow::Error::from(e).context("HTTP server failed")),
                     Err(e) => Err(anyhow::Error::from(e).context("HTTP server task panicked")),
                 }
             }
             r = &mut appender => {
-                cancel.cancel();
-                let _ = server.await;
+                shutdown.cancel();
+                let _ = (&mut server).await;
                 match r {
-                    Ok(()) => { tracing::info!("appender stopped"); Ok(()) }
+                    Ok(()) => Err(anyhow::anyhow!("appender stopped unexpectedly")),
                     Err(e) => Err(anyhow::Error::from(e).context("appender task panicked")),
                 }
             }
+            r = &mut tailer => {
+                shutdown.cancel();
+                let _ = (&mut server).await;
+                match r {
+                    Ok(()) => Err(anyhow::anyhow!("live tailer stopped unexpectedly")),
+                    Err(e) => Err(anyhow::Error::from(e).context("live tailer task panicked")),
+                }
+            }
         };
+        // Sockets send their 1001 close frames; give slow peers a moment, not forever.
+        sockets.close();
+        if tokio::time::timeout(Duration::from_secs(5), sockets.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some WebSocket connections did not close in time");
+        }
+        engine_stop.cancel();
+        if !appender.is_finished() {
+            let _ = appender.await;
+        }
+        tailer_stop.cancel();
+        if !tailer.is_finished() {
+            let _ = tailer.await;
+        }
         engine.db().close().await;
+        tracing::info!("stopped");
         result
     }
 }

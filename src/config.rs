@@ -33,6 +33,30 @@ pub struct Settings {
     pub queue_capacity: usize,
     /// Log filter, e.g. `info` or `belfry=debug` (`RUST_LOG` wins when set).
     pub log: String,
+    /// HS256 secret for user tokens. Unset on the embedded default: one is generated into
+    /// `data_dir`. Required on Postgres unless `jwt_public_key` is set.
+    pub jwt_secret: Option<SecretString>,
+    /// PEM file with an RSA (RS256) or EC P-256 (ES256) public key that verifies user tokens,
+    /// for tokens minted by an identity provider. Takes precedence over `jwt_secret`.
+    pub jwt_public_key: Option<PathBuf>,
+    /// Clock skew allowed when checking a token's expiry, in seconds.
+    pub jwt_leeway_secs: u64,
+    /// A WebSocket must send `connection_init` within this many milliseconds.
+    pub ws_init_timeout_ms: u64,
+    /// Seconds between WebSocket pings the server sends to find dead peers.
+    pub ws_keepalive_secs: u64,
+    /// Largest GraphQL request (HTTP body or WebSocket message), in bytes.
+    pub max_body_bytes: usize,
+    /// Deepest query nesting accepted.
+    pub query_depth: usize,
+    /// Highest query complexity accepted (one per field, times `first` on lists).
+    pub query_complexity: usize,
+    /// Most operations one WebSocket may run at once.
+    pub max_operations_per_socket: usize,
+    /// Changes buffered per live subscriber before it counts as too slow and is closed.
+    pub subscriber_queue: usize,
+    /// Milliseconds between log polls when no doorbell rings (the fallback to NOTIFY).
+    pub live_poll_ms: u64,
 }
 
 impl Default for Settings {
@@ -47,6 +71,17 @@ impl Default for Settings {
             batch_max: engine.batch_max,
             queue_capacity: engine.queue_capacity,
             log: "info,sqlx=warn".to_owned(),
+            jwt_secret: None,
+            jwt_public_key: None,
+            jwt_leeway_secs: 30,
+            ws_init_timeout_ms: 10_000,
+            ws_keepalive_secs: 30,
+            max_body_bytes: 1 << 20,
+            query_depth: 12,
+            query_complexity: 2_000,
+            max_operations_per_socket: 64,
+            subscriber_queue: 1_024,
+            live_poll_ms: 1_000,
         }
     }
 }
@@ -86,6 +121,11 @@ impl Settings {
         Ok(settings)
     }
 
+    /// Whether the database in effect is the embedded SQLite file (the zero-setup default).
+    pub fn is_embedded(&self) -> bool {
+        !self.database_url().starts_with("postgres")
+    }
+
     /// The database URL in effect (may hold a password: do not print it, see [`Self::database_label`]).
     pub fn database_url(&self) -> String {
         match &self.database_url {
@@ -110,6 +150,7 @@ impl Settings {
         EngineConfig {
             batch_max: self.batch_max,
             queue_capacity: self.queue_capacity,
+            ..EngineConfig::default()
         }
     }
 }

@@ -9,14 +9,22 @@
 //! - [`eventlog`]: the log on both backends: gap-free positions, batches, reads, doorbell.
 //! - [`projections`]: the inline read model, its decision-state queries, replay and verify.
 //! - [`engine`]: the appender (group commit) that runs commands against the log.
+//! - [`live`]: the tailer and the hub that deliver per-user changes to live subscribers.
+//! - [`api`]: the GraphQL schema and its HTTP and WebSocket transports.
+//! - [`auth`]: user tokens (JWT) and service API keys.
+//! - [`metrics`]: Prometheus metrics of this process.
 //! - [`transfer`]: NDJSON export and import, to move a log between backends.
 //! - [`config`]: the layered settings.
 //! - [`app`]: builds and runs the server with one shutdown path.
 
+pub mod api;
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod engine;
 pub mod eventlog;
+pub mod live;
+pub mod metrics;
 pub mod projections;
 pub mod transfer;

@@ -8,6 +8,8 @@ use std::time::Instant;
 
 use anyhow::Context;
 use belfry::app::{open_db, Application};
+use belfry::auth::secret::token_verifier;
+use belfry::auth::{ApiKeys, Scope};
 use belfry::config::{Overrides, Settings};
 use belfry::domain::Command;
 use belfry::engine::input::SendInput;
@@ -97,6 +99,22 @@ enum Cmd {
         #[arg(long)]
         idempotency_key: Option<String>,
     },
+    /// Print the GraphQL schema (SDL) the server serves.
+    Schema,
+    /// Mint a user token with the configured (or, embedded, the generated) secret.
+    Token {
+        /// The user id the token signs in as (its `sub`).
+        #[arg(long)]
+        user: String,
+        /// How long it is valid: a number with s, m, h or d [default: 24h]
+        #[arg(long, default_value = "24h", value_parser = parse_ttl)]
+        ttl: std::time::Duration,
+    },
+    /// Manage service API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCmd,
+    },
     /// Append sends as fast as possible and print each acknowledged one (for load and crash tests).
     #[command(hide = true)]
     Loadgen {
@@ -110,6 +128,47 @@ enum Cmd {
         #[arg(long)]
         print_acks: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum KeysCmd {
+    /// Create a key; prints it once (only its hash is stored).
+    Create {
+        /// What the key is for, e.g. the service's name.
+        #[arg(long)]
+        name: String,
+        /// send or admin (repeatable) [default: send]
+        #[arg(long = "scope", value_name = "SCOPE", value_parser = parse_scope)]
+        scopes: Vec<Scope>,
+    },
+    /// Revoke a key by its id (the part after `bfk_`, before the next `_`).
+    Revoke { id: String },
+    /// List keys (never the keys themselves).
+    List,
+}
+
+fn parse_scope(s: &str) -> Result<Scope, String> {
+    Scope::parse(s)
+}
+
+fn parse_ttl(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let split = s.len().saturating_sub(1);
+    let (number, unit) = s.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 30m, 24h or 7d"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3_600,
+        "d" => n * 86_400,
+        _ => return Err(format!("{s:?} is not a duration like 30m, 24h or 7d")),
+    };
+    if secs == 0 {
+        return Err("a token must be valid for some time".to_owned());
+    }
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 fn main() -> ExitCode {
@@ -252,6 +311,17 @@ async fn run(command: Cmd, settings: Settings) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Schema => {
+            print!("{}", belfry::api::graphql::sdl());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Token { user, ttl } => {
+            let user = belfry::domain::UserId::parse(&user).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let (tokens, _) = token_verifier(&settings)?;
+            println!("{}", tokens.mint(&user, ttl)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Keys { command } => keys_cmd(settings, command).await,
         Cmd::Loadgen {
             count,
             concurrency,
@@ -285,7 +355,24 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
         "Belfry is listening on http://{addr} (database: {})",
         settings.database_label()
     );
-    println!("  health: http://{addr}/healthz");
+    let shown = if addr.ip().is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], addr.port()))
+    } else {
+        addr
+    };
+    println!("  GraphiQL: http://{shown}/graphiql");
+    println!("  health:   http://{shown}/healthz   metrics: http://{shown}/metrics");
+    if let Some(demo) = app.demo() {
+        println!("Demo credentials (embedded setup; configure jwt_secret to turn them off):");
+        println!(
+            "  user token for {:?}, valid {} days (GraphiQL headers: {{\"Authorization\": \"Bearer <token>\"}}):",
+            demo.user.as_str(),
+            belfry::app::DEMO_TOKEN_TTL.as_secs() / 86_400
+        );
+        println!("    {}", demo.token);
+        println!("  service key (scopes send, admin):");
+        println!("    {}", demo.service_key);
+    }
     let shutdown = CancellationToken::new();
     let trigger = shutdown.clone();
     tokio::spawn(async move {
@@ -295,6 +382,70 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
     });
     app.run_until_stopped(shutdown).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+async fn keys_cmd(settings: Settings, command: KeysCmd) -> anyhow::Result<ExitCode> {
+    let db = open_db(&settings).await?;
+    let keys = ApiKeys::new(db.clone());
+    let code = match command {
+        KeysCmd::Create { name, scopes } => {
+            let scopes = if scopes.is_empty() {
+                vec![Scope::Send]
+            } else {
+                scopes
+            };
+            let (key, info) = keys.create(&name, &scopes).await?;
+            eprintln!(
+                "created key {} ({}) with scopes {}; it is shown only now:",
+                info.id,
+                info.name,
+                scope_list(&info.scopes)
+            );
+            println!("{key}");
+            ExitCode::SUCCESS
+        }
+        KeysCmd::Revoke { id } => {
+            if keys.revoke(&id).await? {
+                println!("revoked key {id}");
+                ExitCode::SUCCESS
+            } else {
+                eprintln!("error: no active key with id {id:?}");
+                ExitCode::from(2)
+            }
+        }
+        KeysCmd::List => {
+            let mut out = std::io::stdout().lock();
+            writeln!(
+                out,
+                "{:<14} {:<12} {:<12} {:<25} revoked",
+                "id", "name", "scopes", "created"
+            )?;
+            for k in keys.list().await? {
+                writeln!(
+                    out,
+                    "{:<14} {:<12} {:<12} {:<25} {}",
+                    k.id,
+                    k.name,
+                    scope_list(&k.scopes),
+                    k.created_at.to_rfc3339(),
+                    k.revoked_at
+                        .map(|t| t.to_rfc3339())
+                        .unwrap_or_else(|| "-".to_owned())
+                )?;
+            }
+            ExitCode::SUCCESS
+        }
+    };
+    db.close().await;
+    Ok(code)
+}
+
+fn scope_list(scopes: &[Scope]) -> String {
+    scopes
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 async fn wait_for_signal() {

@@ -17,3 +17,4 @@ CREATE TABLE {table} (
     last_position   BIGINT      NOT NULL
 );
 CREATE INDEX {table}_recipient_{gen} ON {table} (recipient, sent_position DESC);
+CREATE INDEX {table}_changes_{gen} ON {table} (recipient, last_position);

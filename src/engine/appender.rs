@@ -11,6 +11,7 @@ use super::{CommandError, Job, Reply};
 use crate::eventlog::batch::Batch;
 use crate::eventlog::doorbell::{Doorbell, PG_CHANNEL};
 use crate::eventlog::Db;
+use crate::metrics::Metrics;
 use crate::projections;
 
 pub(super) async fn run(
@@ -18,6 +19,7 @@ pub(super) async fn run(
     mut rx: mpsc::Receiver<Job>,
     doorbell: Doorbell,
     batch_max: usize,
+    metrics: Metrics,
     cancel: CancellationToken,
 ) {
     loop {
@@ -29,12 +31,12 @@ pub(super) async fn run(
         };
         let Some(first) = first else { break };
         let jobs = take_batch(first, &mut rx, batch_max);
-        process(&db, jobs, &doorbell).await;
+        process(&db, jobs, &doorbell, &metrics).await;
     }
     rx.close();
     while let Some(first) = rx.recv().await {
         let jobs = take_batch(first, &mut rx, batch_max);
-        process(&db, jobs, &doorbell).await;
+        process(&db, jobs, &doorbell, &metrics).await;
     }
     tracing::debug!("appender stopped");
 }
@@ -55,7 +57,8 @@ pub(super) enum Handled {
     Append(Result<super::Appended, CommandError>),
 }
 
-async fn process(db: &Db, jobs: Vec<Job>, doorbell: &Doorbell) {
+async fn process(db: &Db, jobs: Vec<Job>, doorbell: &Doorbell, metrics: &Metrics) {
+    let started = std::time::Instant::now();
     let (works, replies): (Vec<_>, Vec<_>) = jobs.into_iter().map(|j| (j.work, j.reply)).unzip();
     let committed = async {
         let mut batch = Batch::open(db.begin_write().await?).await?;
@@ -77,7 +80,9 @@ async fn process(db: &Db, jobs: Vec<Job>, doorbell: &Doorbell) {
         Ok((results, head, appended)) => {
             if appended > 0 {
                 doorbell.ring(head);
+                metrics.head(head);
             }
+            metrics.batch(results.len(), appended, started.elapsed().as_secs_f64());
             tracing::trace!(
                 commands = results.len(),
                 events = appended,

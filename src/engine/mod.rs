@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::domain::{Command, DomainError};
 use crate::eventlog::doorbell::Doorbell;
 use crate::eventlog::{Db, EventLog, ExpectedVersion, Metadata, NewEvent, RecordedEvent};
+use crate::metrics::Metrics;
 use crate::projections::{self, state::Delivery};
 
 /// The clock reading commands carry, at the precision both backends keep (microseconds).
@@ -27,6 +28,8 @@ pub struct EngineConfig {
     pub batch_max: usize,
     /// Commands waiting for the appender; senders wait when it is full.
     pub queue_capacity: usize,
+    /// Where batch sizes and latency are recorded.
+    pub metrics: Metrics,
 }
 
 impl Default for EngineConfig {
@@ -34,6 +37,7 @@ impl Default for EngineConfig {
         Self {
             batch_max: 512,
             queue_capacity: 4_096,
+            metrics: Metrics::new(),
         }
     }
 }
@@ -104,6 +108,7 @@ pub struct Engine {
     db: Db,
     jobs: mpsc::Sender<Job>,
     doorbell: Doorbell,
+    metrics: Metrics,
 }
 
 impl std::fmt::Debug for Job {
@@ -136,9 +141,19 @@ impl Engine {
             rx,
             doorbell.clone(),
             config.batch_max.max(1),
+            config.metrics.clone(),
             cancel,
         ));
-        Ok((Engine { db, jobs, doorbell }, task))
+        config.metrics.head(head);
+        Ok((
+            Engine {
+                db,
+                jobs,
+                doorbell,
+                metrics: config.metrics,
+            },
+            task,
+        ))
     }
 
     /// Decides and appends one command; returns once its events are committed (or it was
@@ -187,6 +202,10 @@ impl Engine {
 
     pub fn db(&self) -> &Db {
         &self.db
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     pub fn log(&self) -> EventLog {

@@ -47,7 +47,7 @@ impl Projection {
     /// rebuilt by `belfry replay` before `serve` will start.
     pub fn version(self) -> i32 {
         match self {
-            Projection::Inbox => 1,
+            Projection::Inbox => 2,
             Projection::UnreadCounters => 1,
             Projection::Preferences => 1,
             Projection::IdempotencyKeys => 1,

@@ -68,14 +68,7 @@ macro_rules! entry {
     }};
 }
 
-/// A page of a person's inbox, newest first, sent before position `before` (exclusive).
-pub async fn inbox(
-    db: &Db,
-    user: &UserId,
-    filter: &InboxFilter,
-    before: Option<i64>,
-    limit: i64,
-) -> anyhow::Result<Vec<InboxEntry>> {
+fn page_sql(filter: &InboxFilter) -> String {
     let archived = if filter.archived {
         "archived_at IS NOT NULL"
     } else {
@@ -86,10 +79,21 @@ pub async fn inbox(
     } else {
         ""
     };
-    let sql = format!(
+    format!(
         "SELECT {COLUMNS} FROM inbox WHERE recipient = $1 AND sent_position < $2 AND {archived} {unread} \
          AND ($3 IS NULL OR category = $3) ORDER BY sent_position DESC LIMIT $4"
-    );
+    )
+}
+
+/// A page of a person's inbox, newest first, sent before position `before` (exclusive).
+pub async fn inbox(
+    db: &Db,
+    user: &UserId,
+    filter: &InboxFilter,
+    before: Option<i64>,
+    limit: i64,
+) -> anyhow::Result<Vec<InboxEntry>> {
+    let sql = page_sql(filter);
     on_reader!(db, |p| {
         let rows = sqlx::query(&sql)
             .bind(user.as_str())
@@ -166,4 +170,115 @@ pub async fn preferences(db: &Db, user: &UserId) -> anyhow::Result<Vec<(Category
             Ok((category, channel, on))
         })
         .collect()
+}
+
+/// Runs `$body` with `$c` bound to a read transaction that sees one consistent snapshot
+/// (SQLite: a read transaction in WAL mode; Postgres: REPEATABLE READ). Use `&mut *$c`.
+macro_rules! in_snapshot {
+    ($db:expr, |$c:ident| $body:expr) => {
+        match $db {
+            Db::Sqlite { reader, .. } => {
+                let mut $c = reader.begin().await?;
+                let out = $body;
+                $c.commit().await?;
+                out
+            }
+            Db::Postgres(pool) => {
+                let mut $c = pool.begin().await?;
+                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    .execute(&mut *$c)
+                    .await?;
+                let out = $body;
+                $c.commit().await?;
+                out
+            }
+        }
+    };
+}
+
+const HEAD_SQL: &str = "SELECT COALESCE(MAX(position), 0) FROM events";
+
+/// What a live subscriber starts from: one consistent view of a person's inbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveSnapshot {
+    /// The log head the view is at; live changes at or below it are already in the view.
+    pub head: i64,
+    pub counts: Counts,
+    /// With a cursor: every notification changed after it, oldest change first.
+    pub changed: Vec<InboxEntry>,
+}
+
+/// Reads the snapshot a live subscription starts from.
+pub async fn live_snapshot(
+    db: &Db,
+    user: &UserId,
+    after: Option<i64>,
+) -> anyhow::Result<LiveSnapshot> {
+    let changed_sql = format!(
+        "SELECT {COLUMNS} FROM inbox WHERE recipient = $1 AND last_position > $2 ORDER BY last_position, sent_position"
+    );
+    let counts_sql = "SELECT category, unread, unseen FROM unread_counters \
+                      WHERE recipient = $1 AND (unread <> 0 OR unseen <> 0) ORDER BY category";
+    let read = async {
+        in_snapshot!(db, |c| {
+            let head: i64 = sqlx::query_scalar(HEAD_SQL).fetch_one(&mut *c).await?;
+            let rows: Vec<(String, i64, i64)> = sqlx::query_as(counts_sql)
+                .bind(user.as_str())
+                .fetch_all(&mut *c)
+                .await?;
+            let changed = match after {
+                Some(after) => sqlx::query(&changed_sql)
+                    .bind(user.as_str())
+                    .bind(after)
+                    .fetch_all(&mut *c)
+                    .await?
+                    .iter()
+                    .map(|r| entry!(r))
+                    .collect::<anyhow::Result<Vec<_>>>()?,
+                None => Vec::new(),
+            };
+            anyhow::Ok(LiveSnapshot {
+                head,
+                counts: Counts {
+                    unread: rows.iter().map(|r| r.1).sum(),
+                    unseen: rows.iter().map(|r| r.2).sum(),
+                    by_category: rows,
+                },
+                changed,
+            })
+        })
+    };
+    read.await
+        .with_context(|| format!("Failed to read the live snapshot of {user}"))
+}
+
+/// A page of the inbox (as [`inbox`]) together with the log head it was read at, so a client
+/// can subscribe after that head and miss nothing in between.
+pub async fn inbox_with_head(
+    db: &Db,
+    user: &UserId,
+    filter: &InboxFilter,
+    before: Option<i64>,
+    limit: i64,
+) -> anyhow::Result<(Vec<InboxEntry>, i64)> {
+    let sql = page_sql(filter);
+    let read = async {
+        in_snapshot!(db, |c| {
+            let head: i64 = sqlx::query_scalar(HEAD_SQL).fetch_one(&mut *c).await?;
+            let rows = sqlx::query(&sql)
+                .bind(user.as_str())
+                .bind(before.unwrap_or(i64::MAX))
+                .bind(filter.category.as_ref().map(|c| c.as_str()))
+                .bind(limit)
+                .fetch_all(&mut *c)
+                .await?;
+            let entries = rows
+                .iter()
+                .map(|r| entry!(r))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            anyhow::Ok((entries, head))
+        })
+    };
+    read.await
+        .with_context(|| format!("Failed to list the inbox of {user}"))
 }

@@ -1,12 +1,17 @@
 //! Integration tests of the engine core, each run against SQLite and Postgres.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod api;
+mod app;
+mod auth;
 mod helpers;
 
 mod cli;
 mod crash;
 mod idempotency;
+mod live;
 mod log;
+mod protocol;
 mod read_model;
 mod server;
 mod transfer;

@@ -1,8 +1,6 @@
 //! `belfry serve` as a client sees it: health and readiness on a real listener (port 0).
 
 use belfry::app::Application;
-use belfry::config::Settings;
-use secrecy::SecretString;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
@@ -23,11 +21,7 @@ async fn the_server_reports_health_with_the_log_head_and_stops_cleanly(backend: 
     let Some(store) = TestStore::new(backend).await else {
         return;
     };
-    let settings = Settings {
-        database_url: Some(SecretString::from(store.url.clone())),
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        ..Settings::default()
-    };
+    let settings = crate::app::test_settings(&store);
     let app = Application::build(&settings).await.expect("build");
     let port = app.port();
     assert_ne!(port, 0);
@@ -71,11 +65,7 @@ async fn serve_refuses_to_start_until_a_stale_projection_is_replayed(backend: Ba
     // As if an older build had built the inbox table.
     let sql = "UPDATE projection_status SET version = 0 WHERE name = 'inbox'";
     store.execute_raw(sql).await.expect("update");
-    let settings = Settings {
-        database_url: Some(SecretString::from(store.url.clone())),
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        ..Settings::default()
-    };
+    let settings = crate::app::test_settings(&store);
     let refused = Application::build(&settings)
         .await
         .err()

@@ -1,0 +1,145 @@
+//! The API's one error type, mapped to GraphQL `extensions.code`. Internal causes are logged
+//! once, where they are turned into [`ApiError::Internal`], and never sent to clients.
+
+use async_graphql::ErrorExtensions;
+
+use crate::auth::AuthError;
+use crate::domain::{DomainError, InputError};
+use crate::engine::CommandError;
+
+/// Every code a client can see in `extensions.code`.
+pub mod code {
+    pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
+    pub const FORBIDDEN: &str = "FORBIDDEN";
+    pub const NOT_FOUND: &str = "NOT_FOUND";
+    pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
+    pub const CONFLICT: &str = "CONFLICT";
+    pub const RATE_LIMITED: &str = "RATE_LIMITED";
+    pub const INTERNAL: &str = "INTERNAL";
+}
+
+/// An error as a client sees it. Deliberately not `Display`: async-graphql converts any
+/// `Display` type into an error without a code, so this type converts only through its own
+/// `From`, which always sets `extensions.code`.
+#[derive(Debug, Clone)]
+pub enum ApiError {
+    Unauthenticated(String),
+    Forbidden(String),
+    NotFound(String),
+    BadInput {
+        field: Option<String>,
+        message: String,
+    },
+    Conflict(String),
+    RateLimited {
+        message: String,
+        /// A machine-readable reason, e.g. `SLOW_SUBSCRIBER`.
+        reason: &'static str,
+    },
+    Internal(&'static str),
+}
+
+impl ApiError {
+    /// The message shown to the client.
+    pub fn message(&self) -> String {
+        match self {
+            ApiError::Unauthenticated(m)
+            | ApiError::Forbidden(m)
+            | ApiError::NotFound(m)
+            | ApiError::Conflict(m) => m.clone(),
+            ApiError::BadInput { message, .. } | ApiError::RateLimited { message, .. } => {
+                message.clone()
+            }
+            ApiError::Internal(m) => (*m).to_owned(),
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unauthenticated(_) => code::UNAUTHENTICATED,
+            ApiError::Forbidden(_) => code::FORBIDDEN,
+            ApiError::NotFound(_) => code::NOT_FOUND,
+            ApiError::BadInput { .. } => code::BAD_USER_INPUT,
+            ApiError::Conflict(_) => code::CONFLICT,
+            ApiError::RateLimited { .. } => code::RATE_LIMITED,
+            ApiError::Internal(_) => code::INTERNAL,
+        }
+    }
+
+    /// Logs an infrastructure failure with its whole chain and returns the opaque error.
+    pub fn internal(error: anyhow::Error) -> ApiError {
+        tracing::error!(error = format!("{error:#}"), "request failed");
+        ApiError::Internal("internal error")
+    }
+
+    pub fn bad_input(field: &str, message: impl Into<String>) -> ApiError {
+        ApiError::BadInput {
+            field: Some(field.to_owned()),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<InputError> for ApiError {
+    fn from(e: InputError) -> Self {
+        ApiError::BadInput {
+            message: e.to_string(),
+            field: Some(e.field.to_string()),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Unavailable => ApiError::Internal("credentials could not be checked"),
+            other => ApiError::Unauthenticated(other.to_string()),
+        }
+    }
+}
+
+impl From<CommandError> for ApiError {
+    fn from(e: CommandError) -> Self {
+        match e {
+            CommandError::Rejected(DomainError::NotificationNotFound(id)) => {
+                ApiError::NotFound(format!("notification {id} not found"))
+            }
+            CommandError::Rejected(e @ DomainError::IdempotencyConflict(_)) => {
+                ApiError::Conflict(e.to_string())
+            }
+            e @ CommandError::WrongExpectedVersion { .. } => ApiError::Conflict(e.to_string()),
+            CommandError::Invalid(message) => ApiError::BadInput {
+                field: None,
+                message,
+            },
+            CommandError::Unavailable => {
+                ApiError::Internal("the server is shutting down; retry on another node")
+            }
+            // The appender logged the cause.
+            CommandError::Internal => ApiError::Internal("internal error"),
+        }
+    }
+}
+
+impl From<ApiError> for async_graphql::Error {
+    fn from(e: ApiError) -> Self {
+        let code = e.code();
+        async_graphql::Error::new(e.message()).extend_with(|_, ext| {
+            ext.set("code", code);
+            match &e {
+                ApiError::BadInput {
+                    field: Some(field), ..
+                } => ext.set("field", field.as_str()),
+                ApiError::RateLimited { reason, .. } => ext.set("reason", *reason),
+                _ => {}
+            }
+        })
+    }
+}
+
+/// A complete GraphQL error response body, for failures before execution (auth, body size).
+pub fn error_body(error: &ApiError) -> serde_json::Value {
+    serde_json::json!({
+        "errors": [{ "message": error.message(), "extensions": { "code": error.code() } }]
+    })
+}

@@ -1,0 +1,105 @@
+//! The GraphQL schema: queries, mutations and subscriptions over the engine, the read model
+//! and the live hub. It knows nothing about HTTP: transports pass the caller's
+//! [`Principal`] as request data.
+
+mod mutation;
+mod observe;
+mod query;
+mod subscription;
+pub mod types;
+
+use async_graphql::{Context, Schema};
+
+pub use mutation::Mutation;
+pub use observe::Observe;
+pub use query::Query;
+pub use subscription::Subscription;
+
+use super::error::ApiError;
+use crate::auth::{Principal, Scope, Service};
+use crate::domain::UserId;
+use crate::engine::Engine;
+use crate::eventlog::Metadata;
+use crate::live::LiveHub;
+use crate::metrics::Metrics;
+
+/// The schema type every transport executes against.
+pub type BelfrySchema = Schema<Query, Mutation, Subscription>;
+
+/// What resolvers share.
+#[derive(Clone)]
+pub struct ApiContext {
+    pub engine: Engine,
+    pub hub: LiveHub,
+    /// The largest page a connection returns.
+    pub max_page: usize,
+}
+
+/// Limits on what a single request may ask for.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub depth: usize,
+    pub complexity: usize,
+}
+
+/// Builds the schema with its limits and the error/metrics extension.
+pub fn build(context: ApiContext, limits: Limits, metrics: Metrics) -> BelfrySchema {
+    Schema::build(Query, Mutation, Subscription)
+        .data(context)
+        .limit_depth(limits.depth)
+        .limit_complexity(limits.complexity)
+        .extension(Observe::new(metrics))
+        .finish()
+}
+
+/// The SDL the server serves (and `schema.graphql` holds).
+pub fn sdl() -> String {
+    Schema::build(Query, Mutation, Subscription).finish().sdl()
+}
+
+fn api<'a>(ctx: &Context<'a>) -> &'a ApiContext {
+    // Every schema is built by `build`, which always provides the context.
+    ctx.data_opt::<ApiContext>()
+        .unwrap_or_else(|| unreachable!("the schema is built with its ApiContext"))
+}
+
+fn principal<'a>(ctx: &Context<'a>) -> &'a Principal {
+    ctx.data_opt::<Principal>().unwrap_or(&Principal::Anonymous)
+}
+
+/// The signed-in person; services and anonymous callers are refused.
+fn viewer<'a>(ctx: &Context<'a>) -> Result<&'a UserId, ApiError> {
+    match principal(ctx) {
+        Principal::User(user) => Ok(user),
+        Principal::Anonymous => Err(ApiError::Unauthenticated(
+            "sign in: send a user token as `Authorization: Bearer <jwt>`".to_owned(),
+        )),
+        Principal::Service(_) => Err(ApiError::Forbidden(
+            "this needs a user token; API keys cannot read or change an inbox".to_owned(),
+        )),
+    }
+}
+
+/// The calling service, if its key has `scope`.
+fn service<'a>(ctx: &Context<'a>, scope: Scope) -> Result<&'a Service, ApiError> {
+    match principal(ctx) {
+        Principal::Service(s) if s.has(scope) => Ok(s),
+        Principal::Service(_) => Err(ApiError::Forbidden(format!(
+            "this API key lacks the `{scope}` scope"
+        ))),
+        Principal::User(_) => Err(ApiError::Forbidden(format!(
+            "this needs an API key with the `{scope}` scope"
+        ))),
+        Principal::Anonymous => Err(ApiError::Unauthenticated(format!(
+            "send an API key with the `{scope}` scope as `Authorization: Bearer <key>`"
+        ))),
+    }
+}
+
+fn metadata(ctx: &Context<'_>) -> Metadata {
+    Metadata {
+        actor: principal(ctx).actor(),
+        correlation_id: Some(uuid::Uuid::now_v7()),
+        ..Metadata::default()
+    }
+}

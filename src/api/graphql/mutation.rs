@@ -1,0 +1,245 @@
+//! Mutations: sends (API keys with the `send` scope) and the viewer's own changes. Each
+//! returns after its events are committed, and its result is read back from the read model,
+//! so it already reflects its own write.
+
+use async_graphql::{Context, InputObject, Object, Result, ID};
+
+use super::query::{parse_id, preferences};
+use super::types::{
+    Channel, Counts, Cursor, Delivery, MarkAllResult, Notification, Preference, Priority,
+    SendResult,
+};
+use super::{api, metadata, service, viewer, ApiError};
+use crate::auth::Scope;
+use crate::domain::event::Event;
+use crate::domain::inbox::{Mark, MarkAll};
+use crate::domain::notification::{Change, ChangeNotification};
+use crate::domain::preferences::SetPreferences;
+use crate::domain::{Category, Command, UserId};
+use crate::engine::input::SendInput;
+use crate::engine::now;
+use crate::projections::read;
+
+/// A notification to send to one or many people.
+#[derive(InputObject)]
+pub struct SendNotificationInput {
+    /// User ids (the `sub` of their tokens); duplicates are sent once.
+    pub recipients: Vec<String>,
+    /// A lowercase slug such as `billing`; `general` when left out.
+    pub category: Option<String>,
+    pub priority: Option<Priority>,
+    /// Deliver even to people who muted the category.
+    #[graphql(default)]
+    pub critical: bool,
+    pub title: String,
+    pub body: Option<String>,
+    /// Any JSON object, for the app to use (at most 16 KiB).
+    pub data: Option<async_graphql::Json<serde_json::Value>>,
+    /// Where clicking it leads: `https://...` or an app path `/...`.
+    pub action_url: Option<String>,
+    pub icon: Option<String>,
+    /// Retrying with the same key returns the first send's result and sends nothing new;
+    /// the same key with a different request is a CONFLICT.
+    pub idempotency_key: Option<String>,
+}
+
+/// One switch to set.
+#[derive(InputObject)]
+pub struct PreferenceInput {
+    pub category: String,
+    pub channel: Channel,
+    pub enabled: bool,
+}
+
+/// The most switches one `updatePreferences` may set.
+const PREFERENCE_CHANGES_MAX: usize = 200;
+
+pub struct Mutation;
+
+#[Object]
+impl Mutation {
+    /// Sends a notification to every recipient.
+    async fn send_notification(
+        &self,
+        ctx: &Context<'_>,
+        input: SendNotificationInput,
+    ) -> Result<SendResult> {
+        service(ctx, Scope::Send)?;
+        let raw = SendInput {
+            recipients: input.recipients,
+            category: input.category,
+            priority: input
+                .priority
+                .map(|p| crate::domain::Priority::from(p).as_str().to_owned()),
+            critical: input.critical,
+            title: input.title,
+            body: input.body,
+            data: input.data.map(|d| d.0),
+            action_url: input.action_url,
+            icon: input.icon,
+            idempotency_key: input.idempotency_key,
+        };
+        let command = raw.parse(now()).map_err(ApiError::from)?;
+        let outcome = api(ctx)
+            .engine
+            .execute(Command::Send(command), metadata(ctx))
+            .await
+            .map_err(ApiError::from)?;
+        Ok(SendResult {
+            replayed: outcome.replayed,
+            deliveries: outcome
+                .deliveries
+                .into_iter()
+                .map(|d| Delivery {
+                    recipient: d.recipient.as_str().to_owned(),
+                    notification_id: ID(d.notification_id.to_string()),
+                    suppressed: d.suppressed,
+                    cursor: Cursor(d.position),
+                })
+                .collect(),
+        })
+    }
+
+    /// Marks one of the viewer's notifications seen.
+    async fn mark_seen(&self, ctx: &Context<'_>, id: ID) -> Result<Notification> {
+        change(ctx, id, Change::MarkSeen).await
+    }
+
+    /// Marks one of the viewer's notifications read (and seen).
+    async fn mark_read(&self, ctx: &Context<'_>, id: ID) -> Result<Notification> {
+        change(ctx, id, Change::MarkRead).await
+    }
+
+    /// Marks one of the viewer's notifications unread again.
+    async fn mark_unread(&self, ctx: &Context<'_>, id: ID) -> Result<Notification> {
+        change(ctx, id, Change::MarkUnread).await
+    }
+
+    /// Moves one of the viewer's notifications to the archive.
+    async fn archive(&self, ctx: &Context<'_>, id: ID) -> Result<Notification> {
+        change(ctx, id, Change::Archive).await
+    }
+
+    /// Brings one of the viewer's notifications back from the archive.
+    async fn unarchive(&self, ctx: &Context<'_>, id: ID) -> Result<Notification> {
+        change(ctx, id, Change::Unarchive).await
+    }
+
+    /// Marks every notification in the viewer's inbox read, optionally only one category and
+    /// only those up to `upTo` (a notification's cursor), so one arriving meanwhile stays unread.
+    async fn mark_all_read(
+        &self,
+        ctx: &Context<'_>,
+        category: Option<String>,
+        up_to: Option<Cursor>,
+    ) -> Result<MarkAllResult> {
+        mark_all(ctx, Mark::Read, category, up_to).await
+    }
+
+    /// Marks every notification seen (opening the inbox), with the same options as `markAllRead`.
+    async fn mark_all_seen(
+        &self,
+        ctx: &Context<'_>,
+        category: Option<String>,
+        up_to: Option<Cursor>,
+    ) -> Result<MarkAllResult> {
+        mark_all(ctx, Mark::Seen, category, up_to).await
+    }
+
+    /// Sets switches of the viewer's preferences; returns every explicit switch.
+    async fn update_preferences(
+        &self,
+        ctx: &Context<'_>,
+        changes: Vec<PreferenceInput>,
+    ) -> Result<Vec<Preference>> {
+        let user = viewer(ctx)?.clone();
+        if changes.is_empty() || changes.len() > PREFERENCE_CHANGES_MAX {
+            return Err(ApiError::bad_input(
+                "changes",
+                format!("give 1 to {PREFERENCE_CHANGES_MAX} changes"),
+            )
+            .into());
+        }
+        let changes = changes
+            .into_iter()
+            .map(|c| Ok((Category::parse(&c.category)?, c.channel.into(), c.enabled)))
+            .collect::<Result<Vec<_>, crate::domain::InputError>>()
+            .map_err(ApiError::from)?;
+        let api = api(ctx);
+        api.engine
+            .execute(
+                Command::SetPreferences(SetPreferences {
+                    user: user.clone(),
+                    changes,
+                    at: now(),
+                }),
+                metadata(ctx),
+            )
+            .await
+            .map_err(ApiError::from)?;
+        Ok(preferences(api, &user).await?)
+    }
+}
+
+async fn change(ctx: &Context<'_>, id: ID, change: Change) -> Result<Notification> {
+    let user = viewer(ctx)?.clone();
+    let id = parse_id(&id)?;
+    let api = api(ctx);
+    api.engine
+        .execute(
+            Command::Change(ChangeNotification {
+                id,
+                actor: user.clone(),
+                change,
+                at: now(),
+            }),
+            metadata(ctx),
+        )
+        .await
+        .map_err(ApiError::from)?;
+    read::notification(api.engine.db(), &user, id)
+        .await
+        .map_err(ApiError::internal)?
+        .map(Notification)
+        .ok_or_else(|| ApiError::NotFound(format!("notification {id} not found")).into())
+}
+
+async fn mark_all(
+    ctx: &Context<'_>,
+    mark: Mark,
+    category: Option<String>,
+    up_to: Option<Cursor>,
+) -> Result<MarkAllResult> {
+    let user: UserId = viewer(ctx)?.clone();
+    let category = category
+        .as_deref()
+        .map(Category::parse)
+        .transpose()
+        .map_err(ApiError::from)?;
+    let api = api(ctx);
+    let outcome = api
+        .engine
+        .execute(
+            Command::MarkAll(MarkAll {
+                user: user.clone(),
+                mark,
+                category,
+                up_to_position: up_to.map(|c| c.0),
+                at: now(),
+            }),
+            metadata(ctx),
+        )
+        .await
+        .map_err(ApiError::from)?;
+    let mut changed = 0;
+    for recorded in &outcome.events {
+        if let Ok(Some(Event::InboxAllRead(e) | Event::InboxAllSeen(e))) = recorded.decode() {
+            changed += e.items.len() as i64;
+        }
+    }
+    let counts: Counts = read::counts(api.engine.db(), &user)
+        .await
+        .map_err(ApiError::internal)?
+        .into();
+    Ok(MarkAllResult { changed, counts })
+}

@@ -1,0 +1,129 @@
+//! HTTP routes of the API: `POST /graphql`, the WebSocket upgrade on `GET /graphql`,
+//! GraphiQL at `/graphiql`, and the SDL at `/schema.graphql`.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+
+use super::error::{error_body, ApiError};
+use super::ws::{self, Protocol};
+use super::ApiState;
+use crate::auth::Principal;
+
+/// The API's routes.
+pub fn routes(max_body: usize) -> Router<ApiState> {
+    Router::new()
+        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/graphiql", get(graphiql))
+        .route("/schema.graphql", get(schema_sdl))
+        .layer(DefaultBodyLimit::max(max_body))
+}
+
+fn refuse(status: StatusCode, error: &ApiError) -> Response {
+    (status, Json(error_body(error))).into_response()
+}
+
+/// The caller named by the `Authorization` header; no header is an anonymous caller.
+async fn principal(state: &ApiState, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(Principal::Anonymous);
+    };
+    let value = value.to_str().map_err(|_| {
+        ApiError::Unauthenticated("the Authorization header is not valid text".to_owned())
+    })?;
+    Ok(state.auth.authenticate(value).await?)
+}
+
+async fn graphql_post(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            let status = rejection.status();
+            let error = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::bad_input(
+                    "body",
+                    format!("the request body exceeds {} bytes", state.max_body),
+                )
+            } else {
+                ApiError::bad_input("body", rejection.body_text())
+            };
+            state.metrics.error("invalid", error.code());
+            return refuse(status, &error);
+        }
+    };
+    let principal = match principal(&state, &headers).await {
+        Ok(principal) => principal,
+        Err(error) => {
+            state.metrics.error("unauthenticated", error.code());
+            return refuse(StatusCode::UNAUTHORIZED, &error);
+        }
+    };
+    let request: async_graphql::Request = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(e) => {
+            let error = ApiError::bad_input("body", format!("not a GraphQL request: {e}"));
+            state.metrics.error("invalid", error.code());
+            return refuse(StatusCode::BAD_REQUEST, &error);
+        }
+    };
+    let response = state.schema.execute(request.data(principal)).await;
+    Json(response).into_response()
+}
+
+/// A WebSocket upgrade for subscriptions, or GraphiQL for a browser that opens the URL.
+async fn graphql_get(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let Ok(upgrade) = upgrade else {
+        return graphiql().await.into_response();
+    };
+    // Browsers cannot set headers on a WebSocket; other clients may authenticate here
+    // instead of in `connection_init`.
+    let principal = match principal(&state, &headers).await {
+        Ok(principal) => principal,
+        Err(error) => return refuse(StatusCode::UNAUTHORIZED, &error),
+    };
+    let limit = state.max_body;
+    upgrade
+        .protocols([Protocol::TRANSPORT_WS, Protocol::LEGACY])
+        // Small buffers: an idle socket should cost a few KiB, not the 128 KiB defaults.
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(limit.max(64 * 1024) * 4)
+        .max_message_size(limit)
+        .max_frame_size(limit)
+        .on_upgrade(move |socket| {
+            let protocol = Protocol::from_header(socket.protocol().and_then(|p| p.to_str().ok()));
+            let tracker = state.sockets.clone();
+            tracker.track_future(ws::serve(socket, protocol, principal, state))
+        })
+}
+
+async fn graphiql() -> Html<String> {
+    Html(
+        async_graphql::http::GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql")
+            .title("Belfry GraphiQL")
+            .finish(),
+    )
+}
+
+async fn schema_sdl(State(state): State<ApiState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        state.schema.sdl(),
+    )
+}

@@ -1,0 +1,34 @@
+//! The API: the GraphQL schema ([`graphql`], independent of HTTP) and its transports, HTTP
+//! ([`http`]) and WebSocket ([`ws`]), which authenticate callers and pass them on.
+
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod ws;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use error::ApiError;
+
+use crate::auth::Authenticator;
+use crate::engine::Engine;
+use crate::live::LiveHub;
+use crate::metrics::Metrics;
+
+/// What the HTTP and WebSocket handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    pub engine: Engine,
+    pub hub: LiveHub,
+    pub schema: graphql::BelfrySchema,
+    pub auth: Authenticator,
+    pub metrics: Metrics,
+    /// The largest request body (and WebSocket message) accepted.
+    pub max_body: usize,
+    pub ws: ws::WsConfig,
+    /// Fires when the server shuts down; every socket closes with 1001.
+    pub shutdown: CancellationToken,
+    /// Open sockets, so shutdown can wait for their close frames.
+    pub sockets: TaskTracker,
+}

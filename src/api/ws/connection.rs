@@ -1,0 +1,243 @@
+//! The per-socket state machine shared by both sub-protocols.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_graphql::futures_util::stream::{self, AbortHandle, Abortable, BoxStream, SelectAll};
+use async_graphql::futures_util::StreamExt;
+use async_graphql::Response;
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use serde_json::Value;
+
+use super::protocol::{self, close, ClientMessage, Protocol};
+use crate::api::error::code;
+use crate::api::ApiState;
+use crate::auth::Principal;
+
+/// Per-socket limits.
+#[derive(Debug, Clone, Copy)]
+pub struct WsConfig {
+    pub init_timeout: Duration,
+    pub keepalive: Duration,
+    pub max_operations: usize,
+    /// A socket that cannot take a message within this long is dropped.
+    pub send_timeout: Duration,
+}
+
+type OpItem = (String, Option<Response>);
+
+/// What the loop does after one event.
+enum Step {
+    Continue,
+    Close(u16, String),
+    /// The peer is gone or closed: stop without a close frame of ours.
+    End,
+}
+
+struct Conn {
+    socket: WebSocket,
+    protocol: Protocol,
+    principal: Principal,
+    init_received: bool,
+    ops: HashMap<String, AbortHandle>,
+    streams: SelectAll<Abortable<BoxStream<'static, OpItem>>>,
+    send_timeout: Duration,
+}
+
+impl Conn {
+    async fn send(&mut self, text: String) -> Step {
+        match tokio::time::timeout(self.send_timeout, self.socket.send(Message::text(text))).await {
+            Ok(Ok(())) => Step::Continue,
+            _ => Step::End,
+        }
+    }
+}
+
+/// Runs one socket until the peer leaves, a protocol rule closes it, or the server stops.
+pub async fn serve(socket: WebSocket, protocol: Protocol, principal: Principal, state: ApiState) {
+    state.metrics.sockets(1);
+    let config = state.ws;
+    let mut conn = Conn {
+        socket,
+        protocol,
+        principal,
+        init_received: false,
+        ops: HashMap::new(),
+        streams: SelectAll::new(),
+        send_timeout: config.send_timeout,
+    };
+    let init_deadline = tokio::time::sleep(config.init_timeout);
+    tokio::pin!(init_deadline);
+    let start = tokio::time::Instant::now() + config.keepalive;
+    let mut keepalive = tokio::time::interval_at(start, config.keepalive);
+    let step = loop {
+        let step = tokio::select! {
+            () = state.shutdown.cancelled() => Step::Close(close::GOING_AWAY, "server shutting down".into()),
+            () = &mut init_deadline, if !conn.init_received => {
+                Step::Close(close::INIT_TIMEOUT, "Connection initialisation timeout".into())
+            }
+            message = conn.socket.recv() => match message {
+                Some(Ok(message)) => on_message(&mut conn, &state, message).await,
+                _ => Step::End,
+            },
+            Some((id, item)) = conn.streams.next(), if !conn.streams.is_empty() => {
+                on_result(&mut conn, id, item).await
+            }
+            _ = keepalive.tick() => {
+                match conn.protocol {
+                    Protocol::Legacy if conn.init_received => conn.send(protocol::keep_alive()).await,
+                    _ => match conn.socket.send(Message::Ping(Default::default())).await {
+                        Ok(()) => Step::Continue,
+                        Err(_) => Step::End,
+                    },
+                }
+            }
+        };
+        match step {
+            Step::Continue => continue,
+            other => break other,
+        }
+    };
+    for (_, handle) in conn.ops.drain() {
+        handle.abort();
+    }
+    if let Step::Close(code, reason) = step {
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        let _ = tokio::time::timeout(
+            config.send_timeout,
+            conn.socket.send(Message::Close(Some(frame))),
+        )
+        .await;
+    }
+    state.metrics.sockets(-1);
+}
+
+async fn on_message(conn: &mut Conn, state: &ApiState, message: Message) -> Step {
+    let text = match message {
+        Message::Text(text) => text,
+        Message::Binary(_) => {
+            return Step::Close(
+                close::INVALID_MESSAGE,
+                "Binary messages are not supported".into(),
+            )
+        }
+        Message::Close(_) => return Step::End,
+        Message::Ping(_) | Message::Pong(_) => return Step::Continue,
+    };
+    let message = match protocol::parse(conn.protocol, text.as_str()) {
+        Ok(message) => message,
+        Err(reason) => return Step::Close(close::INVALID_MESSAGE, reason),
+    };
+    match message {
+        ClientMessage::Init(payload) => {
+            if conn.init_received {
+                return Step::Close(
+                    close::TOO_MANY_INITS,
+                    "Too many initialisation requests".into(),
+                );
+            }
+            conn.init_received = true;
+            if let Some(credential) = payload.as_ref().and_then(protocol::credential) {
+                match state.auth.authenticate(credential).await {
+                    Ok(principal) => conn.principal = principal,
+                    Err(error) => {
+                        if conn.protocol == Protocol::Legacy {
+                            let _ = conn
+                                .send(protocol::connection_error(&error.to_string()))
+                                .await;
+                        }
+                        return Step::Close(close::FORBIDDEN, format!("Forbidden: {error}"));
+                    }
+                }
+            }
+            conn.send(protocol::ack(conn.protocol)).await
+        }
+        ClientMessage::Ping(payload) => conn.send(protocol::pong(payload)).await,
+        ClientMessage::Pong => Step::Continue,
+        ClientMessage::Terminate => Step::Close(close::NORMAL, "Normal closure".into()),
+        ClientMessage::Complete { id } => {
+            if let Some(handle) = conn.ops.remove(&id) {
+                handle.abort();
+            }
+            Step::Continue
+        }
+        ClientMessage::Subscribe { id, payload } => {
+            if !conn.init_received {
+                return Step::Close(close::UNAUTHORIZED, "Unauthorized".into());
+            }
+            if conn.ops.contains_key(&id) {
+                return Step::Close(
+                    close::DUPLICATE_ID,
+                    format!("Subscriber for {id} already exists"),
+                );
+            }
+            if conn.ops.len() >= state.ws.max_operations {
+                let errors = serde_json::json!([{
+                    "message": format!(
+                        "at most {} operations may run on one connection",
+                        state.ws.max_operations
+                    ),
+                    "extensions": { "code": code::RATE_LIMITED }
+                }]);
+                return conn.send(protocol::error(conn.protocol, &id, errors)).await;
+            }
+            subscribe(conn, state, id, payload)
+        }
+    }
+}
+
+fn subscribe(conn: &mut Conn, state: &ApiState, id: String, payload: Value) -> Step {
+    let request: async_graphql::Request = match serde_json::from_value(payload) {
+        Ok(request) => request,
+        Err(e) => {
+            return Step::Close(
+                close::INVALID_MESSAGE,
+                format!("Invalid subscribe payload: {e}"),
+            )
+        }
+    };
+    let request = request.data(conn.principal.clone());
+    let results = {
+        let id = id.clone();
+        state
+            .schema
+            .execute_stream(request)
+            .map(move |response| (id.clone(), Some(response)))
+    };
+    let end = stream::once({
+        let id = id.clone();
+        async move { (id, None) }
+    });
+    let (handle, registration) = AbortHandle::new_pair();
+    conn.streams
+        .push(Abortable::new(results.chain(end).boxed(), registration));
+    conn.ops.insert(id, handle);
+    Step::Continue
+}
+
+async fn on_result(conn: &mut Conn, id: String, item: Option<Response>) -> Step {
+    let Some(response) = item else {
+        // The operation ran to its end: tell the client unless it already left or failed.
+        if conn.ops.remove(&id).is_some() {
+            return conn.send(protocol::complete(&id)).await;
+        }
+        return Step::Continue;
+    };
+    if !conn.ops.contains_key(&id) {
+        return Step::Continue;
+    }
+    if response.data == async_graphql::Value::Null && !response.errors.is_empty() {
+        // No data at all: the operation failed (refused, invalid, or a subscriber dropped for
+        // falling behind). graphql-transport-ws sends `error` and no `complete` after it.
+        if let Some(handle) = conn.ops.remove(&id) {
+            handle.abort();
+        }
+        let errors = serde_json::to_value(&response.errors).unwrap_or(Value::Null);
+        return conn.send(protocol::error(conn.protocol, &id, errors)).await;
+    }
+    conn.send(protocol::next(conn.protocol, &id, &response))
+        .await
+}

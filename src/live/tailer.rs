@@ -1,0 +1,122 @@
+//! The Tailer: follows the log from the position the hub starts at and publishes each event's
+//! inbox change. It wakes on this process's doorbell, on `NOTIFY belfry_head` from other nodes
+//! (Postgres), and on a polling timer in case a notification was lost.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{watch, Notify};
+use tokio_util::sync::CancellationToken;
+
+use super::{change, LiveHub};
+use crate::eventlog::doorbell::PG_CHANNEL;
+use crate::eventlog::{Db, EventLog};
+
+/// Events read per round; a larger backlog is taken in several rounds.
+const PAGE: i64 = 1_000;
+
+/// Runs until `cancel` fires.
+pub async fn run(
+    db: Db,
+    hub: LiveHub,
+    mut doorbell: watch::Receiver<i64>,
+    poll: Duration,
+    cancel: CancellationToken,
+) {
+    let remote = Arc::new(Notify::new());
+    if let Db::Postgres(pool) = &db {
+        tokio::spawn(listen(
+            pool.clone(),
+            remote.clone(),
+            poll,
+            cancel.child_token(),
+        ));
+    }
+    let log = EventLog::new(db);
+    let mut position = hub.position();
+    let mut doorbell_open = true;
+    hub.set_running(true);
+    loop {
+        let events = tokio::select! {
+            () = cancel.cancelled() => break,
+            read = log.read_after(position, PAGE) => read,
+        };
+        let events = match events {
+            Ok(events) => {
+                hub.set_running(true);
+                events
+            }
+            Err(error) => {
+                hub.set_running(false);
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "live tailer could not read the log; retrying"
+                );
+                tokio::select! {
+                    () = cancel.cancelled() => break,
+                    () = tokio::time::sleep(poll) => continue,
+                }
+            }
+        };
+        let Some(last) = events.last().map(|e| e.position) else {
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                changed = doorbell.changed(), if doorbell_open => {
+                    // The engine stopped ringing (shutdown): keep polling until cancelled.
+                    doorbell_open = changed.is_ok();
+                }
+                () = remote.notified() => {}
+                () = tokio::time::sleep(poll) => {}
+            }
+            continue;
+        };
+        let mut changes = Vec::with_capacity(events.len());
+        for event in &events {
+            match change::derive(event) {
+                Ok(Some(c)) => changes.push(c),
+                Ok(None) => {}
+                // The projections refuse such an event too; live delivery skips it rather
+                // than stall every subscriber behind it.
+                Err(error) => tracing::error!(
+                    position = event.position,
+                    error = format!("{error:#}"),
+                    "live tailer skipped an event it cannot decode"
+                ),
+            }
+        }
+        hub.publish(last, changes);
+        position = last;
+    }
+    hub.set_running(false);
+    tracing::debug!("live tailer stopped");
+}
+
+/// Forwards `NOTIFY belfry_head` from other nodes to the tailer; reconnects when the listening
+/// connection drops (polling covers the gap).
+async fn listen(pool: sqlx::PgPool, wake: Arc<Notify>, retry: Duration, cancel: CancellationToken) {
+    loop {
+        let listener = async {
+            let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
+            listener.listen(PG_CHANNEL).await?;
+            loop {
+                listener.recv().await?;
+                wake.notify_one();
+            }
+            #[allow(unreachable_code)]
+            Ok::<(), sqlx::Error>(())
+        };
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            result = listener => {
+                if let Err(error) = result {
+                    tracing::warn!(%error, "lost the Postgres LISTEN connection; polling until it is back");
+                }
+            }
+        }
+        wake.notify_one();
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(retry) => {}
+        }
+    }
+}
