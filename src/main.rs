@@ -377,7 +377,6 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
     let trigger = shutdown.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
-        tracing::info!("shutting down");
         trigger.cancel();
     });
     app.run_until_stopped(shutdown).await?;
@@ -423,7 +422,7 @@ async fn keys_cmd(settings: Settings, command: KeysCmd) -> anyhow::Result<ExitCo
             for k in keys.list().await? {
                 writeln!(
                     out,
-                    "{:<14} {:<12} {:<12} {:<25} {}",
+                    "{:<14} {:<12} {:<12} {:<33} {}",
                     k.id,
                     k.name,
                     scope_list(&k.scopes),
