@@ -217,11 +217,6 @@ impl Application {
         &self.state.engine
     }
 
-    /// The API keys of this server's database.
-    pub fn authenticator(&self) -> &Authenticator {
-        &self.state.auth
-    }
-
     /// Demo credentials, on the embedded default without a configured secret.
     pub fn demo(&self) -> Option<&DemoCredentials> {
         self.demo.as_ref()

@@ -114,10 +114,6 @@ impl Authenticator {
         }
     }
 
-    pub fn tokens(&self) -> &TokenVerifier {
-        &self.tokens
-    }
-
     /// Authenticates a credential as it appears in an `Authorization` header (`Bearer x`) or a
     /// WebSocket `connection_init` payload (with or without the `Bearer ` prefix).
     pub async fn authenticate(&self, presented: &str) -> Result<Principal, AuthError> {

@@ -86,7 +86,7 @@ impl LiveHub {
             rx,
             overflowed,
             registered_at,
-            guard: Guard {
+            _guard: Guard {
                 hub: self.clone(),
                 user: user.clone(),
                 id,
@@ -174,7 +174,8 @@ pub struct Feed {
     rx: mpsc::Receiver<Arc<UserChange>>,
     overflowed: Arc<AtomicBool>,
     registered_at: i64,
-    guard: Guard,
+    /// Unregisters the feed when dropped.
+    _guard: Guard,
 }
 
 impl Feed {
@@ -189,10 +190,6 @@ impl Feed {
             None if self.overflowed.load(Ordering::Acquire) => FeedItem::Overflowed,
             None => FeedItem::Closed,
         }
-    }
-
-    pub fn user(&self) -> &UserId {
-        &self.guard.user
     }
 
     /// How many changes this feed buffers before it counts as too slow.

@@ -153,7 +153,7 @@ async fn on_message(conn: &mut Conn, state: &ApiState, message: Message) -> Step
                     }
                 }
             }
-            conn.send(protocol::ack(conn.protocol)).await
+            conn.send(protocol::ack()).await
         }
         ClientMessage::Ping(payload) => conn.send(protocol::pong(payload)).await,
         ClientMessage::Pong => Step::Continue,

@@ -92,7 +92,7 @@ pub fn parse(protocol: Protocol, text: &str) -> Result<ClientMessage, String> {
     }
 }
 
-pub fn ack(_: Protocol) -> String {
+pub fn ack() -> String {
     json!({ "type": "connection_ack" }).to_string()
 }
 
