@@ -5,11 +5,12 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -17,6 +18,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::api::graphql::{self, ApiContext, Limits};
 use crate::api::ws::WsConfig;
@@ -29,6 +31,8 @@ use crate::engine::{Engine, EngineConfig};
 use crate::eventlog::Db;
 use crate::live::{tailer, LiveHub};
 use crate::metrics::Metrics;
+pub use crate::web::DemoCredentials;
+use crate::web::SharedDemo;
 
 /// The largest page of notifications one query returns.
 pub const MAX_PAGE: usize = 100;
@@ -42,11 +46,30 @@ pub async fn open_db(settings: &Settings) -> anyhow::Result<Db> {
 
 /// The HTTP routes, without a listener, so tests can call them in process.
 pub fn router(state: ApiState) -> Router {
+    let cors = cors_layer(&state.cors_origins);
     crate::api::http::routes(state.max_body)
+        .merge(crate::web::routes())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .layer(cors)
         .with_state(state)
+}
+
+/// Lets apps on other origins call the API from the browser. Credentials travel in the
+/// `Authorization` header, never in cookies, so no origin gains anything a page of its own
+/// could not do with the same token.
+fn cors_layer(origins: &[HeaderValue]) -> CorsLayer {
+    let allow = if origins.is_empty() {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().cloned())
+    };
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .max_age(Duration::from_secs(3600))
 }
 
 async fn healthz(State(state): State<ApiState>) -> Json<serde_json::Value> {
@@ -82,16 +105,6 @@ async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
         )],
         state.metrics.render(),
     )
-}
-
-/// Credentials `serve` prints on the embedded default, so GraphiQL works at once.
-#[derive(Debug, Clone)]
-pub struct DemoCredentials {
-    pub user: UserId,
-    /// A user token for `user`, valid for [`DEMO_TOKEN_TTL`].
-    pub token: String,
-    /// A service key with the `send` and `admin` scopes.
-    pub service_key: String,
 }
 
 pub const DEMO_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -134,7 +147,7 @@ pub struct Application {
     appender: JoinHandle<()>,
     engine_stop: CancellationToken,
     poll: Duration,
-    demo: Option<DemoCredentials>,
+    demo: SharedDemo,
 }
 
 impl Application {
@@ -156,12 +169,16 @@ impl Application {
         let head = *engine.doorbell().borrow();
         let hub = LiveHub::new(head, settings.subscriber_queue, metrics.clone());
         let keys = ApiKeys::new(db);
-        let demo = match source {
-            SecretSource::Generated => {
-                Some(demo_credentials(&tokens, &keys, &settings.data_dir).await?)
-            }
-            SecretSource::Configured | SecretSource::PublicKey => None,
+        let demo = match (settings.demo, source) {
+            (Some(false), _) | (None, SecretSource::Configured | SecretSource::PublicKey) => None,
+            (Some(true), SecretSource::PublicKey) => anyhow::bail!(
+                "demo = true needs jwt_secret: with jwt_public_key, Belfry cannot mint the demo user's token"
+            ),
+            (Some(true), _) | (None, SecretSource::Generated) => Some(Arc::new(
+                demo_credentials(&tokens, &keys, &settings.data_dir).await?,
+            )),
         };
+        let cors_origins = cors_origins(&settings.cors_origins)?;
         let schema = graphql::build(
             ApiContext {
                 engine: engine.clone(),
@@ -189,6 +206,8 @@ impl Application {
             },
             shutdown: CancellationToken::new(),
             sockets: TaskTracker::new(),
+            demo: demo.clone(),
+            cors_origins,
         };
         let listener = TcpListener::bind(settings.listen)
             .await
@@ -217,9 +236,9 @@ impl Application {
         &self.state.engine
     }
 
-    /// Demo credentials, on the embedded default without a configured secret.
+    /// Demo credentials: on the embedded default without a configured secret, or with `demo = true`.
     pub fn demo(&self) -> Option<&DemoCredentials> {
-        self.demo.as_ref()
+        self.demo.as_deref()
     }
 
     /// Serves until `stop` fires (or a task fails), then shuts down in order: sockets close
@@ -310,4 +329,23 @@ impl Application {
         tracing::info!("stopped");
         result
     }
+}
+
+/// The configured CORS origins as header values; `*` (the default) allows any origin.
+fn cors_origins(configured: &[String]) -> anyhow::Result<Vec<HeaderValue>> {
+    if configured.iter().any(|o| o == "*") {
+        return Ok(Vec::new());
+    }
+    configured
+        .iter()
+        .map(|origin| {
+            let trimmed = origin.trim_end_matches('/');
+            anyhow::ensure!(
+                trimmed.starts_with("http://") || trimmed.starts_with("https://"),
+                "cors_origins: {origin:?} is not an origin like https://app.example.com (or \"*\")"
+            );
+            HeaderValue::from_str(trimmed)
+                .with_context(|| format!("cors_origins: {origin:?} is not a valid origin"))
+        })
+        .collect()
 }

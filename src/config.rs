@@ -57,6 +57,12 @@ pub struct Settings {
     pub subscriber_queue: usize,
     /// Milliseconds between log polls when no doorbell rings (the fallback to NOTIFY).
     pub live_poll_ms: u64,
+    /// The demo page at `/` (a user token and a service key for anyone who opens it). Unset:
+    /// on for the embedded default without a configured secret, off otherwise. `true` also
+    /// works with `jwt_secret` (e.g. on Postgres); never on a server others can reach.
+    pub demo: Option<bool>,
+    /// Browser origins allowed to call the API (`https://app.example.com`), or `*` for any.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for Settings {
@@ -82,6 +88,8 @@ impl Default for Settings {
             max_operations_per_socket: 64,
             subscriber_queue: 1_024,
             live_poll_ms: 1_000,
+            demo: None,
+            cors_origins: vec!["*".to_owned()],
         }
     }
 }

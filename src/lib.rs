@@ -16,6 +16,7 @@
 //! - [`transfer`]: NDJSON export and import, to move a log between backends.
 //! - [`config`]: the layered settings.
 //! - [`app`]: builds and runs the server with one shutdown path.
+//! - [`web`]: the embedded `<belfry-inbox>` script and the demo page.
 
 pub mod api;
 pub mod app;
@@ -28,3 +29,4 @@ pub mod live;
 pub mod metrics;
 pub mod projections;
 pub mod transfer;
+pub mod web;

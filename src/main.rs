@@ -363,7 +363,11 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
     println!("  GraphiQL: http://{shown}/graphiql");
     println!("  health:   http://{shown}/healthz   metrics: http://{shown}/metrics");
     if let Some(demo) = app.demo() {
-        println!("Demo credentials (embedded setup; configure jwt_secret to turn them off):");
+        println!("  demo:     http://{shown}/   (the inbox component signed in as {:?}, and a form to send to it)", demo.user.as_str());
+        if !addr.ip().is_loopback() {
+            println!("  warning: the demo page hands its service key to anyone who can open it; set demo = false on a reachable server");
+        }
+        println!("Demo credentials (set demo = false, or configure jwt_secret, to turn them off):");
         println!(
             "  user token for {:?}, valid {} days (GraphiQL headers: {{\"Authorization\": \"Bearer <token>\"}}):",
             demo.user.as_str(),

@@ -31,4 +31,8 @@ pub struct ApiState {
     pub shutdown: CancellationToken,
     /// Open sockets, so shutdown can wait for their close frames.
     pub sockets: TaskTracker,
+    /// The demo page's credentials, when the demo is on.
+    pub demo: crate::web::SharedDemo,
+    /// Origins allowed to call the API from a browser; empty allows any.
+    pub cors_origins: Vec<axum::http::HeaderValue>,
 }

@@ -15,3 +15,4 @@ mod protocol;
 mod read_model;
 mod server;
 mod transfer;
+mod web;

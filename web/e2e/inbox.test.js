@@ -1,0 +1,312 @@
+// End to end: the real `belfry serve`, its demo page in headless Chromium, and the
+// `<belfry-inbox>` element driven the way a person would. Run by `scripts/e2e`:
+//
+//   BELFRY_BIN=target/debug/belfry BELFRY_E2E_BACKEND=sqlite node --test web/e2e/
+//
+// Environment:
+//   BELFRY_BIN               the server binary (required)
+//   BELFRY_E2E_BACKEND       `sqlite` (embedded default, demo on by itself) or `postgres`
+//   BELFRY_E2E_DATABASE_URL  a fresh, empty Postgres database (postgres only)
+//   BELFRY_E2E_SCREENSHOTS   where screenshots go (default: artifacts/screenshots)
+//   BELFRY_CHROMIUM          the browser (default: /usr/bin/chromium)
+//
+// The page is loaded through a TCP proxy in this process, so the test can cut the browser's
+// connections (and refuse new ones) while the server keeps running.
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtemp, mkdir, rm } from "node:fs/promises";
+import { createServer, connect } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { chromium } from "playwright-core";
+
+const BACKEND = process.env.BELFRY_E2E_BACKEND ?? "sqlite";
+const SHOTS = resolve(process.env.BELFRY_E2E_SCREENSHOTS ?? "artifacts/screenshots");
+/// How long to wait for something that should happen; a failure, never a pause.
+const WAIT = 15_000;
+
+/** Starts `belfry serve` on a free port; resolves once it listens. */
+async function startServer() {
+  const bin = process.env.BELFRY_BIN;
+  assert.ok(bin, "BELFRY_BIN must name the belfry binary");
+  const dataDir = await mkdtemp(join(tmpdir(), "belfry-e2e-"));
+  const env = {
+    ...process.env,
+    BELFRY_DATA_DIR: dataDir,
+    BELFRY_LISTEN: "127.0.0.1:0",
+    BELFRY_LOG: "warn",
+  };
+  if (BACKEND === "postgres") {
+    assert.ok(process.env.BELFRY_E2E_DATABASE_URL, "postgres needs BELFRY_E2E_DATABASE_URL");
+    env.BELFRY_DATABASE_URL = process.env.BELFRY_E2E_DATABASE_URL;
+    env.BELFRY_JWT_SECRET = "e2e-secret-that-is-long-enough-0123456789";
+    env.BELFRY_DEMO = "true";
+  } else {
+    // The README's embedded default: no secret configured, the demo turns on by itself.
+    delete env.BELFRY_DATABASE_URL;
+    delete env.BELFRY_JWT_SECRET;
+    delete env.BELFRY_DEMO;
+  }
+  const child = spawn(bin, ["serve"], { env, stdio: ["ignore", "pipe", "inherit"] });
+  const lines = createInterface({ input: child.stdout });
+  const printed = [];
+  const url = await new Promise((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`server did not start:\n${printed.join("\n")}`)), 60_000);
+    child.once("exit", (code) => fail(new Error(`server exited with ${code}:\n${printed.join("\n")}`)));
+    lines.on("line", (line) => {
+      printed.push(line);
+      const m = line.match(/listening on (http:\/\/[\d.:]+)/);
+      if (m) {
+        clearTimeout(timer);
+        ok(m[1]);
+      }
+    });
+  });
+  return {
+    url,
+    printed,
+    async stop() {
+      child.kill("SIGTERM");
+      await new Promise((ok) => (child.exitCode !== null ? ok() : child.once("exit", ok)));
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A TCP proxy to `port` whose connections can be cut, and new ones refused, at will. */
+async function startProxy(port) {
+  const open = new Set();
+  let refusing = false;
+  const server = createServer((client) => {
+    if (refusing) {
+      client.destroy();
+      return;
+    }
+    const upstream = connect(port, "127.0.0.1");
+    const pair = { client, upstream };
+    open.add(pair);
+    const drop = () => {
+      open.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on("error", drop).on("close", drop);
+    upstream.on("error", drop).on("close", drop);
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
+  const address = server.address();
+  assert.ok(address && typeof address === "object");
+  return {
+    url: `http://127.0.0.1:${address.port}`,
+    /** Drops every open connection and refuses new ones, like a network outage. */
+    cut() {
+      refusing = true;
+      for (const { client, upstream } of open) {
+        client.destroy();
+        upstream.destroy();
+      }
+      open.clear();
+    },
+    restore() {
+      refusing = false;
+    },
+    close() {
+      this.cut();
+      return new Promise((ok) => server.close(() => ok()));
+    },
+  };
+}
+
+/** GraphQL over HTTP straight to the server (not through the proxy). */
+async function graphql(server, credential, query, variables = {}) {
+  const response = await fetch(`${server.url}/graphql`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${credential}` },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = await response.json();
+  assert.equal(body.errors, undefined, `GraphQL errors: ${JSON.stringify(body.errors)}`);
+  return body.data;
+}
+
+/** The demo page's credentials, as the page itself reads them. */
+async function demoCredentials(server) {
+  const html = await (await fetch(`${server.url}/`)).text();
+  const m = html.match(/<script type="application\/json" id="belfry-demo">(.*?)<\/script>/s);
+  assert.ok(m, "the demo page carries its credentials");
+  return JSON.parse(m[1]);
+}
+
+/** Polls `check` until it holds, failing after WAIT: for state the page changes asynchronously. */
+async function eventually(check, what) {
+  const deadline = Date.now() + WAIT;
+  while (!(await check())) {
+    assert.ok(Date.now() < deadline, `timed out waiting until ${what}`);
+    await new Promise((ok) => setTimeout(ok, 25));
+  }
+}
+
+const SEND = `mutation($input: SendNotificationInput!) {
+  sendNotification(input: $input) { deliveries { notificationId } }
+}`;
+const COUNTS = `{ counts { unread unseen } }`;
+const PREFERENCES = `{ preferences { category channel enabled } }`;
+
+test(`the inbox component works end to end (${BACKEND})`, async (t) => {
+  await mkdir(SHOTS, { recursive: true });
+  const server = await startServer();
+  t.after(() => server.stop());
+  const proxy = await startProxy(Number(new URL(server.url).port));
+  t.after(() => proxy.close());
+  const demo = await demoCredentials(server);
+
+  const send = async (title, extra = {}) => {
+    const data = await graphql(server, demo.serviceKey, SEND, {
+      input: { recipients: [demo.user], title, category: "general", ...extra },
+    });
+    return data.sendNotification.deliveries[0].notificationId;
+  };
+  const counts = async () => (await graphql(server, demo.token, COUNTS)).counts;
+
+  const browser = await chromium.launch({
+    executablePath: process.env.BELFRY_CHROMIUM ?? "/usr/bin/chromium",
+    args: [
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+  t.after(() => browser.close());
+  const page = await browser.newPage({ viewport: { width: 1100, height: 760 } });
+  const pageErrors = [];
+  page.on("pageerror", (error) => pageErrors.push(error.message));
+  page.setDefaultTimeout(WAIT);
+
+  const inbox = page.locator("belfry-inbox");
+  const bell = inbox.locator('button[part="bell"]');
+  const badge = inbox.locator('[part="badge"]');
+  const panel = inbox.locator('[part="panel"]');
+  const item = (id) => inbox.locator(`[part~="item"][data-id="${id}"]`);
+  const itemsTitled = (title) =>
+    inbox.locator('[part~="item"]').filter({ has: page.locator('[part="item-title"]', { hasText: title }) });
+  const live = () => inbox.locator('[part="status"][data-state="live"]').waitFor({ state: "attached" });
+  const readItem = (id) => inbox.locator(`[part~="item"][data-id="${id}"][data-read="true"]`);
+
+  await page.goto(`${proxy.url}/`);
+  await live();
+
+  await t.test("the closed bell shows no badge for an empty inbox", async () => {
+    await assert.rejects(badge.waitFor({ state: "visible", timeout: 300 }));
+    await page.screenshot({ path: join(SHOTS, `${BACKEND}-bell-closed.png`), animations: "disabled" });
+  });
+
+  let first;
+  let second;
+  await t.test("a send reaches the badge and a toast within one second", async () => {
+    const start = performance.now();
+    first = await send("First e2e notification", { body: "Sent from the end-to-end test." });
+    await badge.filter({ hasText: /^1$/ }).waitFor({ timeout: 1000 });
+    await inbox.locator(`[part~="toast"][data-id="${first}"]`).waitFor({ timeout: 1000 });
+    const elapsed = performance.now() - start;
+    assert.ok(elapsed < 1000, `badge and toast after ${elapsed.toFixed(0)} ms`);
+    second = await send("Second e2e notification", { priority: "HIGH", category: "billing" });
+    await badge.filter({ hasText: /^2$/ }).waitFor();
+  });
+
+  await t.test("opening the dropdown lists them and marks them seen", async () => {
+    await bell.click();
+    await panel.waitFor({ state: "visible" });
+    assert.equal(await bell.getAttribute("aria-expanded"), "true");
+    await item(first).waitFor();
+    await item(second).waitFor();
+    assert.equal(await item(second).getAttribute("data-priority"), "HIGH");
+    assert.equal(await item(first).getAttribute("data-read"), "false");
+    await badge.waitFor({ state: "hidden" });
+    await eventually(async () => (await counts()).unseen === 0, "the server has them seen");
+    assert.deepEqual(await counts(), { unread: 2, unseen: 0 });
+    await page.screenshot({ path: join(SHOTS, `${BACKEND}-dropdown-open.png`), animations: "disabled" });
+  });
+
+  await t.test("clicking one marks it read and the unread count drops", async () => {
+    await item(first).locator('[part="item-open"]').click();
+    await readItem(first).waitFor();
+    // The element shows it read at once; the server confirms it a moment later.
+    await eventually(async () => (await counts()).unread === 1, "unread drops to 1");
+    const allTab = inbox.locator('[part~="tab"][data-category=""] [part="tab-count"]');
+    await allTab.filter({ hasText: /^1$/ }).waitFor();
+  });
+
+  await t.test("mark all read", async () => {
+    if (!(await panel.isVisible())) await bell.click();
+    await inbox.locator('button[part="mark-all-read"]').click();
+    await readItem(second).waitFor();
+    await eventually(async () => (await counts()).unread === 0, "unread drops to 0");
+    assert.deepEqual(await counts(), { unread: 0, unseen: 0 });
+  });
+
+  await t.test("a preference switch persists across a reload", async () => {
+    if (!(await panel.isVisible())) await bell.click();
+    await inbox.locator('button[part="preferences-button"]').click();
+    await inbox.locator('[part="preferences"]').waitFor({ state: "visible" });
+    const billingEmail = inbox.locator('input[part="switch"][data-category="billing"][data-channel="EMAIL"]');
+    assert.equal(await billingEmail.isChecked(), true, "everything is on by default");
+    await page.screenshot({ path: join(SHOTS, `${BACKEND}-preferences.png`), animations: "disabled" });
+    await billingEmail.click();
+    const saved = async () =>
+      (await graphql(server, demo.token, PREFERENCES)).preferences.some(
+        (p) => p.category === "billing" && p.channel === "EMAIL" && p.enabled === false,
+      );
+    await eventually(saved, "the switch is saved");
+    await page.reload();
+    await live();
+    await bell.click();
+    await inbox.locator('button[part="preferences-button"]').click();
+    await billingEmail.waitFor();
+    assert.equal(await billingEmail.isChecked(), false, "the switch is off after a reload");
+    assert.equal(
+      await inbox.locator('input[part="switch"][data-category="billing"][data-channel="IN_APP"]').isChecked(),
+      true,
+    );
+    await inbox.locator('button[part="preferences-back"]').click();
+  });
+
+  await t.test("after a cut connection it resumes: 3 missed sends appear exactly once", async () => {
+    if (!(await panel.isVisible())) await bell.click();
+    proxy.cut();
+    await inbox.locator('[part="status"]:is([data-state="offline"], [data-state="connecting"])').waitFor({ state: "attached" });
+    const titles = ["Missed one", "Missed two", "Missed three"];
+    const ids = [];
+    for (const title of titles) ids.push(await send(title));
+    proxy.restore();
+    await live();
+    for (const id of ids) await item(id).waitFor();
+    // Anything sent twice would arrive before a later send: wait for one, then count.
+    const marker = await send("After the outage");
+    await item(marker).waitFor();
+    for (const title of titles) assert.equal(await itemsTitled(title).count(), 1, `${title} shows once`);
+    assert.equal(await inbox.locator('[part~="item"]').count(), 6);
+    const { unread } = await counts();
+    assert.equal(unread, 4);
+  });
+
+  await t.test("the demo form sends through the API", async () => {
+    await page.locator("#send-title").fill("Sent from the demo form");
+    await page.locator("#send-button").click();
+    await page.locator("#send-status").filter({ hasText: "Sent to 1" }).waitFor();
+    // Clicking the page closed the dropdown; the toast shows it arrived.
+    await inbox.locator('[part~="toast"]').filter({ hasText: "Sent from the demo form" }).waitFor();
+    await itemsTitled("Sent from the demo form").waitFor({ state: "attached" });
+    await bell.click();
+    await itemsTitled("Sent from the demo form").waitFor();
+  });
+
+  assert.deepEqual(pageErrors, [], "no uncaught errors in the page");
+});
