@@ -708,7 +708,8 @@ h2 { margin: 0; font-size: 15px; font-weight: 650; flex: 1; display: flex; align
 .tab:hover { color: var(--_fg); }
 .tab-count { min-width: 18px; padding: 0 5px; border-radius: 9px; font-size: 11px; line-height: 17px; text-align: center;
   background: var(--_hover); color: var(--_fg); font-weight: 600; }
-.scroll { flex: 1; overflow-y: auto; overscroll-behavior: contain; }
+.view-inbox { flex: 1; min-height: 0; display: flex; flex-direction: column; }
+.scroll { flex: 1; min-height: 0; overflow-y: auto; overscroll-behavior: contain; }
 ul { list-style: none; margin: 0; padding: 0; }
 .item { position: relative; display: flex; align-items: stretch; border-bottom: 1px solid var(--_border); }
 .item:hover, .item:focus-within { background: var(--_hover); }
@@ -736,7 +737,7 @@ ul { list-style: none; margin: 0; padding: 0; }
 .empty, .loading { padding: 36px 16px; text-align: center; color: var(--_muted); }
 .loading { padding: 12px; font-size: 12px; }
 .sentinel { height: 1px; }
-.preferences { flex: 1; overflow: auto; padding: 0 12px 12px; }
+.preferences { flex: 1; min-height: 0; overflow: auto; padding: 0 12px 12px; }
 .preferences .bar { display: flex; align-items: center; gap: 6px; padding: 4px 0 8px; font-weight: 600; }
 table { width: 100%; border-collapse: collapse; font-size: 12px; }
 th { font-weight: 600; color: var(--_muted); padding: 6px 4px; text-align: center; }

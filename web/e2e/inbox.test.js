@@ -308,5 +308,59 @@ test(`the inbox component works end to end (${BACKEND})`, async (t) => {
     await itemsTitled("Sent from the demo form").waitFor();
   });
 
+  await t.test("an urgent toast is an alert and stays until dismissed", async () => {
+    const urgent = await send("Server on fire", { priority: "URGENT" });
+    const toast = inbox.locator(`[part~="toast"][data-id="${urgent}"]`);
+    await toast.waitFor();
+    assert.equal(await toast.getAttribute("role"), "alert");
+    assert.equal(await toast.getAttribute("data-priority"), "URGENT");
+    await toast.locator('[part="toast-dismiss"]').click();
+    await toast.waitFor({ state: "detached" });
+  });
+
+  await t.test("the keyboard opens, walks and closes the dropdown", async () => {
+    await page.reload();
+    await live();
+    await bell.focus();
+    await page.keyboard.press("Enter");
+    await panel.waitFor({ state: "visible" });
+    const focused = () =>
+      page.evaluate(() => {
+        const el = document.querySelector("belfry-inbox")?.shadowRoot?.activeElement;
+        return el ? { part: el.getAttribute("part"), id: el.closest("[data-id]")?.getAttribute("data-id") ?? null } : null;
+      });
+    const inside = await focused();
+    assert.ok(inside && inside.part !== "bell", `focus moved into the dialog (${JSON.stringify(inside)})`);
+    // Walk to the list, then down it: each Arrow Down focuses the next notification.
+    await inbox.locator('[part~="item"]').first().locator('[part="item-open"]').focus();
+    const top = (await focused())?.id;
+    await page.keyboard.press("ArrowDown");
+    const next = (await focused())?.id;
+    assert.ok(top && next && top !== next, "Arrow Down moves to the next notification");
+    const ids = await inbox.locator('[part~="item"]').evaluateAll((rows) => rows.map((r) => r.getAttribute("data-id")));
+    assert.equal(ids.indexOf(next), ids.indexOf(top) + 1);
+    await page.keyboard.press("Escape");
+    await panel.waitFor({ state: "hidden" });
+    assert.equal((await focused())?.part, "bell", "Escape returns focus to the bell");
+    assert.equal(await bell.getAttribute("aria-expanded"), "false");
+  });
+
+  await t.test("scrolling the dropdown loads the next page", async () => {
+    for (let i = 1; i <= 25; i++) await send(`Paged ${i}`);
+    await page.reload();
+    await live();
+    await bell.click();
+    const rows = inbox.locator('[part~="item"]');
+    await itemsTitled("Paged 25").waitFor();
+    assert.equal(await rows.count(), 20, "the first page holds page-size notifications");
+    const total = 1 + 7 + 25; // the urgent one, the seven before it, and these
+    await eventually(async () => {
+      await rows.last().scrollIntoViewIfNeeded();
+      return (await rows.count()) === total;
+    }, `all ${total} are listed after scrolling`);
+    const listed = await rows.evaluateAll((r) => r.map((row) => row.getAttribute("data-id")));
+    assert.equal(new Set(listed).size, total, "no notification is listed twice");
+  });
+
   assert.deepEqual(pageErrors, [], "no uncaught errors in the page");
 });
