@@ -65,6 +65,8 @@
 
 const PROTOCOL = 'graphql-transport-ws';
 const ACK_TIMEOUT_MS = 10_000;
+/** Quiet time after which the client pings: finds connections that died without a close. */
+const HEARTBEAT_MS = 20_000;
 /** How many notification ids the inbox remembers for de-duplication. */
 const DEDUPE_LIMIT = 5_000;
 
@@ -153,6 +155,8 @@ export class BelfryClient {
   #retryTimer;
   /** @type {unknown} */
   #ackTimer;
+  /** @type {unknown} */
+  #heartbeatTimer;
   #nextOpId = 1;
   /** @type {Status | undefined} */
   #status;
@@ -489,6 +493,7 @@ export class BelfryClient {
       return;
     }
     const op = typeof message?.id === 'string' ? this.#byOpId.get(message.id) : undefined;
+    if (this.#acked || message?.type === 'connection_ack') this.#beat();
     switch (message?.type) {
       case 'connection_ack':
         if (this.#ackTimer !== undefined) this.#clearTimeout(this.#ackTimer);
@@ -545,6 +550,27 @@ export class BelfryClient {
     op.onError?.(error);
   }
 
+  /**
+   * (Re)starts the quiet timer: after HEARTBEAT_MS without a message, ping; without an answer
+   * within ACK_TIMEOUT_MS the connection is dead (a sleeping laptop, a NAT that forgot it) and
+   * is replaced, resuming from the last cursor.
+   */
+  #beat() {
+    if (this.#heartbeatTimer !== undefined) this.#clearTimeout(this.#heartbeatTimer);
+    this.#heartbeatTimer = this.#setTimeout(() => {
+      this.#heartbeatTimer = this.#setTimeout(() => this.#lost(1000, 'No answer to ping'), ACK_TIMEOUT_MS);
+      this.#send({ type: 'ping' });
+    }, HEARTBEAT_MS);
+  }
+
+  /** The browser is back online: skip the rest of the backoff wait. */
+  #reconnectNow = () => {
+    if (this.#retryTimer === undefined) return;
+    this.#clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    if (this.#ops.size > 0) this.#connect();
+  };
+
   /** @param {Operation} op */
   #subscribe(op) {
     if (!this.#acked) return;
@@ -586,6 +612,8 @@ export class BelfryClient {
     const socket = this.#socket;
     if (this.#ackTimer !== undefined) this.#clearTimeout(this.#ackTimer);
     this.#ackTimer = undefined;
+    if (this.#heartbeatTimer !== undefined) this.#clearTimeout(this.#heartbeatTimer);
+    this.#heartbeatTimer = undefined;
     this.#socket = null;
     this.#acked = false;
     for (const op of this.#ops) op.opId = null;
@@ -611,6 +639,8 @@ export class BelfryClient {
       this.#retryTimer = undefined;
       if (this.#ops.size > 0) this.#connect();
     }, delay);
+    // The same function each time, so the listener is added once.
+    globalThis.addEventListener?.('online', this.#reconnectNow, { once: true });
   }
 
   /** Final: every subscription gets the error and nothing reconnects. @param {BelfryError} error */

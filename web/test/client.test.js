@@ -75,8 +75,8 @@ function setup({ token = 'jwt-1', fetch } = {}) {
     timer.done = true;
     timer.fn();
   };
-  // The ack timeout is 10 s; every other timer is a retry or a resume.
-  const retries = () => pending().filter((t) => t.ms !== 10_000);
+  // The ack and ping timeouts are 10 s, the quiet timer 20 s; every other timer is a retry or a resume.
+  const retries = () => pending().filter((t) => t.ms !== 10_000 && t.ms !== 20_000);
   return { client, sockets, timers, pending, retries, fire };
 }
 
@@ -321,6 +321,39 @@ test('an unacknowledged connection is given up after a timeout and retried', asy
   fire(ackTimer);
   assert.equal(sockets[0].closedWith?.code, 4408);
   assert.equal(statuses.at(-1), 'offline');
+});
+
+test('a quiet connection is pinged, and replaced when the ping gets no answer', async () => {
+  const { socket, sockets, pending, retries, fire, statuses, changes } = await liveInbox();
+  const quiet = () => pending().find((t) => t.ms === 20_000);
+  const first = quiet();
+  assert.ok(first, 'a quiet timer runs once live');
+  socket.receive(change('1', 'c-1', { added: [notification('a')] }));
+  assert.equal(first.done, true, 'any message postpones the check');
+  fire(/** @type {any} */ (quiet()));
+  assert.equal(socket.ofType('ping').length, 1);
+  const answer = pending().find((t) => t.ms === 10_000);
+  assert.ok(answer, 'waits for the answer');
+  fire(answer);
+  assert.ok(socket.closedWith, 'the dead socket is closed');
+  assert.equal(statuses.at(-1)?.state, 'offline');
+  fire(retries()[0]);
+  await flush();
+  sockets[1].open();
+  sockets[1].receive({ type: 'connection_ack' });
+  const resubscribe = sockets[1].ofType('subscribe')[0];
+  assert.equal(resubscribe.payload.variables.after, 'c-1', 'resumes after the last change');
+  assert.equal(changes.length, 1);
+});
+
+test('a pong keeps the connection', async () => {
+  const { socket, pending, fire, statuses } = await liveInbox();
+  fire(/** @type {any} */ (pending().find((t) => t.ms === 20_000)));
+  const answer = pending().find((t) => t.ms === 10_000);
+  socket.receive({ type: 'pong' });
+  assert.equal(answer?.done, true);
+  assert.equal(socket.closedWith, null);
+  assert.equal(statuses.at(-1)?.state, 'live');
 });
 
 /** A fetch that answers from a list of `[status, body]` and records requests. */
