@@ -94,15 +94,21 @@ impl Shared {
     }
 }
 
-/// The loopback source address of the `k`th socket: 20,000 sockets per address.
-fn source(k: usize) -> SocketAddr {
-    SocketAddr::from((Ipv4Addr::new(127, 0, 0, 1 + (k / 20_000) as u8), 0))
+/// Sockets opened by this run so far, to spread them over source addresses.
+static OPENED: AtomicUsize = AtomicUsize::new(0);
+
+/// The loopback source address of the next socket: 10,000 sockets per address, moving on to
+/// the next address (127.0.0.1 to 127.0.0.250), so ports still in TIME_WAIT from an earlier
+/// step never run out.
+fn source() -> SocketAddr {
+    let k = OPENED.fetch_add(1, Ordering::Relaxed);
+    SocketAddr::from((Ipv4Addr::new(127, 0, 0, 1 + ((k / 10_000) % 250) as u8), 0))
 }
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
 
 /// Connects, signs in as `user`, and subscribes to its inbox.
-async fn subscribe(server_ws: &str, k: usize, token: &str) -> anyhow::Result<Ws> {
+async fn subscribe(server_ws: &str, token: &str) -> anyhow::Result<Ws> {
     let target: SocketAddr = server_ws
         .trim_start_matches("ws://")
         .split('/')
@@ -110,7 +116,8 @@ async fn subscribe(server_ws: &str, k: usize, token: &str) -> anyhow::Result<Ws>
         .context("no host")?
         .parse()?;
     let socket = TcpSocket::new_v4()?;
-    socket.bind(source(k))?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(source())?;
     let stream = socket.connect(target).await?;
     let mut request = server_ws.into_client_request()?;
     request
@@ -205,10 +212,10 @@ async fn connect_all(
     let tokens: Vec<String> = (first..first + n)
         .map(|k| server.token(&format!("u{k}")))
         .collect::<anyhow::Result<_>>()?;
-    let sockets: Vec<anyhow::Result<Ws>> = futures_util::stream::iter(tokens.iter().enumerate())
-        .map(|(j, token)| {
+    let sockets: Vec<anyhow::Result<Ws>> = futures_util::stream::iter(tokens.iter())
+        .map(|token| {
             let ws_url = ws_url.clone();
-            async move { subscribe(&ws_url, first + j, token).await }
+            async move { subscribe(&ws_url, token).await }
         })
         .buffer_unordered(256)
         .collect()

@@ -83,6 +83,12 @@ const TICKS: f64 = 100.0;
 
 /// User plus system CPU seconds a process has used so far.
 pub fn cpu_seconds(pid: u32) -> f64 {
+    stat_seconds(pid, false)
+}
+
+/// CPU seconds from `/proc/<pid>/stat`: utime + stime, plus cutime + cstime (children that
+/// exited and were waited for) when `children` is set.
+fn stat_seconds(pid: u32, children: bool) -> f64 {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return f64::NAN;
     };
@@ -91,16 +97,11 @@ pub fn cpu_seconds(pid: u32) -> f64 {
         return f64::NAN;
     };
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
-    let utime: f64 = fields
-        .get(11)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(f64::NAN);
-    let stime: f64 = fields
-        .get(12)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(f64::NAN);
-    (utime + stime) / TICKS
+    let field = |i: usize| -> f64 { fields.get(i).and_then(|v| v.parse().ok()).unwrap_or(0.0) };
+    // utime, stime, cutime, cstime are fields 14 to 17 of the line, 12 to 15 after the name.
+    let own = field(11) + field(12);
+    let reaped = if children { field(13) + field(14) } else { 0.0 };
+    (own + reaped) / TICKS
 }
 
 /// Resident memory of a process in KiB.
@@ -145,7 +146,8 @@ pub struct CpuWatch {
     machine: (f64, f64),
 }
 
-/// CPU seconds used by every process whose command name starts with `postgres`.
+/// CPU seconds used by every process whose command name starts with `postgres`, counting
+/// backends that have exited (the postmaster reaps them, so they are in its children's time).
 pub fn postgres_cpu_seconds() -> f64 {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return 0.0;
@@ -157,7 +159,7 @@ pub fn postgres_cpu_seconds() -> f64 {
                 .map(|c| c.starts_with("postgres"))
                 .unwrap_or(false)
         })
-        .map(cpu_seconds)
+        .map(|pid| stat_seconds(pid, true))
         .filter(|v| v.is_finite())
         .sum()
 }
