@@ -1,0 +1,110 @@
+//! The benchmark suite: a load tool that runs one scenario against the engine in process or
+//! against a real `belfry serve`, on SQLite or Postgres, and prints a table plus a JSON file
+//! (`target/bench/<scenario>-<backend>.json`). `plot` draws the committed SVGs from those files.
+//!
+//! ```sh
+//! cargo bench --bench belfry -- append --backend postgres
+//! cargo bench --bench belfry -- plot
+//! ```
+//!
+//! See `docs/benchmarks.md` for every scenario, its command and the measured figures.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod append;
+mod data;
+mod http;
+mod live;
+mod plot;
+mod queries;
+mod replay;
+mod report;
+mod server;
+mod store;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendArg {
+    Sqlite,
+    Postgres,
+}
+
+impl BackendArg {
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendArg::Sqlite => "sqlite",
+            BackendArg::Postgres => "postgres",
+        }
+    }
+}
+
+#[derive(Parser, Debug)]
+#[command(name = "belfry-bench", about = "Belfry's benchmark suite")]
+struct Cli {
+    #[command(subcommand)]
+    scenario: Scenario,
+    /// Passed by `cargo bench`; ignored.
+    #[arg(long, global = true, hide = true)]
+    bench: bool,
+}
+
+/// Options every scenario shares.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Common {
+    #[arg(long, value_enum, default_value = "sqlite")]
+    pub backend: BackendArg,
+    /// An admin URL of a Postgres server; each run creates a fresh database there and drops it.
+    #[arg(
+        long,
+        env = "BELFRY_BENCH_POSTGRES_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    pub pg_admin: String,
+    /// Where the JSON results go.
+    #[arg(long, default_value = "target/bench")]
+    pub out: PathBuf,
+    /// Seconds each measured step runs.
+    #[arg(long, default_value_t = 10.0)]
+    pub seconds: f64,
+}
+
+#[derive(Subcommand, Debug)]
+enum Scenario {
+    /// 1. Append throughput in process through the appender, and the raw limits of the database.
+    Append(append::Args),
+    /// 2. Sends through the GraphQL HTTP API of a real `belfry serve`.
+    Http(http::Args),
+    /// 3. End-to-end delivery to live `inbox` subscriptions over WebSocket.
+    Live(live::LiveArgs),
+    /// 4. Server memory with many idle, subscribed sockets.
+    Idle(live::IdleArgs),
+    /// 5. Read queries on a large read model built by the replay path.
+    Queries(queries::Args),
+    /// 6. Replay: rebuild every projection from a large log, and the raw read rate of the log.
+    Replay(replay::Args),
+    /// 7. One send to many recipients: until every inbox row exists, and until it is live.
+    Broadcast(live::BroadcastArgs),
+    /// Draw the SVG plots from the JSON results.
+    Plot(plot::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match cli.scenario {
+            Scenario::Append(a) => append::run(a).await,
+            Scenario::Http(a) => http::run(a).await,
+            Scenario::Live(a) => live::run_live(a).await,
+            Scenario::Idle(a) => live::run_idle(a).await,
+            Scenario::Queries(a) => queries::run(a).await,
+            Scenario::Replay(a) => replay::run(a).await,
+            Scenario::Broadcast(a) => live::run_broadcast(a).await,
+            Scenario::Plot(a) => plot::run(a),
+        }
+    })
+}
