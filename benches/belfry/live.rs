@@ -198,16 +198,29 @@ async fn receive(mut ws: Ws, shared: Arc<Shared>, cancel: CancellationToken) -> 
     latency
 }
 
+/// Waits until the server counts `n` live subscribers.
+async fn wait_subscribers(server: &Server, n: usize) -> anyhow::Result<()> {
+    let started = Instant::now();
+    while server.gauge("belfry_live_subscribers").await? != n as f64 {
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(120),
+            "the server does not count {n} subscribers"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
 /// Subscribers for users `u{first}`..`u{first+n-1}`, connected 256 at a time, each reading on
-/// its own task; returns when every one of them is registered with the server's hub.
+/// its own task; returns when the server counts `total` subscribers (these and earlier ones).
 async fn connect_all(
     server: &Server,
     first: usize,
     n: usize,
+    total: usize,
     shared: &Arc<Shared>,
     cancel: &CancellationToken,
 ) -> anyhow::Result<Vec<tokio::task::JoinHandle<Latencies>>> {
-    let before = server.gauge("belfry_live_subscribers").await?;
     let ws_url = server.ws_url();
     let tokens: Vec<String> = (first..first + n)
         .map(|k| server.token(&format!("u{k}")))
@@ -224,14 +237,7 @@ async fn connect_all(
     for ws in sockets {
         tasks.push(tokio::spawn(receive(ws?, shared.clone(), cancel.clone())));
     }
-    let started = Instant::now();
-    while server.gauge("belfry_live_subscribers").await? < before + n as f64 {
-        anyhow::ensure!(
-            started.elapsed() < Duration::from_secs(120),
-            "subscriptions were not all registered"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_subscribers(server, total).await?;
     Ok(tasks)
 }
 
@@ -334,7 +340,9 @@ async fn live_steps(args: &LiveArgs, server: &Server) -> anyhow::Result<Vec<Valu
         let capacity = (fixed.unwrap_or(50_000.0) * seconds * 1.2) as usize + 1_000;
         let shared = Shared::new(capacity);
         let cancel = CancellationToken::new();
-        let tasks = connect_all(server, 0, args.users, &shared, &cancel).await?;
+        // The sockets of the previous step are closed first.
+        wait_subscribers(server, 0).await?;
+        let tasks = connect_all(server, 0, args.users, args.users, &shared, &cancel).await?;
         println!(
             "  {} subscribers connected; sending at {rate}/s for {seconds} s",
             args.users
@@ -465,7 +473,7 @@ pub async fn run_idle(args: IdleArgs) -> anyhow::Result<()> {
         let shared = Shared::new(1);
         let cancel = CancellationToken::new();
         // One socket and one send first, so what is allocated once is not counted per socket.
-        let mut tasks = connect_all(&server, 0, 1, &shared, &cancel).await?;
+        let mut tasks = connect_all(&server, 0, 1, 1, &shared, &cancel).await?;
         send(&reqwest::Client::new(), &server.url, &server.key, &["u0".to_owned()], "b0").await?;
         tokio::time::sleep(Duration::from_secs(1)).await;
         let base = report::rss_kib(server.pid);
@@ -483,7 +491,7 @@ pub async fn run_idle(args: IdleArgs) -> anyhow::Result<()> {
                 continue;
             }
             let started = Instant::now();
-            tasks.extend(connect_all(&server, connected, n.saturating_sub(connected), &shared, &cancel).await?);
+            tasks.extend(connect_all(&server, connected, n - connected, n, &shared, &cancel).await?);
             connected = n.max(connected);
             let connect_s = started.elapsed().as_secs_f64();
             tokio::time::sleep(Duration::from_secs(2)).await;
@@ -548,7 +556,7 @@ pub async fn run_broadcast(args: BroadcastArgs) -> anyhow::Result<()> {
         let shared = Shared::new(1);
         let cancel = CancellationToken::new();
         let connected = args.connected.min(args.recipients);
-        let tasks = connect_all(&server, 0, connected, &shared, &cancel).await?;
+        let tasks = connect_all(&server, 0, connected, connected, &shared, &cancel).await?;
         println!(
             "  {connected} of {} recipients connected; sending",
             args.recipients

@@ -43,8 +43,9 @@ impl BackendArg {
 #[derive(Parser, Debug)]
 #[command(name = "belfry-bench", about = "Belfry's benchmark suite")]
 struct Cli {
+    /// Without one (as `cargo test --all-targets` runs this target), nothing is measured.
     #[command(subcommand)]
-    scenario: Scenario,
+    scenario: Option<Scenario>,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, global = true, hide = true)]
     bench: bool,
@@ -92,11 +93,15 @@ enum Scenario {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let Some(scenario) = cli.scenario else {
+        println!("belfry-bench: no scenario given, nothing measured (see --help)");
+        return Ok(());
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        match cli.scenario {
+        match scenario {
             Scenario::Append(a) => append::run(a).await,
             Scenario::Http(a) => http::run(a).await,
             Scenario::Live(a) => live::run_live(a).await,

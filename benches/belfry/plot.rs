@@ -21,7 +21,10 @@ pub struct Args {
 struct Series {
     name: String,
     points: Vec<(f64, f64)>,
-    dashed: bool,
+    /// Index into [`COLORS`]: the series of one results file share a colour.
+    color: usize,
+    /// `None`: solid with dots; otherwise an SVG dash pattern.
+    dash: Option<&'static str>,
 }
 
 const COLORS: [&str; 8] = [
@@ -49,7 +52,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
     let mut series = Vec::new();
     let mut max_x: f64 = 1.0;
-    for (name, v) in results(&args.input, "append-")? {
+    for (color, (name, v)) in results(&args.input, "append-")?.into_iter().enumerate() {
         let points: Vec<(f64, f64)> = v["engine"]
             .as_array()
             .into_iter()
@@ -58,19 +61,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .collect();
         max_x = points.iter().map(|p| p.0).fold(max_x, f64::max);
         series.push(Series {
-            name: format!("engine, {name}"),
+            name: format!("{name}: engine"),
             points,
-            dashed: false,
+            color,
+            dash: None,
         });
-        for (key, label) in [
-            ("raw_a_best_per_second", "raw (a) events"),
-            ("raw_b_best_per_second", "raw (b) +inbox+counters"),
+        for (key, label, dash) in [
+            ("raw_a_best_per_second", "raw (a)", "8 4"),
+            ("raw_b_best_per_second", "raw (b)", "2 3"),
         ] {
             if let Some(y) = v["ratios"][key].as_f64() {
                 series.push(Series {
-                    name: format!("{label}, {name}"),
+                    name: format!("{name}: {label}"),
                     points: vec![(0.0, y), (f64::NAN, y)],
-                    dashed: true,
+                    color,
+                    dash: Some(dash),
                 });
             }
         }
@@ -102,7 +107,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // Latency distribution: x is the percentile on a "nines" scale (0, 90, 99, 99.9, 99.99).
     let nines = |p: f64| -(1.0 - p).max(1e-4).log10();
     let mut series = Vec::new();
-    for (name, v) in results(&args.input, "live-")? {
+    for (color, (name, v)) in results(&args.input, "live-")?.into_iter().enumerate() {
         for step in v["steps"].as_array().into_iter().flatten() {
             let points: Vec<(f64, f64)> = step["delivery"]["curve"]
                 .as_array()
@@ -113,9 +118,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .collect();
             let rate = step["rate"].as_str().unwrap_or("");
             series.push(Series {
-                name: format!("{name} users, {rate}/s"),
+                name: format!("{name}, {rate}/s"),
                 points,
-                dashed: rate == "max",
+                color,
+                dash: (rate == "max").then_some("8 4"),
             });
         }
     }
@@ -152,8 +158,8 @@ fn chart(
     series: &[Series],
     x_ticks: Vec<(f64, String)>,
 ) -> String {
-    let (w, h) = (760.0, 420.0);
-    let (left, right, top, bottom) = (70.0, 250.0, 40.0, 50.0);
+    let (w, h) = (860.0, 420.0);
+    let (left, right, top, bottom) = (70.0, 300.0, 40.0, 50.0);
     let (pw, ph) = (w - left - right, h - top - bottom);
     let x_min = x_ticks.first().map_or(0.0, |t| t.0);
     let x_max = x_ticks.last().map_or(1.0, |t| t.0).max(x_min + 1e-9);
@@ -214,24 +220,23 @@ fn chart(
         escape(y_label)
     );
     for (i, s) in series.iter().enumerate() {
-        let color = COLORS[i % COLORS.len()];
+        let color = COLORS[s.color % COLORS.len()];
         let points: Vec<String> = s
             .points
             .iter()
             .filter(|p| p.0.is_finite() && p.1.is_finite())
             .map(|p| format!("{:.1},{:.1}", sx(p.0), sy(p.1)))
             .collect();
-        let dash = if s.dashed {
-            r#" stroke-dasharray="6 4""#
-        } else {
-            ""
-        };
+        let dash = s
+            .dash
+            .map(|d| format!(r#" stroke-dasharray="{d}""#))
+            .unwrap_or_default();
         let _ = writeln!(
             svg,
             r#"<polyline points="{}" fill="none" stroke="{color}" stroke-width="2"{dash}/>"#,
             points.join(" ")
         );
-        if !s.dashed {
+        if s.dash.is_none() {
             for p in &points {
                 let (x, y) = p.split_once(',').unwrap_or(("0", "0"));
                 let _ = writeln!(svg, r#"<circle cx="{x}" cy="{y}" r="3" fill="{color}"/>"#);

@@ -6,7 +6,7 @@
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::handle::handle;
+use super::handle::{handle, project, BatchCache};
 use super::{CommandError, Job, Reply};
 use crate::eventlog::batch::Batch;
 use crate::eventlog::doorbell::{Doorbell, PG_CHANNEL};
@@ -62,10 +62,12 @@ async fn process(db: &Db, jobs: Vec<Job>, doorbell: &Doorbell, metrics: &Metrics
     let (works, replies): (Vec<_>, Vec<_>) = jobs.into_iter().map(|j| (j.work, j.reply)).unzip();
     let committed = async {
         let mut batch = Batch::open(db.begin_write().await?).await?;
+        let mut cache = BatchCache::default();
         let mut results = Vec::with_capacity(works.len());
         for work in works {
-            results.push(handle(&mut batch, work).await?);
+            results.push(handle(&mut batch, &mut cache, work).await?);
         }
+        project(&mut batch).await?;
         let appended = batch.len();
         if appended > 0 {
             let head = batch.head();

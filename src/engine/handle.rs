@@ -2,6 +2,8 @@
 //! projections, decide, append, and fold the new events into the projections at once so the
 //! next command of the batch decides against them.
 
+use std::collections::{BTreeSet, HashMap};
+
 use super::appender::Handled;
 use super::{Appended, CommandError, Outcome, Work};
 use crate::domain::event::Event;
@@ -14,10 +16,32 @@ use crate::projections::{self, Target};
 /// Event types the engine owns; they are appended only through commands.
 const ENGINE_PREFIXES: [&str; 3] = ["notification.", "inbox.", "preference."];
 
-pub(super) async fn handle(batch: &mut Batch, work: Work) -> anyhow::Result<Handled> {
+/// What the commands of one batch share: who muted each category, read once per batch (and
+/// again after a preference change).
+#[derive(Default)]
+pub(super) struct BatchCache {
+    muters: HashMap<String, BTreeSet<String>>,
+}
+
+/// Folds the events pushed since the last call into the live projections, in one set-based
+/// pass. Called before every decision-state read that could depend on them, and once before
+/// the batch commits, so a batch of sends writes its projection rows in a few statements.
+pub(super) async fn project(batch: &mut Batch) -> anyhow::Result<()> {
+    let (tx, events) = batch.unprojected();
+    if events.is_empty() {
+        return Ok(());
+    }
+    projections::apply(tx, &Target::live(), events).await
+}
+
+pub(super) async fn handle(
+    batch: &mut Batch,
+    cache: &mut BatchCache,
+    work: Work,
+) -> anyhow::Result<Handled> {
     Ok(match work {
         Work::Command(command, metadata) => {
-            Handled::Command(command_outcome(batch, *command, metadata).await?)
+            Handled::Command(command_outcome(batch, cache, *command, metadata).await?)
         }
         Work::Append {
             stream_id,
@@ -29,11 +53,16 @@ pub(super) async fn handle(batch: &mut Batch, work: Work) -> anyhow::Result<Hand
 
 async fn command_outcome(
     batch: &mut Batch,
+    cache: &mut BatchCache,
     command: Command,
     metadata: Metadata,
 ) -> anyhow::Result<Result<Outcome, CommandError>> {
+    if !matches!(command, Command::Send(_)) {
+        // These read the inbox or the preferences, which must show every earlier command.
+        project(batch).await?;
+    }
     let decided = match &command {
-        Command::Send(cmd) => return send(batch, cmd, metadata).await,
+        Command::Send(cmd) => return send(batch, cache, cmd, metadata).await,
         Command::Change(cmd) => {
             let current = state::notification(batch.tx(), cmd.id).await?;
             notification::decide_change(current.as_ref(), cmd)
@@ -59,6 +88,11 @@ async fn command_outcome(
         Err(rejected) => return Ok(Err(rejected.into())),
     };
     let recorded = record(batch, &events, &metadata, false).await?;
+    if matches!(command, Command::SetPreferences(_)) {
+        // Later sends of this batch read who muted what from the preferences table.
+        project(batch).await?;
+        cache.muters.clear();
+    }
     Ok(Ok(Outcome {
         events: recorded,
         deliveries: Vec::new(),
@@ -68,15 +102,29 @@ async fn command_outcome(
 
 async fn send(
     batch: &mut Batch,
+    cache: &mut BatchCache,
     cmd: &notification::SendNotification,
     mut metadata: Metadata,
 ) -> anyhow::Result<Result<Outcome, CommandError>> {
     let previous = match &cmd.idempotency_key {
-        Some(key) => state::keyed_send(batch.tx(), key.as_str()).await?,
+        Some(key) => {
+            // An earlier send of this batch may have used the same key.
+            project(batch).await?;
+            state::keyed_send(batch.tx(), key.as_str()).await?
+        }
         None => None,
     };
     let recipients: Vec<UserId> = cmd.deliveries.iter().map(|(_, r)| r.clone()).collect();
-    let muted = state::muted(batch.tx(), &cmd.content.category, &recipients).await?;
+    let category = cmd.content.category.as_str();
+    if !cache.muters.contains_key(category) {
+        let muters = state::muters(batch.tx(), &cmd.content.category).await?;
+        cache.muters.insert(category.to_owned(), muters);
+    }
+    let muted = cache
+        .muters
+        .get(category)
+        .map(|m| state::muted_among(m, &recipients))
+        .unwrap_or_default();
     let decision_state = notification::SendState {
         previous_fingerprint: previous.as_ref().map(|p| p.request_hash.clone()),
         muted,
@@ -117,7 +165,7 @@ async fn send(
     }))
 }
 
-/// Appends domain events to their streams and folds them into the live projections.
+/// Appends domain events to their streams; [`project`] folds them into the live projections.
 /// `new_streams`: every event starts a stream of its own (fresh notification ids), so no
 /// version lookup is needed; the unique (stream, version) key still guards it.
 async fn record(
@@ -136,7 +184,6 @@ async fn record(
             batch.push(&stream, new).await?
         });
     }
-    projections::apply(batch.tx(), &Target::live(), &recorded).await?;
     Ok(recorded)
 }
 

@@ -13,6 +13,8 @@ pub struct Batch {
     tx: WriteTx,
     head: i64,
     pending: Vec<RecordedEvent>,
+    /// How many of `pending` have been handed out by [`Batch::unprojected`].
+    projected: usize,
     versions: HashMap<String, i64>,
     recorded_at: DateTime<Utc>,
 }
@@ -25,6 +27,7 @@ impl Batch {
             tx,
             head,
             pending: Vec::new(),
+            projected: 0,
             versions: HashMap::new(),
             // Microseconds: what Postgres keeps, so both backends store the same instant.
             recorded_at: Utc::now().trunc_subsecs(6),
@@ -105,6 +108,14 @@ impl Batch {
             metadata: e.metadata,
             recorded_at: self.recorded_at,
         }
+    }
+
+    /// The transaction and the events pushed since the last call, for the caller to fold into
+    /// the projections in one go.
+    pub fn unprojected(&mut self) -> (&mut WriteTx, &[RecordedEvent]) {
+        let from = self.projected;
+        self.projected = self.pending.len();
+        (&mut self.tx, &self.pending[from..])
     }
 
     /// How many events are waiting to be written.

@@ -8,7 +8,7 @@ use anyhow::Context;
 
 use crate::domain::event::{Event, Flags};
 use crate::domain::inbox::{marked_flags, Mark};
-use crate::eventlog::WriteTx;
+use crate::eventlog::{RecordedEvent, WriteTx};
 use crate::on_tx;
 
 fn delta(before: Flags, after: Flags) -> (i64, i64) {
@@ -18,77 +18,84 @@ fn delta(before: Flags, after: Flags) -> (i64, i64) {
     )
 }
 
-pub(super) async fn apply(tx: &mut WriteTx, table: &str, event: &Event) -> anyhow::Result<()> {
+/// The counter changes one event makes, per category of its recipient.
+fn changes(event: &Event) -> Vec<(&str, &str, (i64, i64))> {
     match event {
         Event::NotificationSent(e) => {
-            bump(
-                tx,
-                table,
-                e.recipient.as_str(),
-                e.content.category.as_str(),
-                (1, 1),
-            )
-            .await
+            vec![(e.recipient.as_str(), e.content.category.as_str(), (1, 1))]
         }
         Event::NotificationSeen(e)
         | Event::NotificationRead(e)
         | Event::NotificationUnread(e)
         | Event::NotificationArchived(e)
-        | Event::NotificationUnarchived(e) => {
-            bump(
-                tx,
-                table,
-                e.recipient.as_str(),
-                e.category.as_str(),
-                delta(e.before, e.after),
-            )
-            .await
-        }
+        | Event::NotificationUnarchived(e) => vec![(
+            e.recipient.as_str(),
+            e.category.as_str(),
+            delta(e.before, e.after),
+        )],
         Event::InboxAllRead(e) | Event::InboxAllSeen(e) => {
             let mark = if matches!(event, Event::InboxAllRead(_)) {
                 Mark::Read
             } else {
                 Mark::Seen
             };
-            let mut per_category: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
-            for item in &e.items {
-                let (du, ds) = delta(item.before, marked_flags(mark, item.before));
-                let entry = per_category.entry(item.category.as_str()).or_default();
-                entry.0 += du;
-                entry.1 += ds;
-            }
-            for (category, d) in per_category {
-                bump(tx, table, e.recipient.as_str(), category, d).await?;
-            }
-            Ok(())
+            e.items
+                .iter()
+                .map(|item| {
+                    (
+                        e.recipient.as_str(),
+                        item.category.as_str(),
+                        delta(item.before, marked_flags(mark, item.before)),
+                    )
+                })
+                .collect()
         }
-        Event::NotificationSuppressed(_) | Event::PreferenceChanged(_) => Ok(()),
+        Event::NotificationSuppressed(_) | Event::PreferenceChanged(_) => Vec::new(),
     }
 }
 
-async fn bump(
+/// Adds up the changes of all `events` per person and category and upserts each sum once.
+/// A row exists once any event changed its counts (also when they add up to zero), so the
+/// table is the same however the log is cut into batches or replay pages.
+pub(super) async fn apply(
     tx: &mut WriteTx,
     table: &str,
-    recipient: &str,
-    category: &str,
-    (unread, unseen): (i64, i64),
+    events: &[(&RecordedEvent, Event)],
 ) -> anyhow::Result<()> {
-    if unread == 0 && unseen == 0 {
-        return Ok(());
+    let mut sums: BTreeMap<(&str, &str), (i64, i64)> = BTreeMap::new();
+    for (_, event) in events {
+        for (recipient, category, (unread, unseen)) in changes(event) {
+            if unread == 0 && unseen == 0 {
+                continue;
+            }
+            let sum = sums.entry((recipient, category)).or_default();
+            sum.0 += unread;
+            sum.1 += unseen;
+        }
     }
-    let sql = format!(
-        "INSERT INTO {table} (recipient, category, unread, unseen) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (recipient, category) DO UPDATE SET \
-         unread = {table}.unread + excluded.unread, unseen = {table}.unseen + excluded.unseen"
-    );
-    on_tx!(tx, |c| sqlx::query(&sql)
-        .bind(recipient)
-        .bind(category)
-        .bind(unread)
-        .bind(unseen)
-        .execute(&mut **c)
-        .await
-        .map(|r| r.rows_affected()))
-    .with_context(|| format!("Failed to update {table} for {recipient}"))?;
+    let sums: Vec<_> = sums.into_iter().collect();
+    // 4 parameters a row; every key appears once, as an upsert must not touch a row twice.
+    for chunk in sums.chunks(1_000) {
+        on_tx!(tx, |c| {
+            let mut qb = sqlx::QueryBuilder::new(format!(
+                "INSERT INTO {table} (recipient, category, unread, unseen) "
+            ));
+            qb.push_values(chunk, |mut b, ((recipient, category), (unread, unseen))| {
+                b.push_bind(*recipient)
+                    .push_bind(*category)
+                    .push_bind(*unread)
+                    .push_bind(*unseen);
+            });
+            qb.push(format!(
+                " ON CONFLICT (recipient, category) DO UPDATE SET \
+                 unread = {table}.unread + excluded.unread, unseen = {table}.unseen + excluded.unseen"
+            ));
+            qb.build()
+                .execute(&mut **c)
+                .await
+                .map(|r| r.rows_affected())
+        })
+        .with_context(|| format!("Failed to update {table} for {} people", chunk.len()))?;
+    }
     Ok(())
 }

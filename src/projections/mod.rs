@@ -133,28 +133,42 @@ impl Target {
 }
 
 /// Folds `events` into each target's table, in order. Events of unknown types are skipped.
+///
+/// Set-based: the inbox gets one multi-row insert per run of sends, and the counters one
+/// multi-row upsert of the summed changes for the whole slice, so a batch or a replay page
+/// costs a few statements rather than a few per event. Each projection's table depends on
+/// nothing but the log, so the projections are folded one after another.
 pub async fn apply(
     tx: &mut WriteTx,
     targets: &[Target],
     events: &[RecordedEvent],
 ) -> anyhow::Result<()> {
+    let mut decoded = Vec::with_capacity(events.len());
     for recorded in events {
-        let Some(event) = recorded.decode().map_err(|e| {
+        let event = recorded.decode().map_err(|e| {
             anyhow::anyhow!(
                 "Failed to decode event at position {}: {e}",
                 recorded.position
             )
-        })?
-        else {
-            continue;
-        };
-        for target in targets {
-            let t = target.table.as_str();
-            match target.projection {
-                Projection::Inbox => inbox::apply(tx, t, recorded, &event).await?,
-                Projection::UnreadCounters => counters::apply(tx, t, &event).await?,
-                Projection::Preferences => preferences::apply(tx, t, recorded, &event).await?,
-                Projection::IdempotencyKeys => idempotency::apply(tx, t, recorded, &event).await?,
+        })?;
+        if let Some(event) = event {
+            decoded.push((recorded, event));
+        }
+    }
+    for target in targets {
+        let t = target.table.as_str();
+        match target.projection {
+            Projection::Inbox => inbox::apply(tx, t, &decoded).await?,
+            Projection::UnreadCounters => counters::apply(tx, t, &decoded).await?,
+            Projection::Preferences => {
+                for (recorded, event) in &decoded {
+                    preferences::apply(tx, t, recorded, event).await?;
+                }
+            }
+            Projection::IdempotencyKeys => {
+                for (recorded, event) in &decoded {
+                    idempotency::apply(tx, t, recorded, event).await?;
+                }
             }
         }
     }

@@ -127,14 +127,10 @@ pub async fn preferences(tx: &mut WriteTx, user: &UserId) -> anyhow::Result<Pref
     Ok(Preferences::from_switches(switches))
 }
 
-/// Those of `recipients` who switched off in-app delivery for `category`.
-pub async fn muted(
-    tx: &mut WriteTx,
-    category: &Category,
-    recipients: &[UserId],
-) -> anyhow::Result<BTreeSet<UserId>> {
-    // Few people mute any one category, so fetch them all and intersect here: one query
-    // however many recipients a send has.
+/// Everyone who switched off in-app delivery for `category`.
+pub async fn muters(tx: &mut WriteTx, category: &Category) -> anyhow::Result<BTreeSet<String>> {
+    // Few people mute any one category, so fetch them all and intersect with a send's
+    // recipients in memory: one query however many recipients a send has.
     let rows: Vec<(String,)> = on_tx!(tx, |c| sqlx::query_as(
         "SELECT user_id FROM preferences WHERE category = $1 AND channel = $2 AND NOT enabled"
     )
@@ -143,12 +139,16 @@ pub async fn muted(
     .fetch_all(&mut **c)
     .await)
     .with_context(|| format!("Failed to load who muted {category}"))?;
-    let muters: BTreeSet<&str> = rows.iter().map(|(u,)| u.as_str()).collect();
-    Ok(recipients
+    Ok(rows.into_iter().map(|(u,)| u).collect())
+}
+
+/// Those of `recipients` among `muters`.
+pub fn muted_among(muters: &BTreeSet<String>, recipients: &[UserId]) -> BTreeSet<UserId> {
+    recipients
         .iter()
         .filter(|r| muters.contains(r.as_str()))
         .cloned()
-        .collect())
+        .collect()
 }
 
 /// What an earlier send under an idempotency key created.
