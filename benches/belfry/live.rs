@@ -51,6 +51,9 @@ pub struct IdleArgs {
     /// Connected sockets to measure at, cumulatively.
     #[arg(long, value_delimiter = ',', default_value = "10000,50000")]
     connections: Vec<usize>,
+    /// Only connect and sign in, without subscribing: what a socket costs by itself.
+    #[arg(long)]
+    no_subscribe: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -107,8 +110,8 @@ fn source() -> SocketAddr {
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
 
-/// Connects, signs in as `user`, and subscribes to its inbox.
-async fn subscribe(server_ws: &str, token: &str) -> anyhow::Result<Ws> {
+/// Connects, signs in as `user`, and (when `inbox`) subscribes to its inbox.
+async fn subscribe(server_ws: &str, token: &str, inbox: bool) -> anyhow::Result<Ws> {
     let target: SocketAddr = server_ws
         .trim_start_matches("ws://")
         .split('/')
@@ -138,6 +141,9 @@ async fn subscribe(server_ws: &str, token: &str) -> anyhow::Result<Ws> {
             anyhow::ensure!(v["type"] == "connection_ack", "not acknowledged: {v}");
             break;
         }
+    }
+    if !inbox {
+        return Ok(ws);
     }
     ws.send(text(json!({ "id": "1", "type": "subscribe", "payload": {
         "query": "subscription { inbox { cursor added { title } } }" } })))
@@ -200,11 +206,16 @@ async fn receive(mut ws: Ws, shared: Arc<Shared>, cancel: CancellationToken) -> 
 
 /// Waits until the server counts `n` live subscribers.
 async fn wait_subscribers(server: &Server, n: usize) -> anyhow::Result<()> {
+    wait_gauge(server, "belfry_live_subscribers", n).await
+}
+
+/// Waits until a gauge of the server reads `n`.
+async fn wait_gauge(server: &Server, gauge: &str, n: usize) -> anyhow::Result<()> {
     let started = Instant::now();
-    while server.gauge("belfry_live_subscribers").await? != n as f64 {
+    while server.gauge(gauge).await? != n as f64 {
         anyhow::ensure!(
             started.elapsed() < Duration::from_secs(120),
-            "the server does not count {n} subscribers"
+            "the server's {gauge} does not reach {n}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -218,6 +229,7 @@ async fn connect_all(
     first: usize,
     n: usize,
     total: usize,
+    inbox: bool,
     shared: &Arc<Shared>,
     cancel: &CancellationToken,
 ) -> anyhow::Result<Vec<tokio::task::JoinHandle<Latencies>>> {
@@ -228,7 +240,7 @@ async fn connect_all(
     let sockets: Vec<anyhow::Result<Ws>> = futures_util::stream::iter(tokens.iter())
         .map(|token| {
             let ws_url = ws_url.clone();
-            async move { subscribe(&ws_url, token).await }
+            async move { subscribe(&ws_url, token, inbox).await }
         })
         .buffer_unordered(256)
         .collect()
@@ -237,7 +249,11 @@ async fn connect_all(
     for ws in sockets {
         tasks.push(tokio::spawn(receive(ws?, shared.clone(), cancel.clone())));
     }
-    wait_subscribers(server, total).await?;
+    if inbox {
+        wait_subscribers(server, total).await?;
+    } else {
+        wait_gauge(server, "belfry_websocket_connections", total).await?;
+    }
     Ok(tasks)
 }
 
@@ -342,7 +358,7 @@ async fn live_steps(args: &LiveArgs, server: &Server) -> anyhow::Result<Vec<Valu
         let cancel = CancellationToken::new();
         // The sockets of the previous step are closed first.
         wait_subscribers(server, 0).await?;
-        let tasks = connect_all(server, 0, args.users, args.users, &shared, &cancel).await?;
+        let tasks = connect_all(server, 0, args.users, args.users, true, &shared, &cancel).await?;
         println!(
             "  {} subscribers connected; sending at {rate}/s for {seconds} s",
             args.users
@@ -473,7 +489,7 @@ pub async fn run_idle(args: IdleArgs) -> anyhow::Result<()> {
         let shared = Shared::new(1);
         let cancel = CancellationToken::new();
         // One socket and one send first, so what is allocated once is not counted per socket.
-        let mut tasks = connect_all(&server, 0, 1, 1, &shared, &cancel).await?;
+        let mut tasks = connect_all(&server, 0, 1, 1, !args.no_subscribe, &shared, &cancel).await?;
         send(&reqwest::Client::new(), &server.url, &server.key, &["u0".to_owned()], "b0").await?;
         tokio::time::sleep(Duration::from_secs(1)).await;
         let base = report::rss_kib(server.pid);
@@ -491,7 +507,7 @@ pub async fn run_idle(args: IdleArgs) -> anyhow::Result<()> {
                 continue;
             }
             let started = Instant::now();
-            tasks.extend(connect_all(&server, connected, n - connected, n, &shared, &cancel).await?);
+            tasks.extend(connect_all(&server, connected, n - connected, n, !args.no_subscribe, &shared, &cancel).await?);
             connected = n.max(connected);
             let connect_s = started.elapsed().as_secs_f64();
             tokio::time::sleep(Duration::from_secs(2)).await;
@@ -509,6 +525,7 @@ pub async fn run_idle(args: IdleArgs) -> anyhow::Result<()> {
                 "kib_per_connection": report::round(per),
                 "tool_rss_kib": tool,
                 "tool_kib_per_connection": report::round(tool.saturating_sub(base_tool) as f64 / (connected - 1) as f64),
+                "subscribed": !args.no_subscribe,
                 "subscribers": server.gauge("belfry_live_subscribers").await?,
             }));
         }
@@ -519,7 +536,14 @@ pub async fn run_idle(args: IdleArgs) -> anyhow::Result<()> {
     server.stop().await?;
     let steps = result?;
     report::print_table(
-        &format!("idle subscribed sockets, {backend}"),
+        &format!(
+            "idle {} sockets, {backend}",
+            if args.no_subscribe {
+                "signed-in"
+            } else {
+                "subscribed"
+            }
+        ),
         &["sockets", "server RSS MiB", "KiB/socket", "connect s"],
         &steps
             .iter()
@@ -538,7 +562,11 @@ pub async fn run_idle(args: IdleArgs) -> anyhow::Result<()> {
     );
     report::write_json(
         &args.common.out,
-        "idle",
+        if args.no_subscribe {
+            "idle-unsubscribed"
+        } else {
+            "idle"
+        },
         backend,
         &json!({ "scenario": "idle", "environment": report::environment(backend), "steps": steps }),
     )
@@ -556,7 +584,7 @@ pub async fn run_broadcast(args: BroadcastArgs) -> anyhow::Result<()> {
         let shared = Shared::new(1);
         let cancel = CancellationToken::new();
         let connected = args.connected.min(args.recipients);
-        let tasks = connect_all(&server, 0, connected, connected, &shared, &cancel).await?;
+        let tasks = connect_all(&server, 0, connected, connected, true, &shared, &cancel).await?;
         println!(
             "  {connected} of {} recipients connected; sending",
             args.recipients
