@@ -60,10 +60,7 @@ fn histogram(rendered: &str, name: &str) -> (f64, f64) {
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let backend = args.common.backend.name();
-    let store = Store::create(args.common.backend, &args.common.pg_admin).await?;
-    let result = measure(&args, &store.db().await?).await;
-    store.drop_db().await?;
-    let (engine_rows, raw_rows) = result?;
+    let (engine_rows, raw_rows) = measure(&args).await?;
 
     let best = |rows: &[Value], key: &str| {
         rows.iter()
@@ -149,8 +146,38 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     )
 }
 
-async fn measure(args: &Args, db: &Db) -> anyhow::Result<(Vec<Value>, Vec<Value>)> {
+/// Every step runs on a fresh database, so none works on tables grown by the steps before it.
+async fn measure(args: &Args) -> anyhow::Result<(Vec<Value>, Vec<Value>)> {
     let seconds = Duration::from_secs_f64(args.common.seconds);
+    let mut engine_rows = Vec::new();
+    let mut sequence = 0_u64;
+    for &concurrency in &args.concurrency {
+        let store = Store::create(args.common.backend, &args.common.pg_admin).await?;
+        let row = engine_step(&store.db().await?, args, concurrency, seconds, sequence).await;
+        store.drop_db().await?;
+        engine_rows.push(row?);
+        sequence += concurrency as u64 * 1_000_000;
+    }
+    let mut raw_rows = Vec::new();
+    let mut pool = Pool::new(4_096, args.users)?;
+    for work in [RawWork::EventsOnly, RawWork::WithProjections] {
+        for &batch in &args.raw_batch {
+            let store = Store::create(args.common.backend, &args.common.pg_admin).await?;
+            let row = raw_step(&store.db().await?, &mut pool, work, batch, seconds).await;
+            store.drop_db().await?;
+            raw_rows.push(row?);
+        }
+    }
+    Ok((engine_rows, raw_rows))
+}
+
+async fn engine_step(
+    db: &Db,
+    args: &Args,
+    concurrency: usize,
+    seconds: Duration,
+    sequence: u64,
+) -> anyhow::Result<Value> {
     let metrics = Metrics::new();
     let stop = CancellationToken::new();
     let (engine, appender) = Engine::start(
@@ -162,85 +189,81 @@ async fn measure(args: &Args, db: &Db) -> anyhow::Result<(Vec<Value>, Vec<Value>
         stop.clone(),
     )
     .await?;
-    let mut engine_rows = Vec::new();
-    let mut sequence = 0_u64;
-    for &concurrency in &args.concurrency {
-        let before = metrics.render();
-        let cpu = CpuWatch::start(None);
-        let started = Instant::now();
-        let deadline = started + seconds;
-        let mut tasks = Vec::new();
-        for t in 0..concurrency {
-            let engine = engine.clone();
-            let users = args.users;
-            let base = sequence + t as u64 * 1_000_000;
-            tasks.push(tokio::spawn(async move {
-                send_until(&engine, deadline, base, concurrency as u64, users).await
-            }));
-        }
-        let mut latency = Latencies::default();
-        for task in tasks {
-            latency.extend(task.await??);
-        }
-        let elapsed = started.elapsed().as_secs_f64();
-        let cpu = cpu.stop();
-        sequence += concurrency as u64 * 1_000_000;
-        let after = metrics.render();
-        let (sum0, count0) = histogram(&before, "append_batch_commands");
-        let (sum1, count1) = histogram(&after, "append_batch_commands");
-        let (bsum0, _) = histogram(&before, "append_batch_seconds");
-        let (bsum1, _) = histogram(&after, "append_batch_seconds");
-        let batches = count1 - count0;
-        let latency = latency.sorted();
-        let sends = latency.len();
-        println!(
-            "  {concurrency} senders: {:.0} sends/s, p99 {:.2} ms",
-            sends as f64 / elapsed,
-            latency.ms(0.99)
-        );
-        engine_rows.push(json!({
-            "concurrency": concurrency,
-            "sends": sends,
-            "seconds": report::round(elapsed),
-            "per_second": report::round(sends as f64 / elapsed),
-            "batches": batches,
-            "mean_batch_commands": report::round((sum1 - sum0) / batches.max(1.0)),
-            "mean_batch_ms": report::round((bsum1 - bsum0) / batches.max(1.0) * 1000.0),
-            "latency": latency.summary(),
-            "cpu": cpu,
+    let cpu = CpuWatch::start(None);
+    let started = Instant::now();
+    let deadline = started + seconds;
+    let mut tasks = Vec::new();
+    for t in 0..concurrency {
+        let engine = engine.clone();
+        let users = args.users;
+        let base = sequence + t as u64 * 1_000_000;
+        tasks.push(tokio::spawn(async move {
+            send_until(&engine, deadline, base, concurrency as u64, users).await
         }));
     }
+    let mut latency = Latencies::default();
+    for task in tasks {
+        latency.extend(task.await??);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = cpu.stop();
     stop.cancel();
     appender.await?;
+    db.close().await;
+    let rendered = metrics.render();
+    let (commands, batches) = histogram(&rendered, "append_batch_commands");
+    let (batch_seconds, _) = histogram(&rendered, "append_batch_seconds");
+    let latency = latency.sorted();
+    let sends = latency.len();
+    println!(
+        "  {concurrency} senders: {:.0} sends/s, p99 {:.2} ms",
+        sends as f64 / elapsed,
+        latency.ms(0.99)
+    );
+    Ok(json!({
+        "concurrency": concurrency,
+        "sends": sends,
+        "seconds": report::round(elapsed),
+        "per_second": report::round(sends as f64 / elapsed),
+        "batches": batches,
+        "mean_batch_commands": report::round(commands / batches.max(1.0)),
+        "mean_batch_ms": report::round(batch_seconds / batches.max(1.0) * 1000.0),
+        "latency": latency.summary(),
+        "cpu": cpu,
+    }))
+}
 
-    let mut raw_rows = Vec::new();
-    let mut pool = Pool::new(4_096, args.users)?;
-    for work in [RawWork::EventsOnly, RawWork::WithProjections] {
-        for &batch in &args.raw_batch {
-            let cpu = CpuWatch::start(None);
-            let started = Instant::now();
-            let mut rows = 0_usize;
-            while started.elapsed() < seconds {
-                data::raw_batch(db, &mut pool, batch, work).await?;
-                rows += batch;
-            }
-            let elapsed = started.elapsed().as_secs_f64();
-            let name = match work {
-                RawWork::EventsOnly => "events_only",
-                RawWork::WithProjections => "events_inbox_counters",
-            };
-            println!("  raw {name} x{batch}: {:.0} rows/s", rows as f64 / elapsed);
-            raw_rows.push(json!({
-                "work": name,
-                "batch": batch,
-                "rows": rows,
-                "seconds": report::round(elapsed),
-                "per_second": report::round(rows as f64 / elapsed),
-                "cpu": cpu.stop(),
-            }));
-        }
+async fn raw_step(
+    db: &Db,
+    pool: &mut Pool,
+    work: RawWork,
+    batch: usize,
+    seconds: Duration,
+) -> anyhow::Result<Value> {
+    belfry::projections::ensure(db).await?;
+    let cpu = CpuWatch::start(None);
+    let started = Instant::now();
+    let mut rows = 0_usize;
+    while started.elapsed() < seconds {
+        data::raw_batch(db, pool, batch, work).await?;
+        rows += batch;
     }
-    Ok((engine_rows, raw_rows))
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = cpu.stop();
+    db.close().await;
+    let name = match work {
+        RawWork::EventsOnly => "events_only",
+        RawWork::WithProjections => "events_inbox_counters",
+    };
+    println!("  raw {name} x{batch}: {:.0} rows/s", rows as f64 / elapsed);
+    Ok(json!({
+        "work": name,
+        "batch": batch,
+        "rows": rows,
+        "seconds": report::round(elapsed),
+        "per_second": report::round(rows as f64 / elapsed),
+        "cpu": cpu,
+    }))
 }
 
 /// One sender: one-recipient sends one after another until `deadline`; the latency of each.

@@ -29,10 +29,22 @@ pub async fn send(
     recipients: &[String],
     title: &str,
 ) -> anyhow::Result<bool> {
+    send_with(http, url, key, SEND, recipients, title).await
+}
+
+/// Like [`send`] with another selection (`query`) on the mutation's result.
+pub async fn send_with(
+    http: &reqwest::Client,
+    url: &str,
+    key: &str,
+    query: &str,
+    recipients: &[String],
+    title: &str,
+) -> anyhow::Result<bool> {
     let response: Value = http
         .post(format!("{url}/graphql"))
         .bearer_auth(key)
-        .json(&json!({ "query": SEND, "variables": { "input": { "recipients": recipients, "title": title } } }))
+        .json(&json!({ "query": query, "variables": { "input": { "recipients": recipients, "title": title } } }))
         .send()
         .await?
         .json()

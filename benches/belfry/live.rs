@@ -24,7 +24,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
-use crate::http::send;
+use crate::http::{send, send_with};
 use crate::report::{self, CpuWatch, Latencies};
 use crate::server::Server;
 use crate::Common;
@@ -51,6 +51,9 @@ pub struct IdleArgs {
     /// Connected sockets to measure at, cumulatively.
     #[arg(long, value_delimiter = ',', default_value = "10000,50000")]
     connections: Vec<usize>,
+    /// Only connect and sign in, without subscribing: what a socket costs by itself.
+    #[arg(long)]
+    no_subscribe: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -98,17 +101,17 @@ impl Shared {
 static OPENED: AtomicUsize = AtomicUsize::new(0);
 
 /// The loopback source address of the next socket: 10,000 sockets per address, moving on to
-/// the next address (127.0.0.1 to 127.0.0.250), so ports still in TIME_WAIT from an earlier
-/// step never run out.
+/// the next address (127.0.0.1 to 127.0.0.250, starting at one picked by the process id), so
+/// ports still in TIME_WAIT from an earlier step or run never run out.
 fn source() -> SocketAddr {
-    let k = OPENED.fetch_add(1, Ordering::Relaxed);
-    SocketAddr::from((Ipv4Addr::new(127, 0, 0, 1 + ((k / 10_000) % 250) as u8), 0))
+    let k = OPENED.fetch_add(1, Ordering::Relaxed) / 10_000 + std::process::id() as usize;
+    SocketAddr::from((Ipv4Addr::new(127, 0, 0, 1 + (k % 250) as u8), 0))
 }
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
 
-/// Connects, signs in as `user`, and subscribes to its inbox.
-async fn subscribe(server_ws: &str, token: &str) -> anyhow::Result<Ws> {
+/// Connects, signs in as `user`, and (when `inbox`) subscribes to its inbox.
+async fn subscribe(server_ws: &str, token: &str, inbox: bool) -> anyhow::Result<Ws> {
     let target: SocketAddr = server_ws
         .trim_start_matches("ws://")
         .split('/')
@@ -138,6 +141,9 @@ async fn subscribe(server_ws: &str, token: &str) -> anyhow::Result<Ws> {
             anyhow::ensure!(v["type"] == "connection_ack", "not acknowledged: {v}");
             break;
         }
+    }
+    if !inbox {
+        return Ok(ws);
     }
     ws.send(text(json!({ "id": "1", "type": "subscribe", "payload": {
         "query": "subscription { inbox { cursor added { title } } }" } })))
@@ -200,11 +206,16 @@ async fn receive(mut ws: Ws, shared: Arc<Shared>, cancel: CancellationToken) -> 
 
 /// Waits until the server counts `n` live subscribers.
 async fn wait_subscribers(server: &Server, n: usize) -> anyhow::Result<()> {
+    wait_gauge(server, "belfry_live_subscribers", n).await
+}
+
+/// Waits until a gauge of the server reads `n`.
+async fn wait_gauge(server: &Server, gauge: &str, n: usize) -> anyhow::Result<()> {
     let started = Instant::now();
-    while server.gauge("belfry_live_subscribers").await? != n as f64 {
+    while server.gauge(gauge).await? != n as f64 {
         anyhow::ensure!(
             started.elapsed() < Duration::from_secs(120),
-            "the server does not count {n} subscribers"
+            "the server's {gauge} does not reach {n}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -218,6 +229,7 @@ async fn connect_all(
     first: usize,
     n: usize,
     total: usize,
+    inbox: bool,
     shared: &Arc<Shared>,
     cancel: &CancellationToken,
 ) -> anyhow::Result<Vec<tokio::task::JoinHandle<Latencies>>> {
@@ -228,7 +240,7 @@ async fn connect_all(
     let sockets: Vec<anyhow::Result<Ws>> = futures_util::stream::iter(tokens.iter())
         .map(|token| {
             let ws_url = ws_url.clone();
-            async move { subscribe(&ws_url, token).await }
+            async move { subscribe(&ws_url, token, inbox).await }
         })
         .buffer_unordered(256)
         .collect()
@@ -237,7 +249,11 @@ async fn connect_all(
     for ws in sockets {
         tasks.push(tokio::spawn(receive(ws?, shared.clone(), cancel.clone())));
     }
-    wait_subscribers(server, total).await?;
+    if inbox {
+        wait_subscribers(server, total).await?;
+    } else {
+        wait_gauge(server, "belfry_websocket_connections", total).await?;
+    }
     Ok(tasks)
 }
 
@@ -342,7 +358,7 @@ async fn live_steps(args: &LiveArgs, server: &Server) -> anyhow::Result<Vec<Valu
         let cancel = CancellationToken::new();
         // The sockets of the previous step are closed first.
         wait_subscribers(server, 0).await?;
-        let tasks = connect_all(server, 0, args.users, args.users, &shared, &cancel).await?;
+        let tasks = connect_all(server, 0, args.users, args.users, true, &shared, &cancel).await?;
         println!(
             "  {} subscribers connected; sending at {rate}/s for {seconds} s",
             args.users
@@ -473,7 +489,7 @@ pub async fn run_idle(args: IdleArgs) -> anyhow::Result<()> {
         let shared = Shared::new(1);
         let cancel = CancellationToken::new();
         // One socket and one send first, so what is allocated once is not counted per socket.
-        let mut tasks = connect_all(&server, 0, 1, 1, &shared, &cancel).await?;
+        let mut tasks = connect_all(&server, 0, 1, 1, !args.no_subscribe, &shared, &cancel).await?;
         send(&reqwest::Client::new(), &server.url, &server.key, &["u0".to_owned()], "b0").await?;
         tokio::time::sleep(Duration::from_secs(1)).await;
         let base = report::rss_kib(server.pid);
@@ -491,7 +507,7 @@ pub async fn run_idle(args: IdleArgs) -> anyhow::Result<()> {
                 continue;
             }
             let started = Instant::now();
-            tasks.extend(connect_all(&server, connected, n - connected, n, &shared, &cancel).await?);
+            tasks.extend(connect_all(&server, connected, n - connected, n, !args.no_subscribe, &shared, &cancel).await?);
             connected = n.max(connected);
             let connect_s = started.elapsed().as_secs_f64();
             tokio::time::sleep(Duration::from_secs(2)).await;
@@ -509,6 +525,7 @@ pub async fn run_idle(args: IdleArgs) -> anyhow::Result<()> {
                 "kib_per_connection": report::round(per),
                 "tool_rss_kib": tool,
                 "tool_kib_per_connection": report::round(tool.saturating_sub(base_tool) as f64 / (connected - 1) as f64),
+                "subscribed": !args.no_subscribe,
                 "subscribers": server.gauge("belfry_live_subscribers").await?,
             }));
         }
@@ -519,7 +536,14 @@ pub async fn run_idle(args: IdleArgs) -> anyhow::Result<()> {
     server.stop().await?;
     let steps = result?;
     report::print_table(
-        &format!("idle subscribed sockets, {backend}"),
+        &format!(
+            "idle {} sockets, {backend}",
+            if args.no_subscribe {
+                "signed-in"
+            } else {
+                "subscribed"
+            }
+        ),
         &["sockets", "server RSS MiB", "KiB/socket", "connect s"],
         &steps
             .iter()
@@ -538,7 +562,11 @@ pub async fn run_idle(args: IdleArgs) -> anyhow::Result<()> {
     );
     report::write_json(
         &args.common.out,
-        "idle",
+        if args.no_subscribe {
+            "idle-unsubscribed"
+        } else {
+            "idle"
+        },
         backend,
         &json!({ "scenario": "idle", "environment": report::environment(backend), "steps": steps }),
     )
@@ -556,24 +584,39 @@ pub async fn run_broadcast(args: BroadcastArgs) -> anyhow::Result<()> {
         let shared = Shared::new(1);
         let cancel = CancellationToken::new();
         let connected = args.connected.min(args.recipients);
-        let tasks = connect_all(&server, 0, connected, connected, &shared, &cancel).await?;
+        let tasks = connect_all(&server, 0, connected, connected, true, &shared, &cancel).await?;
         println!(
             "  {connected} of {} recipients connected; sending",
             args.recipients
         );
         let recipients: Vec<String> = (0..args.recipients).map(|k| format!("u{k}")).collect();
+        let db = server.db().await?;
+        let count = |db: belfry::eventlog::Db| async move {
+            belfry::on_reader!(&db, |p| sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM inbox")
+                .fetch_one(p)
+                .await)
+        };
         let cpu = CpuWatch::start(Some(server.pid));
         let started = Instant::now();
         shared.started(0);
+        // Watch the inbox from a connection of our own: the rows appear when the send commits.
+        let poll = {
+            let (db, target) = (db.clone(), args.recipients as i64);
+            tokio::spawn(async move {
+                while count(db.clone()).await? < target {
+                    tokio::time::sleep(Duration::from_millis(25)).await;
+                }
+                anyhow::Ok(started.elapsed().as_secs_f64())
+            })
+        };
+        // The sender asks for no per-recipient result, so the ack is not a 100,000-item reply.
         let http = reqwest::Client::new();
-        let ok = send(&http, &server.url, &server.key, &recipients, "b0").await?;
+        let query = "mutation($input: SendNotificationInput!) { sendNotification(input: $input) { replayed } }";
+        let ok = send_with(&http, &server.url, &server.key, query, &recipients, "b0").await?;
         anyhow::ensure!(ok, "the broadcast send failed");
         let ack_s = started.elapsed().as_secs_f64();
-        let db = server.db().await?;
-        let rows: i64 =
-            belfry::on_reader!(&db, |p| sqlx::query_scalar("SELECT COUNT(*) FROM inbox")
-                .fetch_one(p)
-                .await)?;
+        let rows_s = poll.await??;
+        let rows = count(db.clone()).await?;
         drain(&shared, 1, Duration::from_secs(0)).await;
         let deadline = Instant::now() + Duration::from_secs(60);
         while (shared.seen[0].load(Ordering::Relaxed) as usize) < connected
@@ -590,6 +633,7 @@ pub async fn run_broadcast(args: BroadcastArgs) -> anyhow::Result<()> {
             "recipients": args.recipients,
             "connected": connected,
             "ack_seconds": report::round(ack_s),
+            "rows_visible_seconds": report::round(rows_s),
             "inbox_rows": rows,
             "all_live_seconds": report::round(live_s),
             "received_live": received,
@@ -605,6 +649,7 @@ pub async fn run_broadcast(args: BroadcastArgs) -> anyhow::Result<()> {
         &[
             "recipients",
             "inbox rows",
+            "rows visible s",
             "ack s",
             "connected",
             "received",
@@ -615,6 +660,7 @@ pub async fn run_broadcast(args: BroadcastArgs) -> anyhow::Result<()> {
         &[vec![
             r["recipients"].to_string(),
             r["inbox_rows"].to_string(),
+            format!("{:.2}", r["rows_visible_seconds"].as_f64().unwrap_or(0.0)),
             format!("{:.2}", r["ack_seconds"].as_f64().unwrap_or(0.0)),
             r["connected"].to_string(),
             r["received_live"].to_string(),

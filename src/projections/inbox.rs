@@ -1,6 +1,8 @@
 //! The `inbox` projection: one row per delivered notification with its flags and the
 //! position of its last change. Suppressed notifications never get a row.
 
+use std::collections::HashSet;
+
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
@@ -10,39 +12,57 @@ use crate::domain::inbox::{marked_flags, Mark};
 use crate::eventlog::{RecordedEvent, WriteTx};
 use crate::on_tx;
 
-/// Folds events into the inbox table in order: consecutive sends become one multi-row insert
-/// (per 1,000 rows), which is flushed before any change that may touch one of them.
+/// Folds events into the inbox table in order: consecutive sends become one multi-row insert,
+/// and consecutive changes to distinct notifications one multi-row update (per 1,000 rows).
+/// Pending inserts are written before any change (it may touch one of them), and pending
+/// changes before a second change to the same notification or a bulk mark.
 pub(super) async fn apply(
     tx: &mut WriteTx,
     table: &str,
     events: &[(&RecordedEvent, Event)],
 ) -> anyhow::Result<()> {
     let mut created: Vec<(i64, &NotificationCreated)> = Vec::new();
+    let mut changed: Vec<(i64, &NotificationChanged)> = Vec::new();
+    let mut changed_ids: HashSet<uuid::Uuid> = HashSet::new();
     for (recorded, event) in events {
         let position = recorded.position;
-        let changed = match event {
-            Event::NotificationSent(e) => {
-                created.push((position, e));
-                continue;
-            }
-            Event::NotificationSuppressed(_) | Event::PreferenceChanged(_) => continue,
-            _ => event,
-        };
-        insert(tx, table, &created).await?;
-        created.clear();
-        match changed {
+        match event {
+            Event::NotificationSent(e) => created.push((position, e)),
             Event::NotificationSeen(e)
             | Event::NotificationRead(e)
             | Event::NotificationUnread(e)
             | Event::NotificationArchived(e)
-            | Event::NotificationUnarchived(e) => set_flags(tx, table, position, e).await,
-            Event::InboxAllRead(e) => mark(tx, table, position, Mark::Read, e).await,
-            Event::InboxAllSeen(e) => mark(tx, table, position, Mark::Seen, e).await,
-            _ => Ok(()),
+            | Event::NotificationUnarchived(e) => {
+                insert(tx, table, &created).await?;
+                created.clear();
+                if !changed_ids.insert(e.notification_id.as_uuid()) {
+                    set_flags(tx, table, &changed).await?;
+                    changed.clear();
+                    changed_ids.clear();
+                    changed_ids.insert(e.notification_id.as_uuid());
+                }
+                changed.push((position, e));
+            }
+            Event::InboxAllRead(e) | Event::InboxAllSeen(e) => {
+                insert(tx, table, &created).await?;
+                created.clear();
+                set_flags(tx, table, &changed).await?;
+                changed.clear();
+                changed_ids.clear();
+                let m = if matches!(event, Event::InboxAllRead(_)) {
+                    Mark::Read
+                } else {
+                    Mark::Seen
+                };
+                mark(tx, table, position, m, e)
+                    .await
+                    .with_context(|| format!("Failed to project event {position} into {table}"))?;
+            }
+            Event::NotificationSuppressed(_) | Event::PreferenceChanged(_) => {}
         }
-        .with_context(|| format!("Failed to project event {position} into {table}"))?;
     }
-    insert(tx, table, &created).await
+    insert(tx, table, &created).await?;
+    set_flags(tx, table, &changed).await
 }
 
 async fn insert(
@@ -91,31 +111,46 @@ async fn insert(
     Ok(())
 }
 
+/// Sets the flags of distinct notifications, each to the state after its change, in one
+/// statement per 1,000 rows (`UPDATE ... FROM (VALUES ...)`, whose columns both backends
+/// name `column1`, `column2`, ...).
 async fn set_flags(
     tx: &mut WriteTx,
     table: &str,
-    position: i64,
-    e: &NotificationChanged,
+    changed: &[(i64, &NotificationChanged)],
 ) -> anyhow::Result<()> {
-    // Keep the first time a flag was set; clear the time when the flag is cleared.
-    let sql = format!(
-        "UPDATE {table} SET \
-         seen_at = CASE WHEN $2 THEN COALESCE(seen_at, $5) ELSE NULL END, \
-         read_at = CASE WHEN $3 THEN COALESCE(read_at, $5) ELSE NULL END, \
-         archived_at = CASE WHEN $4 THEN COALESCE(archived_at, $5) ELSE NULL END, \
-         last_position = $6 \
-         WHERE notification_id = $1"
-    );
-    on_tx!(tx, |conn| sqlx::query(&sql)
-        .bind(e.notification_id.as_uuid())
-        .bind(e.after.seen)
-        .bind(e.after.read)
-        .bind(e.after.archived)
-        .bind(e.at)
-        .bind(position)
-        .execute(&mut **conn)
-        .await
-        .map(|r| r.rows_affected()))?;
+    for chunk in changed.chunks(1_000) {
+        on_tx!(tx, |conn| {
+            // Keep the first time a flag was set; clear the time when the flag is cleared.
+            let mut qb = sqlx::QueryBuilder::new(format!(
+                "UPDATE {table} SET \
+                 seen_at = CASE WHEN v.column2 THEN COALESCE({table}.seen_at, v.column5) ELSE NULL END, \
+                 read_at = CASE WHEN v.column3 THEN COALESCE({table}.read_at, v.column5) ELSE NULL END, \
+                 archived_at = CASE WHEN v.column4 THEN COALESCE({table}.archived_at, v.column5) ELSE NULL END, \
+                 last_position = v.column6 FROM ("
+            ));
+            qb.push_values(chunk, |mut b, (position, e)| {
+                b.push_bind(e.notification_id.as_uuid())
+                    .push_bind(e.after.seen)
+                    .push_bind(e.after.read)
+                    .push_bind(e.after.archived)
+                    .push_bind(e.at)
+                    .push_bind(*position);
+            });
+            qb.push(format!(") AS v WHERE {table}.notification_id = v.column1"));
+            qb.build()
+                .execute(&mut **conn)
+                .await
+                .map(|r| r.rows_affected())
+        })
+        .with_context(|| {
+            format!(
+                "Failed to update {} notifications in {table} from position {}",
+                chunk.len(),
+                chunk.first().map_or(0, |c| c.0)
+            )
+        })?;
+    }
     Ok(())
 }
 
