@@ -227,6 +227,47 @@ async fn inbox_rows(
     tx: &mut WriteTx,
     rows: &[(&NotificationCreated, uuid::Uuid, i64)],
 ) -> anyhow::Result<()> {
+    if let WriteTx::Postgres(c) = tx {
+        // Postgres: the statement the engine uses there (decision 0018), one array a column.
+        let text = |f: fn(&NotificationCreated) -> &str| -> Vec<&str> {
+            rows.iter().map(|(e, _, _)| f(e)).collect()
+        };
+        let link = |f: fn(&NotificationCreated) -> Option<&str>| -> Vec<Option<&str>> {
+            rows.iter().map(|(e, _, _)| f(e)).collect()
+        };
+        sqlx::query(
+            "INSERT INTO inbox (notification_id, recipient, category, priority, critical, title, \
+             body, data, action_url, icon, sent_at, sent_position, last_position) \
+             SELECT a, b, c, d, e, f, g, h, i, j, k, l, l FROM UNNEST($1::uuid[], $2::text[], \
+             $3::text[], $4::text[], $5::bool[], $6::text[], $7::text[], $8::jsonb[], \
+             $9::text[], $10::text[], $11::timestamptz[], $12::int8[]) \
+             AS u(a, b, c, d, e, f, g, h, i, j, k, l)",
+        )
+        .bind(rows.iter().map(|r| r.1).collect::<Vec<_>>())
+        .bind(text(|e| e.recipient.as_str()))
+        .bind(text(|e| e.content.category.as_str()))
+        .bind(text(|e| e.content.priority.as_str()))
+        .bind(
+            rows.iter()
+                .map(|r| r.0.content.critical)
+                .collect::<Vec<_>>(),
+        )
+        .bind(text(|e| e.content.title.as_str()))
+        .bind(text(|e| e.content.body.as_str()))
+        .bind(
+            rows.iter()
+                .map(|r| Json(r.0.content.data.as_json()))
+                .collect::<Vec<_>>(),
+        )
+        .bind(link(|e| e.content.action_url.as_ref().map(|l| l.as_str())))
+        .bind(link(|e| e.content.icon.as_ref().map(|l| l.as_str())))
+        .bind(rows.iter().map(|r| r.0.at).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.2).collect::<Vec<_>>())
+        .execute(&mut **c)
+        .await
+        .context("Failed to insert inbox rows")?;
+        return Ok(());
+    }
     for chunk in rows.chunks(1_000) {
         on_tx!(tx, |c| {
             let mut qb = sqlx::QueryBuilder::new(
@@ -272,6 +313,22 @@ async fn counters(
             .or_default() += 1;
     }
     let keys: Vec<_> = per_key.into_iter().collect();
+    if let WriteTx::Postgres(c) = tx {
+        sqlx::query(
+            "INSERT INTO unread_counters (recipient, category, unread, unseen) \
+             SELECT r, c, n, n FROM UNNEST($1::text[], $2::text[], $3::int8[]) AS u(r, c, n) \
+             ON CONFLICT (recipient, category) DO UPDATE SET \
+             unread = unread_counters.unread + excluded.unread, \
+             unseen = unread_counters.unseen + excluded.unseen",
+        )
+        .bind(keys.iter().map(|k| k.0 .0).collect::<Vec<_>>())
+        .bind(keys.iter().map(|k| k.0 .1).collect::<Vec<_>>())
+        .bind(keys.iter().map(|k| k.1).collect::<Vec<_>>())
+        .execute(&mut **c)
+        .await
+        .context("Failed to upsert counters")?;
+        return Ok(());
+    }
     for chunk in keys.chunks(1_000) {
         on_tx!(tx, |c| {
             let mut qb = sqlx::QueryBuilder::new(

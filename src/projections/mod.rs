@@ -95,6 +95,27 @@ impl Projection {
             .replace("{gen}", &tag)
     }
 
+    /// [`Self::create_sql`] cut in two: the `CREATE TABLE` (with its primary key, which the
+    /// fold's updates look rows up by) and the secondary indexes. Replay creates the indexes
+    /// after the bulk of the rows, which sorts once instead of updating them row by row.
+    pub fn create_sql_split(self, backend: Backend, table: &str) -> (String, String) {
+        let (mut tables, mut indexes) = (String::new(), String::new());
+        for statement in self.create_sql(backend, table).split_inclusive(';') {
+            let trimmed = statement.trim_start();
+            if trimmed.is_empty() {
+                continue;
+            }
+            if trimmed.starts_with("CREATE INDEX") {
+                indexes.push_str(trimmed);
+                indexes.push('\n');
+            } else {
+                tables.push_str(trimmed);
+                tables.push('\n');
+            }
+        }
+        (tables, indexes)
+    }
+
     /// An SQL expression naming a row of this projection, for reports of differing rows.
     fn row_key_sql(self, backend: Backend) -> &'static str {
         match (self, backend) {
@@ -143,34 +164,79 @@ pub async fn apply(
     targets: &[Target],
     events: &[RecordedEvent],
 ) -> anyhow::Result<()> {
-    let mut decoded = Vec::with_capacity(events.len());
-    for recorded in events {
-        let event = recorded.decode().map_err(|e| {
-            anyhow::anyhow!(
-                "Failed to decode event at position {}: {e}",
-                recorded.position
-            )
-        })?;
-        if let Some(event) = event {
-            decoded.push((recorded, event));
+    let mut fold = Fold::new(targets);
+    fold.apply(tx, events).await?;
+    fold.flush(tx).await
+}
+
+/// A fold over consecutive slices of the log that may hold back the counter sums across
+/// slices (replay does, and writes them once every [`Fold::pending`] grows large), so that a
+/// person's counters are upserted once per flush instead of once per page.
+pub(crate) struct Fold<'a> {
+    targets: &'a [Target],
+    sums: counters::Sums,
+}
+
+impl<'a> Fold<'a> {
+    pub(crate) fn new(targets: &'a [Target]) -> Self {
+        Fold {
+            targets,
+            sums: counters::Sums::default(),
         }
     }
-    for target in targets {
-        let t = target.table.as_str();
-        match target.projection {
-            Projection::Inbox => inbox::apply(tx, t, &decoded).await?,
-            Projection::UnreadCounters => counters::apply(tx, t, &decoded).await?,
-            Projection::Preferences => {
-                for (recorded, event) in &decoded {
-                    preferences::apply(tx, t, recorded, event).await?;
-                }
+
+    /// Counter keys summed but not yet written.
+    pub(crate) fn pending(&self) -> usize {
+        self.sums.len()
+    }
+
+    /// Folds `events` into every table but the counters, whose changes it adds up.
+    pub(crate) async fn apply(
+        &mut self,
+        tx: &mut WriteTx,
+        events: &[RecordedEvent],
+    ) -> anyhow::Result<()> {
+        let mut decoded = Vec::with_capacity(events.len());
+        for recorded in events {
+            let event = recorded.decode().map_err(|e| {
+                anyhow::anyhow!(
+                    "Failed to decode event at position {}: {e}",
+                    recorded.position
+                )
+            })?;
+            if let Some(event) = event {
+                decoded.push((recorded, event));
             }
-            Projection::IdempotencyKeys => {
-                for (recorded, event) in &decoded {
-                    idempotency::apply(tx, t, recorded, event).await?;
+        }
+        for target in self.targets {
+            let t = target.table.as_str();
+            match target.projection {
+                Projection::Inbox => inbox::apply(tx, t, &decoded).await?,
+                Projection::UnreadCounters => self.sums.add(&decoded),
+                Projection::Preferences => {
+                    for (recorded, event) in &decoded {
+                        preferences::apply(tx, t, recorded, event).await?;
+                    }
+                }
+                Projection::IdempotencyKeys => {
+                    for (recorded, event) in &decoded {
+                        idempotency::apply(tx, t, recorded, event).await?;
+                    }
                 }
             }
         }
+        Ok(())
     }
-    Ok(())
+
+    /// Writes the counter sums held back.
+    pub(crate) async fn flush(&mut self, tx: &mut WriteTx) -> anyhow::Result<()> {
+        if let Some(target) = self
+            .targets
+            .iter()
+            .find(|t| t.projection == Projection::UnreadCounters)
+        {
+            self.sums.write(tx, &target.table).await?;
+        }
+        Ok(())
+    }
 }

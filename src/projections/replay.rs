@@ -1,4 +1,6 @@
 //! Rebuilding projections from the log: `belfry replay` and `belfry replay --verify`.
+//! A rebuild is a bulk load (decision 0018): secondary indexes after the rows, counter sums
+//! held across pages, each page written while the next one is read.
 //!
 //! The log is folded from position 0 into scratch tables without holding the log lock, in
 //! pages. Then, under the lock, the events appended meanwhile are folded too, and either the
@@ -10,12 +12,16 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{apply, status, Projection, Target};
+use super::{status, Fold, Projection, Target};
 use crate::eventlog::{rows_in, Db, EventLog, WriteTx};
 use crate::on_tx;
 
 /// Events folded per transaction while building.
-const PAGE: i64 = 5_000;
+const PAGE: i64 = 10_000;
+
+/// Counter keys summed across pages before they are written: one upsert per person and
+/// category per flush instead of one per page (a few hundred bytes of memory each).
+const HELD_COUNTERS: usize = 500_000;
 
 /// What a replay did.
 #[derive(Debug, Clone)]
@@ -108,14 +114,16 @@ async fn run(
         })
         .collect();
 
+    // The tables first; their secondary indexes once the bulk of the rows is in.
+    let ddl: Vec<(String, String)> = targets
+        .iter()
+        .map(|t| t.projection.create_sql_split(db.backend(), &t.table))
+        .collect();
     let mut tx = db.begin_plain().await?;
-    for t in &targets {
-        let ddl = t.projection.create_sql(db.backend(), &t.table);
-        on_tx!(&mut tx, |c| sqlx::raw_sql(&ddl)
-            .execute(&mut **c)
+    for (t, (tables, _)) in targets.iter().zip(&ddl) {
+        execute(&mut tx, tables)
             .await
-            .map(|r| r.rows_affected()))
-        .with_context(|| format!("Failed to create the scratch table {}", t.table))?;
+            .with_context(|| format!("Failed to create the scratch table {}", t.table))?;
     }
     tx.commit().await?;
 
@@ -123,16 +131,58 @@ async fn run(
     let target_head = log.head().await?;
     let bar = progress_bar(progress, target_head);
     let mut position = 0;
-    while position < target_head {
-        let page = log.read_after(position, PAGE).await?;
-        let Some(last) = page.last() else { break };
-        let last = last.position;
-        let mut tx = db.begin_plain().await?;
-        apply(&mut tx, &targets, &page).await?;
-        tx.commit().await?;
+    // Each page is applied while the next one is read, on another connection.
+    let mut fold = Fold::new(&targets);
+    let mut page = if target_head > 0 {
+        log.read_after(0, PAGE).await?
+    } else {
+        Vec::new()
+    };
+    while let Some(last) = page.last().map(|e| e.position) {
+        let read_next = async {
+            if last < target_head {
+                log.read_after(last, PAGE).await
+            } else {
+                Ok(Vec::new())
+            }
+        };
+        let fold = &mut fold;
+        let write = async {
+            let mut tx = db.begin_plain().await?;
+            if let WriteTx::Postgres(c) = &mut tx {
+                // The scratch tables are invisible until the swap, whose commit is synchronous
+                // and flushes everything before it; a crash before then loses only the scratch.
+                sqlx::query("SET LOCAL synchronous_commit = off")
+                    .execute(&mut **c)
+                    .await?;
+            }
+            fold.apply(&mut tx, &page).await?;
+            if fold.pending() >= HELD_COUNTERS || last >= target_head {
+                fold.flush(&mut tx).await?;
+            }
+            tx.commit().await
+        };
+        let (next, written) = tokio::join!(read_next, write);
+        written?;
         bar.inc(u64::try_from(last - position).unwrap_or(0));
         position = last;
+        page = next?;
     }
+
+    let mut tx = db.begin_plain().await?;
+    if let WriteTx::Postgres(c) = &mut tx {
+        sqlx::query("SET LOCAL maintenance_work_mem = '256MB'")
+            .execute(&mut **c)
+            .await?;
+    }
+    for (t, (_, indexes)) in targets.iter().zip(&ddl) {
+        if !indexes.is_empty() {
+            execute(&mut tx, indexes)
+                .await
+                .with_context(|| format!("Failed to index the scratch table {}", t.table))?;
+        }
+    }
+    tx.commit().await?;
 
     // Under the log lock: fold what was appended meanwhile, then swap or compare.
     let mut tx = db.begin_write().await?;
@@ -141,10 +191,11 @@ async fn run(
         let Some(last) = page.last().map(|e| e.position) else {
             break;
         };
-        apply(&mut tx, &targets, &page).await?;
+        fold.apply(&mut tx, &page).await?;
         bar.inc(u64::try_from(last - position).unwrap_or(0));
         position = last;
     }
+    fold.flush(&mut tx).await?;
     let head = rows_in::head_in(&mut tx).await?;
     anyhow::ensure!(
         position == head,
@@ -173,6 +224,13 @@ async fn run(
         elapsed: started.elapsed(),
         differences,
     })
+}
+
+async fn execute(tx: &mut WriteTx, sql: &str) -> sqlx::Result<u64> {
+    on_tx!(tx, |c| sqlx::raw_sql(sql)
+        .execute(&mut **c)
+        .await
+        .map(|r| r.rows_affected()))
 }
 
 async fn swap(tx: &mut WriteTx, target: &Target, head: i64) -> anyhow::Result<()> {

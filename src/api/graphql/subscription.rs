@@ -130,9 +130,15 @@ impl Subscription {
         let user = viewer(ctx)?.clone();
         let api = api(ctx);
         let feed = api.hub.subscribe(&user);
-        let snapshot = read::live_snapshot(api.engine.db(), &user, after.map(|c| c.0))
-            .await
-            .map_err(ApiError::internal)?;
+        // Boxed: the read's future is large, and an unboxed one would stay inlined in the
+        // subscription's state (one per idle subscriber) long after it finished.
+        let snapshot = Box::pin(read::live_snapshot(
+            api.engine.db(),
+            &user,
+            after.map(|c| c.0),
+        ))
+        .await
+        .map_err(ApiError::internal)?;
         if let Some(after) = after {
             if after.0 > snapshot.head {
                 return Err(ApiError::bad_input("after", "this cursor is ahead of the log").into());
@@ -176,7 +182,7 @@ impl Subscription {
         let user = viewer(ctx)?.clone();
         let api = api(ctx);
         let feed = api.hub.subscribe(&user);
-        let snapshot = read::live_snapshot(api.engine.db(), &user, None)
+        let snapshot = Box::pin(read::live_snapshot(api.engine.db(), &user, None))
             .await
             .map_err(ApiError::internal)?;
         let state = CountsState {
