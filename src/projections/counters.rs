@@ -57,8 +57,16 @@ fn changes(event: &Event) -> Vec<(&str, &str, (i64, i64))> {
 /// The summed counter changes of a run of events, per person and category, not yet written.
 /// A key is present once any event changed its counts (also when they add up to zero), so
 /// the table is the same however the log is cut into batches or replay pages.
+/// `((person, category), (unread, unseen))`.
+type KeyedSum<'a> = ((&'a str, &'a str), (i64, i64));
+
 #[derive(Default)]
-pub(super) struct Sums(HashMap<(Box<str>, Box<str>), (i64, i64)>);
+pub(super) struct Sums {
+    /// Per person, per category: (unread, unseen). Two levels so a lookup by `&str` needs no
+    /// allocation; a key is allocated only the first time it is seen.
+    by_person: HashMap<String, HashMap<String, (i64, i64)>>,
+    keys: usize,
+}
 
 impl Sums {
     pub(super) fn add(&mut self, events: &[(&RecordedEvent, Event)]) {
@@ -67,12 +75,16 @@ impl Sums {
                 if unread == 0 && unseen == 0 {
                     continue;
                 }
-                let sum = match self.0.get_mut(&(recipient, category) as &dyn Key) {
+                let person = match self.by_person.get_mut(recipient) {
+                    Some(person) => person,
+                    None => self.by_person.entry(recipient.to_owned()).or_default(),
+                };
+                let sum = match person.get_mut(category) {
                     Some(sum) => sum,
-                    None => self
-                        .0
-                        .entry((recipient.into(), category.into()))
-                        .or_default(),
+                    None => {
+                        self.keys += 1;
+                        person.entry(category.to_owned()).or_default()
+                    }
                 };
                 sum.0 += unread;
                 sum.1 += unseen;
@@ -82,12 +94,21 @@ impl Sums {
 
     /// Keys held.
     pub(super) fn len(&self) -> usize {
-        self.0.len()
+        self.keys
     }
 
     /// Upserts every sum once (in key order) and empties the set.
     pub(super) async fn write(&mut self, tx: &mut WriteTx, table: &str) -> anyhow::Result<()> {
-        let mut sums: Vec<_> = self.0.drain().collect();
+        let by_person = std::mem::take(&mut self.by_person);
+        self.keys = 0;
+        let mut sums: Vec<KeyedSum> = by_person
+            .iter()
+            .flat_map(|(person, categories)| {
+                categories
+                    .iter()
+                    .map(move |(category, sum)| ((person.as_str(), category.as_str()), *sum))
+            })
+            .collect();
         sums.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let upsert = format!(
             " ON CONFLICT (recipient, category) DO UPDATE SET \
@@ -96,8 +117,8 @@ impl Sums {
         if let WriteTx::Postgres(conn) = tx {
             // One statement of four arrays per 10,000 keys.
             for chunk in sums.chunks(10_000) {
-                let recipients: Vec<&str> = chunk.iter().map(|((r, _), _)| &**r).collect();
-                let categories: Vec<&str> = chunk.iter().map(|((_, c), _)| &**c).collect();
+                let recipients: Vec<&str> = chunk.iter().map(|((r, _), _)| *r).collect();
+                let categories: Vec<&str> = chunk.iter().map(|((_, c), _)| *c).collect();
                 let unread: Vec<i64> = chunk.iter().map(|(_, s)| s.0).collect();
                 let unseen: Vec<i64> = chunk.iter().map(|(_, s)| s.1).collect();
                 sqlx::query(&format!(
@@ -121,8 +142,8 @@ impl Sums {
                     "INSERT INTO {table} (recipient, category, unread, unseen) "
                 ));
                 qb.push_values(chunk, |mut b, ((recipient, category), (unread, unseen))| {
-                    b.push_bind(&**recipient)
-                        .push_bind(&**category)
+                    b.push_bind(*recipient)
+                        .push_bind(*category)
                         .push_bind(*unread)
                         .push_bind(*unseen);
                 });
@@ -135,42 +156,5 @@ impl Sums {
             .with_context(|| format!("Failed to update {table} for {} people", chunk.len()))?;
         }
         Ok(())
-    }
-}
-
-/// Looks a `(Box<str>, Box<str>)` key up by a pair of borrowed strings, without allocating.
-trait Key {
-    fn pair(&self) -> (&str, &str);
-}
-
-impl Key for (Box<str>, Box<str>) {
-    fn pair(&self) -> (&str, &str) {
-        (&self.0, &self.1)
-    }
-}
-
-impl Key for (&str, &str) {
-    fn pair(&self) -> (&str, &str) {
-        (self.0, self.1)
-    }
-}
-
-impl<'a> std::borrow::Borrow<dyn Key + 'a> for (Box<str>, Box<str>) {
-    fn borrow(&self) -> &(dyn Key + 'a) {
-        self
-    }
-}
-
-impl PartialEq for dyn Key + '_ {
-    fn eq(&self, other: &Self) -> bool {
-        self.pair() == other.pair()
-    }
-}
-
-impl Eq for dyn Key + '_ {}
-
-impl std::hash::Hash for dyn Key + '_ {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.pair().hash(state);
     }
 }
