@@ -168,7 +168,7 @@ impl Application {
         .await?;
         let head = *engine.doorbell().borrow();
         let hub = LiveHub::new(head, settings.subscriber_queue, metrics.clone());
-        let keys = ApiKeys::new(db);
+        let keys = ApiKeys::cached(db, Duration::from_secs(settings.api_key_cache_secs));
         let demo = match (settings.demo, source) {
             (Some(false), _) | (None, SecretSource::Configured | SecretSource::PublicKey) => None,
             (Some(true), SecretSource::PublicKey) => anyhow::bail!(
@@ -261,6 +261,7 @@ impl Application {
             engine.db().clone(),
             state.hub.clone(),
             engine.doorbell(),
+            engine.committed(),
             poll,
             tailer_stop.clone(),
         ));

@@ -41,6 +41,9 @@ pub struct Settings {
     pub jwt_public_key: Option<PathBuf>,
     /// Clock skew allowed when checking a token's expiry, in seconds.
     pub jwt_leeway_secs: u64,
+    /// Seconds a server trusts an API key it has verified before looking it up again; a
+    /// revoked key is refused everywhere within this time. `0` looks every request's key up.
+    pub api_key_cache_secs: u64,
     /// A WebSocket must send `connection_init` within this many milliseconds.
     pub ws_init_timeout_ms: u64,
     /// Seconds between WebSocket pings the server sends to find dead peers.
@@ -80,6 +83,7 @@ impl Default for Settings {
             jwt_secret: None,
             jwt_public_key: None,
             jwt_leeway_secs: 30,
+            api_key_cache_secs: 5,
             ws_init_timeout_ms: 10_000,
             ws_keepalive_secs: 30,
             max_body_bytes: 1 << 20,

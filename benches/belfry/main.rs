@@ -10,6 +10,10 @@
 //! See `docs/benchmarks.md` for every scenario, its command and the measured figures.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+/// The allocator the `belfry` binary uses, so the in-process scenarios measure the engine as it ships.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod append;
 mod data;
 mod http;

@@ -1,6 +1,11 @@
 //! Service API keys: `bfk_<id>_<secret>`, shown once at creation and stored as a SHA-256
-//! hash. Keys carry scopes and can be revoked; a revoked key is refused at once on every node
-//! (each request looks its key up: there is no cache to go stale).
+//! hash. Keys carry scopes and can be revoked. A server remembers a key it has verified for a
+//! short while (`api_key_cache_secs`), so a revoked key is refused on every node within that
+//! time; with no cache, each request looks its key up.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -23,10 +28,46 @@ pub struct KeyInfo {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-/// The `api_keys` table.
+/// The `api_keys` table, with an optional cache of verified keys.
 #[derive(Clone, Debug)]
 pub struct ApiKeys {
     db: Db,
+    cache: Option<Arc<KeyCache>>,
+}
+
+/// Keys verified in the last `ttl`, by the hash of the whole key. Only keys that passed are
+/// held, so a wrong or unknown key always costs a lookup and can never be let in by the cache.
+#[derive(Debug)]
+struct KeyCache {
+    ttl: Duration,
+    entries: Mutex<HashMap<String, (Service, Instant)>>,
+}
+
+impl KeyCache {
+    /// More entries than any deployment has keys; a bound all the same.
+    const MAX_ENTRIES: usize = 4_096;
+
+    fn get(&self, hashed: &str, now: Instant) -> Option<Service> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        match entries.get(hashed) {
+            Some((service, verified)) if now.duration_since(*verified) < self.ttl => {
+                Some(service.clone())
+            }
+            _ => None,
+        }
+    }
+
+    fn put(&self, hashed: String, service: Service, now: Instant) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= Self::MAX_ENTRIES {
+            let ttl = self.ttl;
+            entries.retain(|_, (_, verified)| now.duration_since(*verified) < ttl);
+            if entries.len() >= Self::MAX_ENTRIES {
+                entries.clear();
+            }
+        }
+        entries.insert(hashed, (service, now));
+    }
 }
 
 fn hash(key: &str) -> String {
@@ -61,8 +102,21 @@ type KeyRow = (
 );
 
 impl ApiKeys {
+    /// Keys read from `db` on every verification: what the command line uses.
     pub fn new(db: Db) -> Self {
-        Self { db }
+        Self { db, cache: None }
+    }
+
+    /// Keys that, once verified, are trusted for `ttl` without another lookup; a revocation
+    /// takes effect on this server within `ttl`. A zero `ttl` caches nothing.
+    pub fn cached(db: Db, ttl: Duration) -> Self {
+        let cache = (!ttl.is_zero()).then(|| {
+            Arc::new(KeyCache {
+                ttl,
+                entries: Mutex::new(HashMap::new()),
+            })
+        });
+        Self { db, cache }
     }
 
     /// Creates a key; returns it in full (the only time it is ever available) and its info.
@@ -141,8 +195,23 @@ impl ApiKeys {
         rows.into_iter().map(info).collect()
     }
 
-    /// The service a presented key belongs to, if the key is known and not revoked.
+    /// The service a presented key belongs to, if the key is known and not revoked (or was
+    /// so within the cache's time to live).
     pub async fn verify(&self, presented: &str) -> Result<Service, AuthError> {
+        let hashed = hash(presented);
+        if let Some(cache) = &self.cache {
+            if let Some(service) = cache.get(&hashed, Instant::now()) {
+                return Ok(service);
+            }
+        }
+        let service = self.look_up(presented, &hashed).await?;
+        if let Some(cache) = &self.cache {
+            cache.put(hashed, service.clone(), Instant::now());
+        }
+        Ok(service)
+    }
+
+    async fn look_up(&self, presented: &str, hashed: &str) -> Result<Service, AuthError> {
         let Some(id) = presented
             .strip_prefix(KEY_PREFIX)
             .and_then(|rest| rest.split_once('_'))
@@ -166,7 +235,7 @@ impl ApiKeys {
             return Err(AuthError::UnknownKey);
         };
         // Both sides are hashes of the key, so comparing them leaks nothing about the key.
-        if row.3 != hash(presented) || row.5.is_some() {
+        if row.3 != hashed || row.5.is_some() {
             return Err(AuthError::UnknownKey);
         }
         let info = info(row).map_err(|e| {
@@ -189,4 +258,63 @@ fn info((id, name, scopes, _, created_at, revoked_at): KeyRow) -> anyhow::Result
         created_at,
         revoked_at,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache(ttl: Duration) -> KeyCache {
+        KeyCache {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn service(id: &str) -> Service {
+        Service {
+            key_id: id.to_owned(),
+            name: "svc".to_owned(),
+            scopes: vec![Scope::Send],
+        }
+    }
+
+    #[test]
+    fn a_verified_key_is_trusted_until_its_time_to_live_ends() {
+        let cache = cache(Duration::from_secs(5));
+        let t0 = Instant::now();
+        assert_eq!(
+            cache.get("h", t0),
+            None,
+            "nothing is trusted before it is verified"
+        );
+        cache.put("h".to_owned(), service("a"), t0);
+        assert_eq!(
+            cache.get("h", t0 + Duration::from_millis(4_999)),
+            Some(service("a"))
+        );
+        assert_eq!(cache.get("h", t0 + Duration::from_secs(5)), None);
+        assert_eq!(cache.get("other", t0), None);
+    }
+
+    #[test]
+    fn a_full_cache_drops_expired_entries_first_and_stays_bounded() {
+        let cache = cache(Duration::from_secs(5));
+        let t0 = Instant::now();
+        for i in 0..KeyCache::MAX_ENTRIES {
+            cache.put(format!("old{i}"), service("a"), t0);
+        }
+        let later = t0 + Duration::from_secs(6);
+        cache.put("new".to_owned(), service("b"), later);
+        assert_eq!(
+            cache.entries.lock().unwrap().len(),
+            1,
+            "expired entries were dropped"
+        );
+        for i in 0..KeyCache::MAX_ENTRIES {
+            cache.put(format!("fresh{i}"), service("c"), later);
+        }
+        assert!(cache.entries.lock().unwrap().len() <= KeyCache::MAX_ENTRIES);
+        assert_eq!(cache.get("fresh4095", later), Some(service("c")));
+    }
 }

@@ -3,7 +3,7 @@
 //! doorbell once with the new head. A rejected command fails alone; an infrastructure
 //! failure fails its whole batch, and nothing of that batch is written.
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::handle::{handle, project, BatchCache};
@@ -22,6 +22,15 @@ pub(super) async fn run(
     metrics: Metrics,
     cancel: CancellationToken,
 ) {
+    let drained = CancellationToken::new();
+    let notifier = match &db {
+        Db::Postgres(pool) => Some(tokio::spawn(notify_other_nodes(
+            pool.clone(),
+            doorbell.subscribe(),
+            drained.clone(),
+        ))),
+        Db::Sqlite { .. } => None,
+    };
     loop {
         let first = tokio::select! {
             // Work already queued goes first, so commands in flight finish before shutdown.
@@ -37,6 +46,11 @@ pub(super) async fn run(
     while let Some(first) = rx.recv().await {
         let jobs = take_batch(first, &mut rx, batch_max);
         process(&db, jobs, &doorbell, &metrics).await;
+    }
+    drained.cancel();
+    if let Some(notifier) = notifier {
+        // It sends the last head, then ends.
+        drop(notifier.await);
     }
     tracing::debug!("appender stopped");
 }
@@ -73,15 +87,16 @@ async fn process(db: &Db, jobs: Vec<Job>, doorbell: &Doorbell, metrics: &Metrics
             let head = batch.head();
             projections::record_position(batch.tx(), head).await?;
         }
-        let head = batch.commit().await?;
-        anyhow::Ok((results, head, appended))
+        let (head, events) = batch.commit().await?;
+        anyhow::Ok((results, head, events))
     }
     .await;
 
     match committed {
-        Ok((results, head, appended)) => {
+        Ok((results, head, events)) => {
+            let appended = events.len();
             if appended > 0 {
-                doorbell.ring(head);
+                doorbell.ring_with(head, events);
                 metrics.head(head);
             }
             metrics.batch(results.len(), appended, started.elapsed().as_secs_f64());
@@ -98,9 +113,6 @@ async fn process(db: &Db, jobs: Vec<Job>, doorbell: &Doorbell, metrics: &Metrics
                     (Reply::Append(tx), Handled::Append(r)) => drop(tx.send(r)),
                     _ => tracing::error!("appender reply kinds out of step"),
                 }
-            }
-            if appended > 0 {
-                notify_other_nodes(db, head).await;
             }
         }
         Err(error) => {
@@ -119,17 +131,35 @@ async fn process(db: &Db, jobs: Vec<Job>, doorbell: &Doorbell, metrics: &Metrics
     }
 }
 
-/// One coalesced NOTIFY per batch, after commit and outside the append transaction.
-async fn notify_other_nodes(db: &Db, head: i64) {
-    if let Db::Postgres(pool) = db {
+/// Tells other nodes of each new head with a `NOTIFY`, after commit and outside the append
+/// transaction, beside the appender rather than in its way: the next batch does not wait for
+/// it, and heads that arrive while one is being sent are coalesced into the newest. Ends once
+/// `drained` fires (the appender has committed its last batch), after sending the last head.
+async fn notify_other_nodes(
+    pool: sqlx::PgPool,
+    mut head: watch::Receiver<i64>,
+    drained: CancellationToken,
+) {
+    loop {
+        let stopping = tokio::select! {
+            changed = head.changed() => changed.is_err(),
+            () = drained.cancelled() => true,
+        };
+        if stopping && !head.has_changed().unwrap_or(false) {
+            return;
+        }
+        let newest = *head.borrow_and_update();
         let sent = sqlx::query("SELECT pg_notify($1, $2)")
             .bind(PG_CHANNEL)
-            .bind(head.to_string())
-            .execute(pool)
+            .bind(newest.to_string())
+            .execute(&pool)
             .await;
         if let Err(error) = sent {
             // Other nodes fall back to polling; the append itself is committed.
             tracing::warn!(%error, "failed to notify other nodes of the new head");
+        }
+        if stopping {
+            return;
         }
     }
 }

@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::{Command, DomainError};
-use crate::eventlog::doorbell::Doorbell;
+use crate::eventlog::doorbell::{Committed, Doorbell};
 use crate::eventlog::{Db, EventLog, ExpectedVersion, Metadata, NewEvent, RecordedEvent};
 use crate::metrics::Metrics;
 use crate::projections::{self, state::Delivery};
@@ -215,6 +215,11 @@ impl Engine {
     /// The newest committed head, updated after every batch this engine commits.
     pub fn doorbell(&self) -> watch::Receiver<i64> {
         self.doorbell.subscribe()
+    }
+
+    /// The batch this engine committed last, for a reader that follows the log.
+    pub fn committed(&self) -> Committed {
+        self.doorbell.committed()
     }
 
     /// Waits until the appender has stopped accepting work (after cancellation).

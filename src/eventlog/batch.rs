@@ -145,10 +145,10 @@ impl Batch {
     }
 
     /// Writes the pending events and commits: one insert per 1,000 events, one commit.
-    /// Returns the new head.
-    pub async fn commit(mut self) -> anyhow::Result<i64> {
+    /// Returns the new head and the events as written.
+    pub async fn commit(mut self) -> anyhow::Result<(i64, Vec<RecordedEvent>)> {
         rows::insert_in(&mut self.tx, &self.pending).await?;
         self.tx.commit().await?;
-        Ok(self.head)
+        Ok((self.head, self.pending))
     }
 }

@@ -1,8 +1,14 @@
 //! The doorbell: after each commit the appender rings it once with the new head position.
 //! In-process it is a watch channel (readers see the latest head, never a queue of rings);
-//! on Postgres the appender also sends one `NOTIFY` per batch, after commit, for other nodes.
+//! on Postgres a task beside the appender sends `NOTIFY` with the newest head for other nodes.
+//! With the ring comes the batch just committed ([`Committed`]), so the live tailer of the
+//! same process need not read back from the database what the appender has in hand.
+
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
+
+use super::RecordedEvent;
 
 /// The Postgres channel other nodes `LISTEN` on; the payload is the new head position.
 pub const PG_CHANNEL: &str = "belfry_head";
@@ -11,13 +17,52 @@ pub const PG_CHANNEL: &str = "belfry_head";
 #[derive(Debug, Clone)]
 pub struct Doorbell {
     tx: watch::Sender<i64>,
+    committed: Committed,
+}
+
+/// The events of the batch this process committed last, for readers that follow the log.
+#[derive(Debug, Clone, Default)]
+pub struct Committed {
+    last: Arc<Mutex<Option<Arc<Vec<RecordedEvent>>>>>,
+}
+
+impl Committed {
+    /// Larger batches (a broadcast) are not held: readers take them from the log in pages.
+    pub const MAX_HELD: usize = 4_096;
+
+    /// The last committed batch if it starts right after `position`, so that together with
+    /// everything up to `position` it leaves no gap; `None` sends the reader to the log.
+    pub fn after(&self, position: i64) -> Option<Arc<Vec<RecordedEvent>>> {
+        let last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        last.as_ref()
+            .filter(|events| events.first().map(|e| e.position) == Some(position + 1))
+            .cloned()
+    }
+
+    fn hold(&self, events: Vec<RecordedEvent>) {
+        let held = (events.len() <= Self::MAX_HELD).then(|| Arc::new(events));
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = held;
+    }
 }
 
 impl Doorbell {
     pub fn new(head: i64) -> Self {
         Self {
             tx: watch::channel(head).0,
+            committed: Committed::default(),
         }
+    }
+
+    /// Holds `events` (just committed, in position order, ending at `head`) for
+    /// [`Committed::after`], then rings with `head`.
+    pub fn ring_with(&self, head: i64, events: Vec<RecordedEvent>) {
+        self.committed.hold(events);
+        self.ring(head);
+    }
+
+    /// The batches this doorbell is rung with.
+    pub fn committed(&self) -> Committed {
+        self.committed.clone()
     }
 
     /// Announces a new head; a lower or equal head (a stale ring) is ignored.

@@ -1,6 +1,8 @@
 //! The Tailer: follows the log from the position the hub starts at and publishes each event's
 //! inbox change. It wakes on this process's doorbell, on `NOTIFY belfry_head` from other nodes
-//! (Postgres), and on a polling timer in case a notification was lost.
+//! (Postgres), and on a polling timer in case a notification was lost. A batch this process
+//! committed right after the tailer's position is taken as the appender handed it over;
+//! anything else (other nodes' events, a batch it fell behind on) is read from the log.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +11,7 @@ use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
 use super::{change, LiveHub};
-use crate::eventlog::doorbell::PG_CHANNEL;
+use crate::eventlog::doorbell::{Committed, PG_CHANNEL};
 use crate::eventlog::{Db, EventLog};
 
 /// Events read per round; a larger backlog is taken in several rounds.
@@ -20,6 +22,7 @@ pub async fn run(
     db: Db,
     hub: LiveHub,
     mut doorbell: watch::Receiver<i64>,
+    committed: Committed,
     poll: Duration,
     cancel: CancellationToken,
 ) {
@@ -37,9 +40,12 @@ pub async fn run(
     let mut doorbell_open = true;
     hub.set_running(true);
     loop {
-        let events = tokio::select! {
-            () = cancel.cancelled() => break,
-            read = log.read_after(position, PAGE) => read,
+        let events = match committed.after(position) {
+            Some(batch) => Ok(batch),
+            None => tokio::select! {
+                () = cancel.cancelled() => break,
+                read = log.read_after(position, PAGE) => read.map(Arc::new),
+            },
         };
         let events = match events {
             Ok(events) => {
@@ -71,7 +77,7 @@ pub async fn run(
             continue;
         };
         let mut changes = Vec::with_capacity(events.len());
-        for event in &events {
+        for event in events.iter() {
             match change::derive(event) {
                 Ok(Some(c)) => changes.push(c),
                 Ok(None) => {}

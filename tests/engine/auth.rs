@@ -87,7 +87,8 @@ async fn a_person_cannot_see_or_change_anyone_elses_notifications(backend: Backe
 }
 
 async fn bad_credentials_are_refused_with_the_right_code(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
+    // No key cache: a revoked key is refused on the very next request.
+    let Some(app) = spawn_app_with(backend, |s| s.api_key_cache_secs = 0).await else {
         return;
     };
     let query = "{ counts { unread } }";
@@ -229,7 +230,63 @@ async fn tokens_signed_with_an_rsa_or_ec_key_are_verified_with_its_public_key(ba
     }
 }
 
+async fn a_verified_key_is_trusted_for_the_cache_time_and_no_other_key_is(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |s| s.api_key_cache_secs = 3_600).await else {
+        return;
+    };
+    let input = json!({ "input": { "recipients": ["ann"], "title": "t" } });
+    let send = |key: String| {
+        let input = input.clone();
+        let app = &app;
+        async move {
+            app.post(
+                Some(&key),
+                json!({ "query": crate::app::SEND, "variables": input }),
+            )
+            .await
+        }
+    };
+    let keys = belfry::auth::ApiKeys::new(app.store.db.clone());
+    let id_of = |key: &str| key.split('_').nth(1).unwrap().to_owned();
+
+    let used = app.key_with(&[Scope::Send]).await;
+    let (status, body) = send(used.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("errors").is_none(), "{body}");
+    assert!(keys.revoke(&id_of(&used)).await.unwrap());
+    let (status, body) = send(used.clone()).await;
+    assert!(
+        status == 200 && body.get("errors").is_none(),
+        "a key verified moments ago is trusted until api_key_cache_secs pass: {body}"
+    );
+
+    let never_used = app.key_with(&[Scope::Send]).await;
+    assert!(keys.revoke(&id_of(&never_used)).await.unwrap());
+    let (status, body) = send(never_used).await;
+    assert_eq!(
+        (status, code(&body)),
+        (401, "UNAUTHENTICATED"),
+        "a key revoked before the server verified it: {body}"
+    );
+
+    let live = app.key_with(&[Scope::Send]).await;
+    assert_eq!(send(live.clone()).await.0, 200);
+    let forged = format!("{}0", &live[..live.len() - 1]);
+    let forged = if forged == live {
+        format!("{}1", &live[..live.len() - 1])
+    } else {
+        forged
+    };
+    let (status, body) = send(forged).await;
+    assert_eq!(
+        (status, code(&body)),
+        (401, "UNAUTHENTICATED"),
+        "the id of a cached key with another secret: {body}"
+    );
+}
+
 crate::on_both_backends!(
+    a_verified_key_is_trusted_for_the_cache_time_and_no_other_key_is,
     a_person_cannot_see_or_change_anyone_elses_notifications,
     bad_credentials_are_refused_with_the_right_code,
     tokens_signed_with_an_rsa_or_ec_key_are_verified_with_its_public_key,

@@ -1,7 +1,9 @@
 //! A schema extension that gives every error an `extensions.code` (parse, validation and
-//! input-coercion errors from the GraphQL layer become BAD_USER_INPUT) and records requests
-//! and errors per operation in the metrics.
+//! input-coercion errors from the GraphQL layer become BAD_USER_INPUT), records requests
+//! and errors per operation in the metrics, and keeps the parsed form of documents it has
+//! seen, since clients send the same few operations over and over.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_graphql::extensions::{
@@ -19,11 +21,15 @@ use crate::metrics::Metrics;
 /// Creates one [`ObserveRequest`] per request.
 pub struct Observe {
     metrics: Metrics,
+    documents: Arc<Documents>,
 }
 
 impl Observe {
     pub fn new(metrics: Metrics) -> Self {
-        Self { metrics }
+        Self {
+            metrics,
+            documents: Arc::new(Documents::default()),
+        }
     }
 }
 
@@ -31,14 +37,48 @@ impl ExtensionFactory for Observe {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(ObserveRequest {
             metrics: self.metrics.clone(),
+            documents: self.documents.clone(),
             operation_name: Mutex::new(None),
             label: Arc::new(Mutex::new(None)),
         })
     }
 }
 
+/// Documents that parsed (and passed the depth and directive checks that come with parsing),
+/// by their text. Only parsing is skipped: every request is still validated against its own
+/// variables. When full, the cache starts over, so many distinct documents cost what they
+/// cost without it.
+#[derive(Default)]
+struct Documents {
+    parsed: Mutex<HashMap<String, Arc<ExecutableDocument>>>,
+}
+
+impl Documents {
+    /// Distinct documents kept; an application has a few dozen.
+    const MAX_ENTRIES: usize = 512;
+    /// Longer documents are parsed every time.
+    const MAX_LEN: usize = 16 * 1024;
+
+    fn get(&self, query: &str) -> Option<ExecutableDocument> {
+        let found = lock(&self.parsed).get(query).cloned();
+        found.map(|doc| (*doc).clone())
+    }
+
+    fn put(&self, query: &str, doc: &ExecutableDocument) {
+        if query.len() > Self::MAX_LEN {
+            return;
+        }
+        let mut parsed = lock(&self.parsed);
+        if parsed.len() >= Self::MAX_ENTRIES {
+            parsed.clear();
+        }
+        parsed.insert(query.to_owned(), Arc::new(doc.clone()));
+    }
+}
+
 struct ObserveRequest {
     metrics: Metrics,
+    documents: Arc<Documents>,
     operation_name: Mutex<Option<String>>,
     /// `query.notifications`, `mutation.sendNotification`, ...: set once the query parsed.
     label: Arc<Mutex<Option<String>>>,
@@ -111,7 +151,14 @@ impl Extension for ObserveRequest {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        let doc = next.run(ctx, query, variables).await?;
+        let doc = match self.documents.get(query) {
+            Some(doc) => doc,
+            None => {
+                let doc = next.run(ctx, query, variables).await?;
+                self.documents.put(query, &doc);
+                doc
+            }
+        };
         let name = lock(&self.operation_name).clone();
         *lock(&self.label) = Some(label(&doc, name.as_deref()));
         Ok(doc)
