@@ -39,12 +39,25 @@ pub async fn run(
     let mut position = hub.position();
     let mut doorbell_open = true;
     hub.set_running(true);
+    // Caught up: wait for a ring, a remote NOTIFY or the poll timer before looking again.
+    let mut caught_up = false;
     loop {
-        let events = match committed.after(position) {
-            Some(batch) => Ok(batch),
+        if caught_up {
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                changed = doorbell.changed(), if doorbell_open => {
+                    // The engine stopped ringing (shutdown): keep polling until cancelled.
+                    doorbell_open = changed.is_ok();
+                }
+                () = remote.notified() => {}
+                () = tokio::time::sleep(poll) => {}
+            }
+        }
+        let (events, handed_over) = match committed.after(position) {
+            Some(batch) => (Ok(batch), true),
             None => tokio::select! {
                 () = cancel.cancelled() => break,
-                read = log.read_after(position, PAGE) => read.map(Arc::new),
+                read = log.read_after(position, PAGE) => (read.map(Arc::new), false),
             },
         };
         let events = match events {
@@ -60,22 +73,17 @@ pub async fn run(
                 );
                 tokio::select! {
                     () = cancel.cancelled() => break,
-                    () = tokio::time::sleep(poll) => continue,
+                    () = tokio::time::sleep(poll) => { caught_up = false; continue },
                 }
             }
         };
         let Some(last) = events.last().map(|e| e.position) else {
-            tokio::select! {
-                () = cancel.cancelled() => break,
-                changed = doorbell.changed(), if doorbell_open => {
-                    // The engine stopped ringing (shutdown): keep polling until cancelled.
-                    doorbell_open = changed.is_ok();
-                }
-                () = remote.notified() => {}
-                () = tokio::time::sleep(poll) => {}
-            }
+            caught_up = true;
             continue;
         };
+        // The batch this process just committed is the newest it knows of; anything after it
+        // rings or notifies, so there is no need to look in the log before waiting.
+        caught_up = handed_over;
         let mut changes = Vec::with_capacity(events.len());
         for event in events.iter() {
             match change::derive(event) {
