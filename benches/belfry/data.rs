@@ -188,13 +188,33 @@ impl Pool {
     }
 }
 
-/// What a raw batch writes besides the events.
+/// What a raw batch writes, and how.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RawWork {
-    /// (a) the event rows only.
+    /// (a) the event rows only, as a multi-row `VALUES` list per 1,000 rows.
     EventsOnly,
+    /// (a) the event rows only, as the engine writes them on Postgres: one array per column.
+    EventsOnlyArrays,
     /// (b) the event rows, the inbox rows and the counter upserts, set-based, by hand.
     WithProjections,
+}
+
+impl RawWork {
+    /// The raw limit this work measures: `events_only` (a) or `events_inbox_counters` (b).
+    pub fn name(self) -> &'static str {
+        match self {
+            RawWork::EventsOnly | RawWork::EventsOnlyArrays => "events_only",
+            RawWork::WithProjections => "events_inbox_counters",
+        }
+    }
+
+    /// How the event rows are written.
+    pub fn form(self) -> &'static str {
+        match self {
+            RawWork::EventsOnly => "values",
+            RawWork::EventsOnlyArrays | RawWork::WithProjections => "engine",
+        }
+    }
 }
 
 /// One raw batch of `n` sends in one transaction under the log lock (the same lock and head
@@ -204,7 +224,11 @@ pub async fn raw_batch(db: &Db, pool: &mut Pool, n: usize, work: RawWork) -> any
     let head = rows_in::head_in(&mut tx).await?;
     let rows = pool.take(head, n);
     let events: Vec<RecordedEvent> = rows.iter().map(|(r, _, _)| r.clone()).collect();
-    rows_in::insert_in(&mut tx, &events).await?;
+    if work == RawWork::EventsOnly {
+        rows_in::insert_values_in(&mut tx, &events).await?;
+    } else {
+        rows_in::insert_in(&mut tx, &events).await?;
+    }
     if work == RawWork::WithProjections {
         let created: Vec<(&NotificationCreated, uuid::Uuid, i64)> = rows
             .iter()

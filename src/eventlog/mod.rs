@@ -10,7 +10,10 @@ mod rows;
 
 /// Row-level SQL inside a write transaction, for the appender, projections and replay.
 pub mod rows_in {
-    pub use super::rows::{existing_ids_in, head_in, insert_in, read_after_in, stream_version_in};
+    pub use super::rows::{
+        existing_ids_in, head_in, insert_in, insert_values_in, read_after_in, stream_version_in,
+        ARRAY_ROWS,
+    };
 }
 
 use chrono::{DateTime, Utc};

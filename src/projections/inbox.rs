@@ -74,7 +74,10 @@ async fn insert(
         return Ok(());
     }
     if let WriteTx::Postgres(conn) = tx {
-        return insert_unnest(conn, table, created).await;
+        for chunk in created.chunks(crate::eventlog::rows_in::ARRAY_ROWS) {
+            insert_unnest(conn, table, chunk).await?;
+        }
+        return Ok(());
     }
     // 13 parameters a row: 1,000 rows stay under both backends' parameter limits.
     for chunk in created.chunks(1_000) {

@@ -353,8 +353,57 @@ async fn a_user_cannot_see_or_change_another_users_notification(backend: Backend
     engine.stop().await;
 }
 
+/// A send to more recipients than one insert statement takes (Postgres writes 1,000 rows a
+/// statement): every event, inbox row and counter is there, gap-free, and equal to a replay.
+async fn a_send_to_thousands_is_written_whole_across_statements(backend: Backend) {
+    let Some(store) = TestStore::new(backend).await else {
+        return;
+    };
+    let engine = store.engine().await;
+    engine.send(&["ann"], "builds", "First").await;
+    let names: Vec<String> = (0..2_345).map(|i| format!("user-{i}")).collect();
+    let recipients: Vec<&str> = names.iter().map(String::as_str).collect();
+    let outcome = engine.send(&recipients, "deploys", "Release 2.0").await;
+    let positions: Vec<i64> = outcome.deliveries.iter().map(|d| d.position).collect();
+    assert_eq!(positions, (2..=2_346).collect::<Vec<i64>>());
+    engine.stop().await;
+
+    let log: Vec<i64> = store
+        .all_events()
+        .await
+        .iter()
+        .map(|e| e.position)
+        .collect();
+    assert_eq!(
+        log,
+        (1..=2_346).collect::<Vec<i64>>(),
+        "gap-free, none twice"
+    );
+    for i in [0, 998, 999, 1_000, 1_999, 2_000, 2_344] {
+        let who = format!("user-{i}");
+        assert_eq!(counts(&store, &who).await, (1, 1), "{who}");
+        let inbox = read::inbox(&store.db, &user(&who), &InboxFilter::default(), None, 10)
+            .await
+            .expect("inbox");
+        assert_eq!(inbox.len(), 1, "{who}");
+        assert_eq!(inbox[0].title, "Release 2.0");
+    }
+    assert_eq!(counts(&store, "ann").await, (1, 1));
+    let drift = store.counter_drift().await;
+    assert!(drift.is_empty(), "counters drifted: {drift:?}");
+    let report = replay::verify(&store.db, &Projection::ALL, false)
+        .await
+        .expect("verify");
+    assert!(
+        report.differences.is_empty(),
+        "read model differs from a replay: {:?}",
+        report.differences
+    );
+}
+
 crate::on_both_backends!(
     every_change_is_visible_as_soon_as_its_command_returns,
+    a_send_to_thousands_is_written_whole_across_statements,
     the_inbox_lists_newest_first_in_pages_with_filters,
     mark_all_read_by_category_and_up_to_a_cursor_leaves_later_arrivals_unread,
     a_muted_category_is_recorded_but_never_shown_unless_critical,
