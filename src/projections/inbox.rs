@@ -120,9 +120,9 @@ async fn insert(
     Ok(())
 }
 
-/// Postgres: one `INSERT ... SELECT FROM UNNEST` of a column array each, however many rows.
-/// One statement of twelve parameters parses and plans in a fraction of the time of a
-/// multi-row `VALUES` list of thousands.
+/// Postgres: one `INSERT ... SELECT FROM UNNEST` of a column array each, for up to
+/// `ARRAY_ROWS` rows (the caller cuts them; decision 0021). One prepared statement of twelve
+/// parameters serves every size, instead of a multi-row `VALUES` list to parse and plan.
 async fn insert_unnest(
     conn: &mut sqlx::PgConnection,
     table: &str,
