@@ -178,7 +178,7 @@ impl Pool {
                     event_id: uuid::Uuid::now_v7(),
                     event_type: event.type_name().to_owned(),
                     event_version: Event::VERSION,
-                    data: event.to_json(),
+                    data: event.to_raw_json().into(),
                     metadata: metadata(),
                     recorded_at: at,
                 };

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::value::{to_raw_value, RawValue};
 
 use super::values::{
     Body, Category, Channel, Link, NotificationId, Payload, Priority, Title, UserId,
@@ -171,21 +172,20 @@ impl Event {
         }
     }
 
-    pub fn to_json(&self) -> serde_json::Value {
-        let value = match self {
-            Event::NotificationSent(e) | Event::NotificationSuppressed(e) => {
-                serde_json::to_value(e)
-            }
+    /// The event's data as JSON text, serialized straight from the event: what the log stores.
+    pub fn to_raw_json(&self) -> Box<RawValue> {
+        let raw = match self {
+            Event::NotificationSent(e) | Event::NotificationSuppressed(e) => to_raw_value(e),
             Event::NotificationSeen(e)
             | Event::NotificationRead(e)
             | Event::NotificationUnread(e)
             | Event::NotificationArchived(e)
-            | Event::NotificationUnarchived(e) => serde_json::to_value(e),
-            Event::InboxAllRead(e) | Event::InboxAllSeen(e) => serde_json::to_value(e),
-            Event::PreferenceChanged(e) => serde_json::to_value(e),
+            | Event::NotificationUnarchived(e) => to_raw_value(e),
+            Event::InboxAllRead(e) | Event::InboxAllSeen(e) => to_raw_value(e),
+            Event::PreferenceChanged(e) => to_raw_value(e),
         };
         // Serializing these plain structs cannot fail: every field is a string, number, bool or map.
-        value.unwrap_or(serde_json::Value::Null)
+        raw.unwrap_or_else(|_| RawValue::NULL.to_owned())
     }
 
     /// Turns a stored event back into a domain event. Events of unknown types are `Ok(None)`:
@@ -193,13 +193,10 @@ impl Event {
     pub fn decode(
         event_type: &str,
         version: i32,
-        data: &serde_json::Value,
+        data: &str,
     ) -> Result<Option<Event>, DecodeError> {
-        fn de<T: serde::de::DeserializeOwned>(
-            t: &str,
-            data: &serde_json::Value,
-        ) -> Result<T, DecodeError> {
-            T::deserialize(data).map_err(|e| DecodeError::Malformed(t.to_owned(), e))
+        fn de<T: serde::de::DeserializeOwned>(t: &str, data: &str) -> Result<T, DecodeError> {
+            serde_json::from_str(data).map_err(|e| DecodeError::Malformed(t.to_owned(), e))
         }
         if !event_type.starts_with("notification.")
             && !event_type.starts_with("inbox.")

@@ -9,7 +9,7 @@ use super::{Appended, CommandError, Outcome, Work};
 use crate::domain::event::Event;
 use crate::domain::{inbox, notification, preferences, Command, UserId};
 use crate::eventlog::batch::Batch;
-use crate::eventlog::{ExpectedVersion, Metadata, NewEvent, RecordedEvent};
+use crate::eventlog::{ExpectedVersion, Metadata, NewEvent};
 use crate::projections::state::{self, Delivery};
 use crate::projections::{self, Target};
 
@@ -27,11 +27,11 @@ pub(super) struct BatchCache {
 /// pass. Called before every decision-state read that could depend on them, and once before
 /// the batch commits, so a batch of sends writes its projection rows in a few statements.
 pub(super) async fn project(batch: &mut Batch) -> anyhow::Result<()> {
-    let (tx, events) = batch.unprojected();
+    let (tx, events, domain) = batch.unprojected();
     if events.is_empty() {
         return Ok(());
     }
-    projections::apply(tx, &Target::live(), events).await
+    projections::apply(tx, &Target::live(), events, domain).await
 }
 
 pub(super) async fn handle(
@@ -87,7 +87,15 @@ async fn command_outcome(
         Ok(events) => events,
         Err(rejected) => return Ok(Err(rejected.into())),
     };
-    let recorded = record(batch, &events, &metadata, false).await?;
+    let mut recorded = Vec::with_capacity(events.len());
+    for event in events {
+        let stream = event.stream_id();
+        recorded.push(
+            batch
+                .push_event(&stream, event, metadata.clone(), false)
+                .await?,
+        );
+    }
     if matches!(command, Command::SetPreferences(_)) {
         // Later sends of this batch read who muted what from the preferences table.
         project(batch).await?;
@@ -144,47 +152,36 @@ async fn send(
         metadata.idempotency_key = Some(key.as_str().to_owned());
         metadata.request_hash = Some(cmd.fingerprint());
     }
-    let recorded = record(batch, &events, &metadata, true).await?;
-    let deliveries = events
-        .iter()
-        .zip(&recorded)
-        .filter_map(|(event, r)| match event {
-            Event::NotificationSent(e) | Event::NotificationSuppressed(e) => Some(Delivery {
-                notification_id: e.notification_id,
-                recipient: e.recipient.clone(),
-                suppressed: matches!(event, Event::NotificationSuppressed(_)),
-                position: r.position,
-            }),
+    let mut recorded = Vec::with_capacity(events.len());
+    let mut deliveries = Vec::with_capacity(events.len());
+    for event in events {
+        let delivery = match &event {
+            Event::NotificationSent(e) | Event::NotificationSuppressed(e) => Some((
+                e.notification_id,
+                e.recipient.clone(),
+                matches!(event, Event::NotificationSuppressed(_)),
+            )),
             _ => None,
-        })
-        .collect();
+        };
+        // Every send starts fresh notification streams: no version lookup.
+        let r = batch
+            .push_event(&event.stream_id(), event, metadata.clone(), true)
+            .await?;
+        if let Some((notification_id, recipient, suppressed)) = delivery {
+            deliveries.push(Delivery {
+                notification_id,
+                recipient,
+                suppressed,
+                position: r.position,
+            });
+        }
+        recorded.push(r);
+    }
     Ok(Ok(Outcome {
         events: recorded,
         deliveries,
         replayed: false,
     }))
-}
-
-/// Appends domain events to their streams; [`project`] folds them into the live projections.
-/// `new_streams`: every event starts a stream of its own (fresh notification ids), so no
-/// version lookup is needed; the unique (stream, version) key still guards it.
-async fn record(
-    batch: &mut Batch,
-    events: &[Event],
-    metadata: &Metadata,
-    new_streams: bool,
-) -> anyhow::Result<Vec<RecordedEvent>> {
-    let mut recorded = Vec::with_capacity(events.len());
-    for event in events {
-        let stream = event.stream_id();
-        let new = vec![NewEvent::from_domain(event, metadata.clone())];
-        recorded.extend(if new_streams {
-            batch.push_new_stream(&stream, new)
-        } else {
-            batch.push(&stream, new).await?
-        });
-    }
-    Ok(recorded)
 }
 
 async fn append(

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, SubsecRound, Utc};
 
-use super::{rows, NewEvent, RecordedEvent, WriteTx};
+use super::{rows, Metadata, NewEvent, RecordedEvent, WriteTx};
+use crate::domain::event::Event;
 
 /// Events appended in one transaction. Positions continue from the head read under the lock,
 /// so no other writer can take them; nothing is visible to readers before [`Batch::commit`].
@@ -13,6 +14,9 @@ pub struct Batch {
     tx: WriteTx,
     head: i64,
     pending: Vec<RecordedEvent>,
+    /// The domain event of each pending event (`None` for types the engine does not know), so
+    /// the projections need not decode what the appender has just encoded.
+    domain: Vec<Option<Event>>,
     /// How many of `pending` have been handed out by [`Batch::unprojected`].
     projected: usize,
     versions: HashMap<String, i64>,
@@ -27,6 +31,7 @@ impl Batch {
             tx,
             head,
             pending: Vec::new(),
+            domain: Vec::new(),
             projected: 0,
             versions: HashMap::new(),
             // Microseconds: what Postgres keeps, so both backends store the same instant.
@@ -61,39 +66,40 @@ impl Batch {
         events: Vec<NewEvent>,
     ) -> anyhow::Result<Vec<RecordedEvent>> {
         let mut version = self.stream_version(stream_id).await?;
-        let recorded: Vec<RecordedEvent> = events
-            .into_iter()
-            .map(|e| {
-                self.head += 1;
-                version += 1;
-                self.record(stream_id, version, e)
-            })
-            .collect();
+        let mut recorded = Vec::with_capacity(events.len());
+        for e in events {
+            let event = Event::decode(&e.event_type, e.event_version, e.data.as_str())?;
+            self.head += 1;
+            version += 1;
+            recorded.push(self.record(stream_id, version, e));
+            self.domain.push(event);
+        }
         self.versions.insert(stream_id.to_owned(), version);
         self.pending.extend(recorded.iter().cloned());
         Ok(recorded)
     }
 
-    /// Like [`Batch::push`] for a stream that cannot exist yet (its id was just generated):
-    /// skips the version lookup. The unique (stream, version) key still refuses a clash.
-    pub fn push_new_stream(
+    /// Appends one domain event to `stream_id` and returns it as recorded. `new_stream`: the
+    /// stream cannot exist yet (its id was just generated), so its version is not looked up;
+    /// the unique (stream, version) key still refuses a clash.
+    pub async fn push_event(
         &mut self,
         stream_id: &str,
-        events: Vec<NewEvent>,
-    ) -> Vec<RecordedEvent> {
-        self.versions.insert(stream_id.to_owned(), 0);
-        let mut version = 0;
-        let recorded: Vec<RecordedEvent> = events
-            .into_iter()
-            .map(|e| {
-                self.head += 1;
-                version += 1;
-                self.record(stream_id, version, e)
-            })
-            .collect();
+        event: Event,
+        metadata: Metadata,
+        new_stream: bool,
+    ) -> anyhow::Result<RecordedEvent> {
+        let version = if new_stream {
+            0
+        } else {
+            self.stream_version(stream_id).await?
+        } + 1;
+        self.head += 1;
+        let recorded = self.record(stream_id, version, NewEvent::from_domain(&event, metadata));
         self.versions.insert(stream_id.to_owned(), version);
-        self.pending.extend(recorded.iter().cloned());
-        recorded
+        self.pending.push(recorded.clone());
+        self.domain.push(Some(event));
+        Ok(recorded)
     }
 
     fn record(&self, stream_id: &str, stream_version: i64, e: NewEvent) -> RecordedEvent {
@@ -110,12 +116,12 @@ impl Batch {
         }
     }
 
-    /// The transaction and the events pushed since the last call, for the caller to fold into
-    /// the projections in one go.
-    pub fn unprojected(&mut self) -> (&mut WriteTx, &[RecordedEvent]) {
+    /// The transaction and the events pushed since the last call, with their domain events,
+    /// for the caller to fold into the projections in one go.
+    pub fn unprojected(&mut self) -> (&mut WriteTx, &[RecordedEvent], &[Option<Event>]) {
         let from = self.projected;
         self.projected = self.pending.len();
-        (&mut self.tx, &self.pending[from..])
+        (&mut self.tx, &self.pending[from..], &self.domain[from..])
     }
 
     /// How many events are waiting to be written.

@@ -18,6 +18,7 @@ pub mod rows_in {
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::domain::event::{DecodeError, Event};
@@ -40,13 +41,66 @@ pub struct Metadata {
     pub request_hash: Option<String>,
 }
 
+/// An event's data: the JSON text as the appender serialized it or the database returned it.
+///
+/// Kept as text rather than a `serde_json::Value` tree: the appender writes it as it was
+/// serialized from the domain event, readers decode the domain event straight from it, and
+/// a copy is one allocation (decision 0022). Two values are equal when they hold the same
+/// JSON, whatever the spacing or key order a backend returns it with.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EventData(Box<RawValue>);
+
+impl EventData {
+    /// Serializes `value` (a JSON object for every event the engine writes).
+    pub fn new(value: &impl Serialize) -> serde_json::Result<Self> {
+        serde_json::value::to_raw_value(value).map(Self)
+    }
+
+    /// The JSON text.
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The data as a JSON tree, for callers that look inside it.
+    pub fn to_value(&self) -> serde_json::Value {
+        // The text was serialized by serde_json or returned by the database as JSON.
+        serde_json::from_str(self.0.get()).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+impl From<Box<RawValue>> for EventData {
+    fn from(raw: Box<RawValue>) -> Self {
+        Self(raw)
+    }
+}
+
+impl From<serde_json::Value> for EventData {
+    fn from(value: serde_json::Value) -> Self {
+        // A `Value` always serializes; `null` stands in for the impossible failure.
+        Self::new(&value).unwrap_or_else(|_| Self(RawValue::NULL.to_owned()))
+    }
+}
+
+impl PartialEq for EventData {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str() || self.to_value() == other.to_value()
+    }
+}
+
+impl std::fmt::Debug for EventData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// An event about to be appended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEvent {
     pub event_id: Uuid,
     pub event_type: String,
     pub event_version: i32,
-    pub data: serde_json::Value,
+    pub data: EventData,
     pub metadata: Metadata,
 }
 
@@ -57,7 +111,7 @@ impl NewEvent {
             event_id: Uuid::now_v7(),
             event_type: event.type_name().to_owned(),
             event_version: Event::VERSION,
-            data: event.to_json(),
+            data: event.to_raw_json().into(),
             metadata,
         }
     }
@@ -72,7 +126,7 @@ pub struct RecordedEvent {
     pub event_id: Uuid,
     pub event_type: String,
     pub event_version: i32,
-    pub data: serde_json::Value,
+    pub data: EventData,
     pub metadata: Metadata,
     pub recorded_at: DateTime<Utc>,
 }
@@ -80,7 +134,7 @@ pub struct RecordedEvent {
 impl RecordedEvent {
     /// The domain event, or `None` for event types this engine does not know.
     pub fn decode(&self) -> Result<Option<Event>, DecodeError> {
-        Event::decode(&self.event_type, self.event_version, &self.data)
+        Event::decode(&self.event_type, self.event_version, self.data.as_str())
     }
 }
 

@@ -4,7 +4,7 @@ use anyhow::Context;
 use sqlx::types::Json;
 use sqlx::Row;
 
-use super::{Db, Metadata, RecordedEvent, WriteTx};
+use super::{Db, EventData, Metadata, RecordedEvent, WriteTx};
 use crate::{on_reader, on_tx};
 
 const COLUMNS: &str = "position, stream_id, stream_version, event_id, event_type, event_version, \
@@ -21,7 +21,10 @@ macro_rules! recorded {
             event_id: row.try_get("event_id")?,
             event_type: row.try_get("event_type")?,
             event_version: row.try_get("event_version")?,
-            data: row.try_get::<Json<serde_json::Value>, _>("data")?.0,
+            data: EventData(
+                row.try_get::<Json<Box<serde_json::value::RawValue>>, _>("data")?
+                    .0,
+            ),
             metadata: row.try_get::<Json<Metadata>, _>("metadata")?.0,
             recorded_at: row.try_get("recorded_at")?,
         })

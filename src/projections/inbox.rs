@@ -19,7 +19,7 @@ use crate::on_tx;
 pub(super) async fn apply(
     tx: &mut WriteTx,
     table: &str,
-    events: &[(&RecordedEvent, Event)],
+    events: &[(&RecordedEvent, &Event)],
 ) -> anyhow::Result<()> {
     let mut created: Vec<(i64, &NotificationCreated)> = Vec::new();
     let mut changed: Vec<(i64, &NotificationChanged)> = Vec::new();

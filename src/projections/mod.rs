@@ -13,6 +13,7 @@ pub mod replay;
 pub mod state;
 mod status;
 
+use crate::domain::event::Event;
 use crate::eventlog::{Backend, RecordedEvent, WriteTx};
 pub use status::{check, ensure, record_position, ProjectionState, StatusProblem};
 
@@ -153,7 +154,9 @@ impl Target {
     }
 }
 
-/// Folds `events` into each target's table, in order. Events of unknown types are skipped.
+/// Folds `events` into each target's table, in order, given the domain event of each (`None`
+/// for types the engine does not know, which are skipped). The appender has them at hand, so
+/// nothing is decoded again (see [`Fold::apply_decoded`]).
 ///
 /// Set-based: the inbox gets one multi-row insert per run of sends, and the counters one
 /// multi-row upsert of the summed changes for the whole slice, so a batch or a replay page
@@ -163,9 +166,10 @@ pub async fn apply(
     tx: &mut WriteTx,
     targets: &[Target],
     events: &[RecordedEvent],
+    domain: &[Option<Event>],
 ) -> anyhow::Result<()> {
     let mut fold = Fold::new(targets);
-    fold.apply(tx, events).await?;
+    fold.apply_decoded(tx, events, domain).await?;
     fold.flush(tx).await
 }
 
@@ -196,18 +200,39 @@ impl<'a> Fold<'a> {
         tx: &mut WriteTx,
         events: &[RecordedEvent],
     ) -> anyhow::Result<()> {
-        let mut decoded = Vec::with_capacity(events.len());
-        for recorded in events {
-            let event = recorded.decode().map_err(|e| {
-                anyhow::anyhow!(
-                    "Failed to decode event at position {}: {e}",
-                    recorded.position
-                )
-            })?;
-            if let Some(event) = event {
-                decoded.push((recorded, event));
-            }
-        }
+        let domain = events
+            .iter()
+            .map(|recorded| {
+                recorded.decode().map_err(|e| {
+                    anyhow::anyhow!(
+                        "Failed to decode event at position {}: {e}",
+                        recorded.position
+                    )
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        self.apply_decoded(tx, events, &domain).await
+    }
+
+    /// Like [`Fold::apply`] with each event's domain event already at hand (`None` for types
+    /// the engine does not know), as the appender has them: nothing is decoded again.
+    pub(crate) async fn apply_decoded(
+        &mut self,
+        tx: &mut WriteTx,
+        events: &[RecordedEvent],
+        domain: &[Option<Event>],
+    ) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            events.len() == domain.len(),
+            "{} events but {} domain events to project",
+            events.len(),
+            domain.len()
+        );
+        let decoded: Vec<(&RecordedEvent, &Event)> = events
+            .iter()
+            .zip(domain)
+            .filter_map(|(recorded, event)| event.as_ref().map(|e| (recorded, e)))
+            .collect();
         for target in self.targets {
             let t = target.table.as_str();
             match target.projection {

@@ -180,10 +180,11 @@ async fn acknowledged_sends_survive_a_sigkill_and_the_read_model_equals_a_replay
             "notification {id} was acked at another position"
         );
         assert_eq!(
-            sent.data["notification_id"],
+            sent.data.to_value()["notification_id"],
             serde_json::json!(id.to_string())
         );
-        let recipient = sent.data["recipient"].as_str().expect("recipient");
+        let data = sent.data.to_value();
+        let recipient = data["recipient"].as_str().expect("recipient");
         let entry = read::notification(&db, &user(recipient), *id)
             .await
             .expect("query the inbox")
@@ -249,10 +250,15 @@ async fn two_processes_appending_at_once_get_gap_free_positions(backend: Backend
         );
     }
     // Both processes' sends are in (titles are `Load <task>-<i>`, the same set in each).
-    let mut per_title: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut per_title: BTreeMap<String, usize> = BTreeMap::new();
     for e in &events {
         *per_title
-            .entry(e.data["title"].as_str().expect("title"))
+            .entry(
+                e.data.to_value()["title"]
+                    .as_str()
+                    .expect("title")
+                    .to_owned(),
+            )
             .or_default() += 1;
     }
     assert_eq!(per_title.len(), 1_500);

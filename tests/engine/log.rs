@@ -123,7 +123,7 @@ fn custom(kind: &str) -> NewEvent {
         event_id: uuid::Uuid::now_v7(),
         event_type: kind.to_owned(),
         event_version: 1,
-        data: serde_json::json!({ "kind": kind }),
+        data: serde_json::json!({ "kind": kind }).into(),
         metadata: Metadata::default(),
     }
 }
@@ -384,7 +384,7 @@ async fn the_log_reads_in_pages_by_stream_and_reports_its_head(backend: Backend)
     assert_eq!(stream.len(), 1);
     assert_eq!(stream[0].event_type, "notification.sent");
     assert_eq!(stream[0].metadata.actor.as_deref(), Some("service:test"));
-    assert_eq!(stream[0].data["recipient"], "u3");
+    assert_eq!(stream[0].data.to_value()["recipient"], "u3");
     assert!(log.read_after(25, 100).await.expect("tail").is_empty());
     engine.stop().await;
 }

@@ -153,12 +153,13 @@ impl Query {
             .read_stream(&notification_stream(id))
             .await
             .map_err(ApiError::internal)?;
-        let Some(recipient) = events
-            .first()
-            .and_then(|e| e.data.get("recipient"))
-            .and_then(|r| r.as_str())
-            .map(str::to_owned)
-        else {
+        let Some(recipient) = events.first().and_then(|e| {
+            e.data
+                .to_value()
+                .get("recipient")
+                .and_then(|r| r.as_str())
+                .map(str::to_owned)
+        }) else {
             return Err(ApiError::NotFound(format!("notification {id} not found")).into());
         };
         let wanted = id.to_string();
@@ -168,6 +169,7 @@ impl Query {
             .map_err(ApiError::internal)?;
         events.extend(bulk.into_iter().filter(|e| {
             e.data
+                .to_value()
                 .get("items")
                 .and_then(|items| items.as_array())
                 .is_some_and(|items| {
@@ -185,7 +187,7 @@ impl Query {
                 version: e.event_version,
                 stream_id: e.stream_id,
                 stream_version: e.stream_version,
-                data: async_graphql::Json(e.data),
+                data: async_graphql::Json(e.data.to_value()),
                 metadata: async_graphql::Json(
                     serde_json::to_value(&e.metadata).unwrap_or(serde_json::Value::Null),
                 ),
