@@ -66,14 +66,18 @@ impl Batch {
         events: Vec<NewEvent>,
     ) -> anyhow::Result<Vec<RecordedEvent>> {
         let mut version = self.stream_version(stream_id).await?;
+        // Decoded before anything is taken, so a malformed event leaves the batch as it was.
+        let domain = events
+            .iter()
+            .map(|e| Event::decode(&e.event_type, e.event_version, e.data.as_str()))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut recorded = Vec::with_capacity(events.len());
         for e in events {
-            let event = Event::decode(&e.event_type, e.event_version, e.data.as_str())?;
             self.head += 1;
             version += 1;
             recorded.push(self.record(stream_id, version, e));
-            self.domain.push(event);
         }
+        self.domain.extend(domain);
         self.versions.insert(stream_id.to_owned(), version);
         self.pending.extend(recorded.iter().cloned());
         Ok(recorded)
