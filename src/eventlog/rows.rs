@@ -1,6 +1,10 @@
 //! SQL that reads and writes rows of the `events` table, shared by both backends.
 
 use anyhow::Context;
+use sqlx::encode::IsNull;
+use sqlx::error::BoxDynError;
+use sqlx::postgres::types::Oid;
+use sqlx::postgres::{PgArgumentBuffer, PgHasArrayType, PgTypeInfo};
 use sqlx::types::Json;
 use sqlx::Row;
 
@@ -156,20 +160,24 @@ pub async fn insert_in(tx: &mut WriteTx, events: &[RecordedEvent]) -> anyhow::Re
 pub async fn insert_values_in(tx: &mut WriteTx, events: &[RecordedEvent]) -> anyhow::Result<()> {
     // 9 parameters a row; 1,000 rows stay well under both backends' parameter limits.
     for chunk in events.chunks(1_000) {
+        let metadata = chunk
+            .iter()
+            .map(|e| metadata_json(&e.metadata))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         on_tx!(tx, |c| {
             let mut qb = sqlx::QueryBuilder::new(
                 "INSERT INTO events (position, stream_id, stream_version, event_id, event_type, \
                  event_version, data, metadata, recorded_at) ",
             );
-            qb.push_values(chunk, |mut b, e| {
+            qb.push_values(chunk.iter().zip(metadata), |mut b, (e, metadata)| {
                 b.push_bind(e.position)
                     .push_bind(&e.stream_id)
                     .push_bind(e.stream_version)
                     .push_bind(e.event_id)
                     .push_bind(&e.event_type)
                     .push_bind(e.event_version)
-                    .push_bind(Json(&e.data))
-                    .push_bind(Json(&e.metadata))
+                    .push_bind(JsonText(e.data.as_str()))
+                    .push_bind(JsonText(metadata))
                     .push_bind(e.recorded_at);
             });
             qb.build()
@@ -213,15 +221,15 @@ async fn insert_unnest(
         ids.push(e.event_id);
         types.push(e.event_type.as_str());
         type_versions.push(e.event_version);
-        data.push(Json(&e.data));
-        metadata.push(Json(&e.metadata));
+        data.push(JsonText(e.data.as_str()));
+        metadata.push(JsonText(metadata_json(&e.metadata)?));
         at.push(e.recorded_at);
     }
     sqlx::query(
         "INSERT INTO events (position, stream_id, stream_version, event_id, event_type, \
          event_version, data, metadata, recorded_at) \
          SELECT * FROM UNNEST($1::int8[], $2::text[], $3::int8[], $4::uuid[], $5::text[], \
-         $6::int4[], $7::jsonb[], $8::jsonb[], $9::timestamptz[])",
+         $6::int4[], $7::json[], $8::json[], $9::timestamptz[])",
     )
     .bind(positions)
     .bind(streams)
@@ -241,4 +249,52 @@ async fn insert_unnest(
         )
     })?;
     Ok(())
+}
+
+fn metadata_json(metadata: &Metadata) -> anyhow::Result<String> {
+    serde_json::to_string(metadata).context("Failed to serialize an event's metadata")
+}
+
+/// JSON text bound as it is: `json` on Postgres, `TEXT` on SQLite. Postgres checks that the
+/// text is JSON and stores it unchanged, where `jsonb` would parse it into its binary form on
+/// the way in and print it again on the way out (decision 0023).
+struct JsonText<S>(S);
+
+/// The built-in `json` and `json[]` types; their OIDs are fixed in every Postgres.
+const JSON_OID: Oid = Oid(114);
+const JSON_ARRAY_OID: Oid = Oid(199);
+
+impl<S> sqlx::Type<sqlx::Postgres> for JsonText<S> {
+    fn type_info() -> PgTypeInfo {
+        PgTypeInfo::with_oid(JSON_OID)
+    }
+}
+
+impl<S> PgHasArrayType for JsonText<S> {
+    fn array_type_info() -> PgTypeInfo {
+        PgTypeInfo::with_oid(JSON_ARRAY_OID)
+    }
+}
+
+impl<S: AsRef<str>> sqlx::Encode<'_, sqlx::Postgres> for JsonText<S> {
+    fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
+        // The binary form of `json` is its text.
+        buf.extend_from_slice(self.0.as_ref().as_bytes());
+        Ok(IsNull::No)
+    }
+}
+
+impl<S> sqlx::Type<sqlx::Sqlite> for JsonText<S> {
+    fn type_info() -> <sqlx::Sqlite as sqlx::Database>::TypeInfo {
+        <str as sqlx::Type<sqlx::Sqlite>>::type_info()
+    }
+}
+
+impl<'q, S: sqlx::Encode<'q, sqlx::Sqlite>> sqlx::Encode<'q, sqlx::Sqlite> for JsonText<S> {
+    fn encode_by_ref(
+        &self,
+        args: &mut Vec<sqlx::sqlite::SqliteArgumentValue<'q>>,
+    ) -> Result<IsNull, BoxDynError> {
+        self.0.encode_by_ref(args)
+    }
 }

@@ -84,6 +84,13 @@ pub struct TestStore {
 impl TestStore {
     /// `None` when the backend is Postgres and none is configured (outside CI only).
     pub async fn new(backend: Backend) -> Option<TestStore> {
+        let store = Self::unmigrated(backend).await?;
+        store.db.migrate().await.expect("migrate");
+        Some(store)
+    }
+
+    /// A fresh, empty store with no tables at all.
+    pub async fn unmigrated(backend: Backend) -> Option<TestStore> {
         let dir = tempfile::tempdir().expect("temp dir");
         let (url, postgres) = match backend {
             Backend::Sqlite => (
@@ -106,7 +113,6 @@ impl TestStore {
         let db = Db::connect(&url, &DbOptions::default())
             .await
             .expect("connect");
-        db.migrate().await.expect("migrate");
         Some(TestStore {
             backend,
             url,
@@ -114,6 +120,37 @@ impl TestStore {
             dir,
             postgres,
         })
+    }
+
+    /// Applies the event-log migrations numbered below `version` only: the schema an older
+    /// release left behind.
+    pub async fn migrate_before(&self, version: i64) {
+        use sqlx::Connection;
+        let mut migrator = match self.backend {
+            Backend::Sqlite => sqlx::migrate!("migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("migrations/postgres"),
+        };
+        migrator.migrations = migrator
+            .migrations
+            .iter()
+            .filter(|m| m.version < version)
+            .cloned()
+            .collect::<Vec<_>>()
+            .into();
+        match self.backend {
+            Backend::Sqlite => {
+                let mut c = sqlx::SqliteConnection::connect(&self.url)
+                    .await
+                    .expect("connect");
+                migrator.run(&mut c).await.expect("old migrations");
+            }
+            Backend::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&self.url)
+                    .await
+                    .expect("connect");
+                migrator.run(&mut c).await.expect("old migrations");
+            }
+        }
     }
 
     pub fn dir(&self) -> &std::path::Path {

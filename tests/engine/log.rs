@@ -9,6 +9,7 @@ use belfry::domain::notification::{Change, ChangeNotification};
 use belfry::domain::{Command, DomainError, NotificationId};
 use belfry::engine::{self, CommandError};
 use belfry::eventlog::{EventLog, ExpectedVersion, Metadata, NewEvent};
+use belfry::projections::{replay, Projection};
 
 use crate::helpers::{meta, send_cmd, user, Backend, TestStore};
 
@@ -404,6 +405,133 @@ async fn the_events_table_refuses_updates_and_deletes(backend: Backend) {
     assert_eq!(store.all_events().await.len(), 1);
 }
 
+/// The Postgres column type of `events.<column>` (`None` on SQLite).
+async fn events_column_type(store: &TestStore, column: &str) -> Option<String> {
+    if store.backend != Backend::Postgres {
+        return None;
+    }
+    let sql = format!(
+        "SELECT data_type FROM information_schema.columns \
+         WHERE table_name = 'events' AND column_name = '{column}'"
+    );
+    let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&store.url)
+        .await
+        .expect("connect");
+    Some(
+        sqlx::query_scalar(&sql)
+            .fetch_one(&mut c)
+            .await
+            .expect("column type"),
+    )
+}
+
+async fn a_log_written_before_the_json_columns_reads_the_same_after_the_migration(
+    backend: Backend,
+) {
+    // Events as the engine writes them: sends, a read, and a preference.
+    let Some(source) = TestStore::new(backend).await else {
+        return;
+    };
+    let engine = source.engine().await;
+    let sent = engine.send(&["ann", "bob"], "builds", "Build failed").await;
+    engine
+        .run(Command::Change(ChangeNotification {
+            id: sent.deliveries[0].notification_id,
+            actor: user("ann"),
+            change: Change::MarkRead,
+            at: engine::now(),
+        }))
+        .await
+        .expect("read");
+    engine.stop().await;
+    let events = source.all_events().await;
+    assert_eq!(events.len(), 3);
+
+    // The same events in a log of the schema before migration 3, bound as the engine of
+    // that schema bound them (`jsonb` on Postgres, text on SQLite).
+    let Some(old) = TestStore::unmigrated(backend).await else {
+        return;
+    };
+    old.migrate_before(3).await;
+    assert_eq!(
+        events_column_type(&old, "data").await.as_deref(),
+        (backend == Backend::Postgres).then_some("jsonb")
+    );
+    for e in &events {
+        let metadata = serde_json::to_string(&e.metadata).expect("metadata");
+        let columns = "INSERT INTO events (position, stream_id, stream_version, event_id, \
+                       event_type, event_version, data, metadata, recorded_at)";
+        macro_rules! insert {
+            ($conn:ty, $values:expr) => {{
+                let mut c = <$conn as sqlx::Connection>::connect(&old.url)
+                    .await
+                    .expect("connect");
+                sqlx::query(&format!("{columns} VALUES {}", $values))
+                    .bind(e.position)
+                    .bind(&e.stream_id)
+                    .bind(e.stream_version)
+                    .bind(e.event_id)
+                    .bind(&e.event_type)
+                    .bind(e.event_version)
+                    .bind(e.data.as_str())
+                    .bind(&metadata)
+                    .bind(e.recorded_at)
+                    .execute(&mut c)
+                    .await
+                    .expect("insert an event the old way");
+            }};
+        }
+        match backend {
+            Backend::Sqlite => insert!(sqlx::SqliteConnection, "(?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+            Backend::Postgres => insert!(
+                sqlx::PgConnection,
+                "($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9)"
+            ),
+        }
+    }
+
+    old.db
+        .migrate()
+        .await
+        .expect("migrate to the latest schema");
+    assert_eq!(
+        events_column_type(&old, "data").await.as_deref(),
+        (backend == Backend::Postgres).then_some("json")
+    );
+    assert_eq!(
+        events_column_type(&old, "metadata").await.as_deref(),
+        (backend == Backend::Postgres).then_some("json")
+    );
+    let upgraded = old.all_events().await;
+    assert_eq!(
+        upgraded, events,
+        "the log reads the same after the migration"
+    );
+    for e in &upgraded {
+        assert!(
+            e.decode().expect("decodes").is_some(),
+            "{} decodes",
+            e.event_type
+        );
+    }
+
+    // Replay builds the read model from those events; an engine then appends to the log.
+    replay::rebuild(&old.db, &Projection::ALL, false)
+        .await
+        .expect("replay");
+    let engine = old.engine().await;
+    engine.send(&["ann"], "builds", "Build fixed").await;
+    let counts = belfry::projections::read::counts(&old.db, &user("ann"))
+        .await
+        .expect("counts");
+    assert_eq!(
+        counts.unread, 1,
+        "the read one stays read, the new one is unread"
+    );
+    engine.stop().await;
+    assert_eq!(old.all_events().await.len(), 4);
+}
+
 crate::on_both_backends!(
     positions_are_gap_free_and_stream_versions_contiguous_under_eight_concurrent_writers,
     appends_check_the_expected_stream_version,
@@ -413,4 +541,5 @@ crate::on_both_backends!(
     the_doorbell_rings_with_the_new_head_after_each_commit,
     the_log_reads_in_pages_by_stream_and_reports_its_head,
     the_events_table_refuses_updates_and_deletes,
+    a_log_written_before_the_json_columns_reads_the_same_after_the_migration,
 );
