@@ -428,7 +428,7 @@ async fn events_column_type(store: &TestStore, column: &str) -> Option<String> {
 async fn a_log_written_before_the_json_columns_reads_the_same_after_the_migration(
     backend: Backend,
 ) {
-    // Events as the engine writes them: sends, a read, and a preference.
+    // Events as the engine writes them: two deliveries of one send and a read.
     let Some(source) = TestStore::new(backend).await else {
         return;
     };
