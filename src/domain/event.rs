@@ -1,5 +1,7 @@
 //! Domain events: past-tense facts with a stable type name and version, carrying what projections need.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::{to_raw_value, RawValue};
@@ -31,8 +33,9 @@ pub struct Content {
 pub struct NotificationCreated {
     pub notification_id: NotificationId,
     pub recipient: UserId,
+    /// Shared by every recipient of one send: a broadcast holds one copy, not 100,000.
     #[serde(flatten)]
-    pub content: Content,
+    pub content: Arc<Content>,
     pub at: DateTime<Utc>,
 }
 

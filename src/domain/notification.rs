@@ -1,6 +1,7 @@
 //! The `notification-{id}` stream: sending to recipients and changing one notification's flags.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
@@ -75,6 +76,7 @@ pub fn decide_send(state: &SendState, cmd: &SendNotification) -> Result<Vec<Even
             _ => Ok(Vec::new()),
         };
     }
+    let content = Arc::new(cmd.content.clone());
     Ok(cmd
         .deliveries
         .iter()
@@ -82,7 +84,7 @@ pub fn decide_send(state: &SendState, cmd: &SendNotification) -> Result<Vec<Even
             let created = NotificationCreated {
                 notification_id: *id,
                 recipient: recipient.clone(),
-                content: cmd.content.clone(),
+                content: Arc::clone(&content),
                 at: cmd.at,
             };
             if state.muted.contains(recipient) && !cmd.content.critical {

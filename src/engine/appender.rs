@@ -3,10 +3,12 @@
 //! doorbell once with the new head. A rejected command fails alone; an infrastructure
 //! failure fails its whole batch, and nothing of that batch is written.
 
+use std::sync::Arc;
+
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::handle::{handle, project, BatchCache};
+use super::handle::{handle, project, BatchCache, Decided};
 use super::{CommandError, Job, Reply};
 use crate::eventlog::batch::Batch;
 use crate::eventlog::doorbell::{Doorbell, PG_CHANNEL};
@@ -67,7 +69,7 @@ fn take_batch(first: Job, rx: &mut mpsc::Receiver<Job>, batch_max: usize) -> Vec
 }
 
 pub(super) enum Handled {
-    Command(Result<super::Outcome, CommandError>),
+    Command(Result<Decided, CommandError>),
     Append(Result<super::Appended, CommandError>),
 }
 
@@ -95,8 +97,9 @@ async fn process(db: &Db, jobs: Vec<Job>, doorbell: &Doorbell, metrics: &Metrics
     match committed {
         Ok((results, head, events)) => {
             let appended = events.len();
+            let events = Arc::new(events);
             if appended > 0 {
-                doorbell.ring_with(head, events);
+                doorbell.ring_with(head, Arc::clone(&events));
                 metrics.head(head);
             }
             metrics.batch(results.len(), appended, started.elapsed().as_secs_f64());
@@ -109,7 +112,9 @@ async fn process(db: &Db, jobs: Vec<Job>, doorbell: &Doorbell, metrics: &Metrics
             for (reply, result) in replies.into_iter().zip(results) {
                 // A caller that stopped waiting is fine: its command is committed regardless.
                 match (reply, result) {
-                    (Reply::Command(tx), Handled::Command(r)) => drop(tx.send(r)),
+                    (Reply::Command(tx), Handled::Command(r)) => {
+                        drop(tx.send(r.map(|decided| decided.outcome(&events))))
+                    }
                     (Reply::Append(tx), Handled::Append(r)) => drop(tx.send(r)),
                     _ => tracing::error!("appender reply kinds out of step"),
                 }

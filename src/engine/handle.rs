@@ -3,13 +3,15 @@
 //! next command of the batch decides against them.
 
 use std::collections::{BTreeSet, HashMap};
+use std::ops::Range;
+use std::sync::Arc;
 
 use super::appender::Handled;
-use super::{Appended, CommandError, Outcome, Work};
+use super::{Appended, CommandError, CommittedEvents, Outcome, Work};
 use crate::domain::event::Event;
 use crate::domain::{inbox, notification, preferences, Command, UserId};
 use crate::eventlog::batch::Batch;
-use crate::eventlog::{ExpectedVersion, Metadata, NewEvent};
+use crate::eventlog::{ExpectedVersion, Metadata, NewEvent, RecordedEvent};
 use crate::projections::state::{self, Delivery};
 use crate::projections::{self, Target};
 
@@ -21,6 +23,24 @@ const ENGINE_PREFIXES: [&str; 3] = ["notification.", "inbox.", "preference."];
 #[derive(Default)]
 pub(super) struct BatchCache {
     muters: HashMap<String, BTreeSet<String>>,
+}
+
+/// What a command decided, before its batch commits: its events are `events` of the batch.
+pub(super) struct Decided {
+    events: Range<usize>,
+    deliveries: Vec<Delivery>,
+    replayed: bool,
+}
+
+impl Decided {
+    /// The outcome, once `batch` (every event of the batch, as committed) is written.
+    pub(super) fn outcome(self, batch: &Arc<Vec<RecordedEvent>>) -> Outcome {
+        Outcome {
+            events: CommittedEvents::new(Arc::clone(batch), self.events),
+            deliveries: self.deliveries,
+            replayed: self.replayed,
+        }
+    }
 }
 
 /// Folds the events pushed since the last call into the live projections, in one set-based
@@ -56,7 +76,7 @@ async fn command_outcome(
     cache: &mut BatchCache,
     command: Command,
     metadata: Metadata,
-) -> anyhow::Result<Result<Outcome, CommandError>> {
+) -> anyhow::Result<Result<Decided, CommandError>> {
     if !matches!(command, Command::Send(_)) {
         // These read the inbox or the preferences, which must show every earlier command.
         project(batch).await?;
@@ -87,22 +107,19 @@ async fn command_outcome(
         Ok(events) => events,
         Err(rejected) => return Ok(Err(rejected.into())),
     };
-    let mut recorded = Vec::with_capacity(events.len());
+    let from = batch.len();
     for event in events {
-        let stream = event.stream_id();
-        recorded.push(
-            batch
-                .push_event(&stream, event, metadata.clone(), false)
-                .await?,
-        );
+        batch
+            .push_event(event.stream_id(), event, metadata.clone(), false)
+            .await?;
     }
     if matches!(command, Command::SetPreferences(_)) {
         // Later sends of this batch read who muted what from the preferences table.
         project(batch).await?;
         cache.muters.clear();
     }
-    Ok(Ok(Outcome {
-        events: recorded,
+    Ok(Ok(Decided {
+        events: from..batch.len(),
         deliveries: Vec::new(),
         replayed: false,
     }))
@@ -113,7 +130,7 @@ async fn send(
     cache: &mut BatchCache,
     cmd: &notification::SendNotification,
     mut metadata: Metadata,
-) -> anyhow::Result<Result<Outcome, CommandError>> {
+) -> anyhow::Result<Result<Decided, CommandError>> {
     let previous = match &cmd.idempotency_key {
         Some(key) => {
             // An earlier send of this batch may have used the same key.
@@ -142,8 +159,8 @@ async fn send(
         Err(rejected) => return Ok(Err(rejected.into())),
     };
     if let (true, Some(previous)) = (events.is_empty(), previous) {
-        return Ok(Ok(Outcome {
-            events: Vec::new(),
+        return Ok(Ok(Decided {
+            events: 0..0,
             deliveries: previous.deliveries,
             replayed: true,
         }));
@@ -152,7 +169,8 @@ async fn send(
         metadata.idempotency_key = Some(key.as_str().to_owned());
         metadata.request_hash = Some(cmd.fingerprint());
     }
-    let mut recorded = Vec::with_capacity(events.len());
+    batch.reserve(events.len());
+    let from = batch.len();
     let mut deliveries = Vec::with_capacity(events.len());
     for event in events {
         let delivery = match &event {
@@ -164,21 +182,20 @@ async fn send(
             _ => None,
         };
         // Every send starts fresh notification streams: no version lookup.
-        let r = batch
-            .push_event(&event.stream_id(), event, metadata.clone(), true)
+        let position = batch
+            .push_event(event.stream_id(), event, metadata.clone(), true)
             .await?;
         if let Some((notification_id, recipient, suppressed)) = delivery {
             deliveries.push(Delivery {
                 notification_id,
                 recipient,
                 suppressed,
-                position: r.position,
+                position,
             });
         }
-        recorded.push(r);
     }
-    Ok(Ok(Outcome {
-        events: recorded,
+    Ok(Ok(Decided {
+        events: from..batch.len(),
         deliveries,
         replayed: false,
     }))
@@ -226,9 +243,9 @@ async fn append(
             actual,
         }));
     }
-    let recorded = batch.push(stream_id, events).await?;
+    let positions = batch.push(stream_id, events).await?;
     Ok(Ok(Appended {
-        positions: recorded.iter().map(|e| e.position).collect(),
+        positions,
         already_present: false,
     }))
 }

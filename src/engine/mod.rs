@@ -5,6 +5,9 @@ mod appender;
 mod handle;
 pub mod input;
 
+use std::ops::{Deref, Range};
+use std::sync::Arc;
+
 use chrono::{DateTime, SubsecRound, Utc};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -46,12 +49,47 @@ impl Default for EngineConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
     /// The events appended (none when the command changed nothing or was a retry).
-    pub events: Vec<RecordedEvent>,
+    pub events: CommittedEvents,
     /// For sends: the notification created for each recipient.
     pub deliveries: Vec<Delivery>,
     /// For sends: this was a retry of an earlier send with the same idempotency key, and
     /// `deliveries` are that send's.
     pub replayed: bool,
+}
+
+/// Some consecutive events of one committed batch, shared with the batch rather than copied
+/// (a broadcast's outcome would otherwise copy 100,000 events). Reads as a slice.
+#[derive(Clone, Default)]
+pub struct CommittedEvents {
+    batch: Arc<Vec<RecordedEvent>>,
+    range: Range<usize>,
+}
+
+impl CommittedEvents {
+    /// `batch[range]`; a range outside the batch reads as no events.
+    pub fn new(batch: Arc<Vec<RecordedEvent>>, range: Range<usize>) -> Self {
+        Self { batch, range }
+    }
+}
+
+impl Deref for CommittedEvents {
+    type Target = [RecordedEvent];
+
+    fn deref(&self) -> &[RecordedEvent] {
+        self.batch.get(self.range.clone()).unwrap_or_default()
+    }
+}
+
+impl PartialEq for CommittedEvents {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl std::fmt::Debug for CommittedEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
 }
 
 /// What a low-level append did.

@@ -19,7 +19,11 @@ pub struct Batch {
     domain: Vec<Option<Event>>,
     /// How many of `pending` have been handed out by [`Batch::unprojected`].
     projected: usize,
+    /// Stream versions as of `pending[..indexed]`, and of streams read from the log. Built
+    /// only when a version is asked for, so a send that starts 100,000 new streams and
+    /// looks none of them up hashes none of their ids.
     versions: HashMap<String, i64>,
+    indexed: usize,
     recorded_at: DateTime<Utc>,
 }
 
@@ -34,6 +38,7 @@ impl Batch {
             domain: Vec::new(),
             projected: 0,
             versions: HashMap::new(),
+            indexed: 0,
             // Microseconds: what Postgres keeps, so both backends store the same instant.
             recorded_at: Utc::now().trunc_subsecs(6),
         })
@@ -51,6 +56,11 @@ impl Batch {
 
     /// The current version of a stream, counting events appended earlier in this batch.
     pub async fn stream_version(&mut self, stream_id: &str) -> anyhow::Result<i64> {
+        for e in &self.pending[self.indexed..] {
+            // In position order, so the last event of a stream leaves its version.
+            self.versions.insert(e.stream_id.clone(), e.stream_version);
+        }
+        self.indexed = self.pending.len();
         if let Some(v) = self.versions.get(stream_id) {
             return Ok(*v);
         }
@@ -59,57 +69,64 @@ impl Batch {
         Ok(v)
     }
 
-    /// Gives `events` the next positions and versions of `stream_id`; written at commit.
+    /// Gives `events` the next positions and versions of `stream_id`, written at commit, and
+    /// returns their positions.
     pub async fn push(
         &mut self,
         stream_id: &str,
         events: Vec<NewEvent>,
-    ) -> anyhow::Result<Vec<RecordedEvent>> {
+    ) -> anyhow::Result<Vec<i64>> {
         let mut version = self.stream_version(stream_id).await?;
         // Decoded before anything is taken, so a malformed event leaves the batch as it was.
         let domain = events
             .iter()
             .map(|e| Event::decode(&e.event_type, e.event_version, e.data.as_str()))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut recorded = Vec::with_capacity(events.len());
+        let mut positions = Vec::with_capacity(events.len());
         for e in events {
             self.head += 1;
             version += 1;
-            recorded.push(self.record(stream_id, version, e));
+            positions.push(self.head);
+            let recorded = self.record(stream_id.to_owned(), version, e);
+            self.pending.push(recorded);
         }
         self.domain.extend(domain);
-        self.versions.insert(stream_id.to_owned(), version);
-        self.pending.extend(recorded.iter().cloned());
-        Ok(recorded)
+        Ok(positions)
     }
 
-    /// Appends one domain event to `stream_id` and returns it as recorded. `new_stream`: the
+    /// Makes room for `additional` more events, so a large send grows its buffers once instead
+    /// of copying them at every doubling.
+    pub fn reserve(&mut self, additional: usize) {
+        self.pending.reserve(additional);
+        self.domain.reserve(additional);
+    }
+
+    /// Appends one domain event to `stream_id` and returns its position. `new_stream`: the
     /// stream cannot exist yet (its id was just generated), so its version is not looked up;
     /// the unique (stream, version) key still refuses a clash.
     pub async fn push_event(
         &mut self,
-        stream_id: &str,
+        stream_id: String,
         event: Event,
         metadata: Metadata,
         new_stream: bool,
-    ) -> anyhow::Result<RecordedEvent> {
+    ) -> anyhow::Result<i64> {
         let version = if new_stream {
             0
         } else {
-            self.stream_version(stream_id).await?
+            self.stream_version(&stream_id).await?
         } + 1;
         self.head += 1;
         let recorded = self.record(stream_id, version, NewEvent::from_domain(&event, metadata));
-        self.versions.insert(stream_id.to_owned(), version);
-        self.pending.push(recorded.clone());
+        self.pending.push(recorded);
         self.domain.push(Some(event));
-        Ok(recorded)
+        Ok(self.head)
     }
 
-    fn record(&self, stream_id: &str, stream_version: i64, e: NewEvent) -> RecordedEvent {
+    fn record(&self, stream_id: String, stream_version: i64, e: NewEvent) -> RecordedEvent {
         RecordedEvent {
             position: self.head,
-            stream_id: stream_id.to_owned(),
+            stream_id,
             stream_version,
             event_id: e.event_id,
             event_type: e.event_type,

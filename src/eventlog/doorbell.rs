@@ -39,8 +39,8 @@ impl Committed {
             .cloned()
     }
 
-    fn hold(&self, events: Vec<RecordedEvent>) {
-        let held = (events.len() <= Self::MAX_HELD).then(|| Arc::new(events));
+    fn hold(&self, events: Arc<Vec<RecordedEvent>>) {
+        let held = (events.len() <= Self::MAX_HELD).then_some(events);
         *self.last.lock().unwrap_or_else(|e| e.into_inner()) = held;
     }
 }
@@ -55,7 +55,7 @@ impl Doorbell {
 
     /// Holds `events` (just committed, in position order, ending at `head`) for
     /// [`Committed::after`], then rings with `head`.
-    pub fn ring_with(&self, head: i64, events: Vec<RecordedEvent>) {
+    pub fn ring_with(&self, head: i64, events: Arc<Vec<RecordedEvent>>) {
         self.committed.hold(events);
         self.ring(head);
     }

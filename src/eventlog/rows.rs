@@ -1,5 +1,7 @@
 //! SQL that reads and writes rows of the `events` table, shared by both backends.
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
@@ -160,16 +162,13 @@ pub async fn insert_in(tx: &mut WriteTx, events: &[RecordedEvent]) -> anyhow::Re
 pub async fn insert_values_in(tx: &mut WriteTx, events: &[RecordedEvent]) -> anyhow::Result<()> {
     // 9 parameters a row; 1,000 rows stay well under both backends' parameter limits.
     for chunk in events.chunks(1_000) {
-        let metadata = chunk
-            .iter()
-            .map(|e| metadata_json(&e.metadata))
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let metadata = metadata_texts(chunk)?;
         on_tx!(tx, |c| {
             let mut qb = sqlx::QueryBuilder::new(
                 "INSERT INTO events (position, stream_id, stream_version, event_id, event_type, \
                  event_version, data, metadata, recorded_at) ",
             );
-            qb.push_values(chunk.iter().zip(metadata), |mut b, (e, metadata)| {
+            qb.push_values(chunk.iter().zip(&metadata), |mut b, (e, metadata)| {
                 b.push_bind(e.position)
                     .push_bind(&e.stream_id)
                     .push_bind(e.stream_version)
@@ -177,7 +176,7 @@ pub async fn insert_values_in(tx: &mut WriteTx, events: &[RecordedEvent]) -> any
                     .push_bind(&e.event_type)
                     .push_bind(e.event_version)
                     .push_bind(JsonText(e.data.as_str()))
-                    .push_bind(JsonText(metadata))
+                    .push_bind(JsonText(&**metadata))
                     .push_bind(e.recorded_at);
             });
             qb.build()
@@ -214,7 +213,8 @@ async fn insert_unnest(
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
-    for e in events {
+    let metadata_texts = metadata_texts(events)?;
+    for (e, metadata_text) in events.iter().zip(&metadata_texts) {
         positions.push(e.position);
         streams.push(e.stream_id.as_str());
         versions.push(e.stream_version);
@@ -222,7 +222,7 @@ async fn insert_unnest(
         types.push(e.event_type.as_str());
         type_versions.push(e.event_version);
         data.push(JsonText(e.data.as_str()));
-        metadata.push(JsonText(metadata_json(&e.metadata)?));
+        metadata.push(JsonText(&**metadata_text));
         at.push(e.recorded_at);
     }
     sqlx::query(
@@ -253,6 +253,22 @@ async fn insert_unnest(
 
 fn metadata_json(metadata: &Metadata) -> anyhow::Result<String> {
     serde_json::to_string(metadata).context("Failed to serialize an event's metadata")
+}
+
+/// Each event's metadata as JSON text. The events of one command share theirs, so each run
+/// of equal metadata is serialized once and shared: a broadcast's 100,000 events, once.
+fn metadata_texts(events: &[RecordedEvent]) -> anyhow::Result<Vec<Arc<str>>> {
+    let mut texts: Vec<Arc<str>> = Vec::with_capacity(events.len());
+    let mut last: Option<(&Metadata, Arc<str>)> = None;
+    for e in events {
+        let text = match &last {
+            Some((metadata, text)) if **metadata == e.metadata => Arc::clone(text),
+            _ => Arc::from(metadata_json(&e.metadata)?),
+        };
+        last = Some((&e.metadata, Arc::clone(&text)));
+        texts.push(text);
+    }
+    Ok(texts)
 }
 
 /// JSON text bound as it is: `json` on Postgres, `TEXT` on SQLite. Postgres checks that the

@@ -187,6 +187,16 @@ impl TestStore {
         }
     }
 
+    /// The versions of `stream`'s events in the log, in position order.
+    pub async fn stream_versions(&self, stream: &str) -> Vec<i64> {
+        self.all_events()
+            .await
+            .iter()
+            .filter(|e| e.stream_id == stream)
+            .map(|e| e.stream_version)
+            .collect()
+    }
+
     /// Runs one SQL statement on a writable connection of its own, behind the engine's back
     /// (the store's SQLite reader pool is read-only). Returns the rows it affected.
     pub async fn execute_raw(&self, sql: &str) -> Result<u64, sqlx::Error> {

@@ -215,13 +215,7 @@ async fn appends_check_the_expected_stream_version(backend: Backend) {
         .await
         .expect("any");
 
-    let versions: Vec<i64> = store
-        .all_events()
-        .await
-        .iter()
-        .filter(|e| e.stream_id == stream)
-        .map(|e| e.stream_version)
-        .collect();
+    let versions = store.stream_versions(stream).await;
     assert_eq!(versions, [1, 2, 3, 4, 5]);
     let read = EventLog::new(store.db.clone())
         .read_stream(stream)

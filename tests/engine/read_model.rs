@@ -401,7 +401,84 @@ async fn a_send_to_thousands_is_written_whole_across_statements(backend: Backend
     );
 }
 
+/// Commands queued while the appender is busy are taken together in its next batch, so a
+/// change there must see the send before it, though neither is in the log yet; and each
+/// command's outcome lists its own events only.
+async fn commands_queued_together_see_each_others_events(backend: Backend) {
+    let Some(store) = TestStore::new(backend).await else {
+        return;
+    };
+    let engine = store.engine().await;
+    let names: Vec<String> = (0..3_000).map(|i| format!("user-{i}")).collect();
+    let crowd: Vec<&str> = names.iter().map(String::as_str).collect();
+    let big = send_cmd(&crowd, "deploys", "Release", None);
+    let send = send_cmd(&["ann", "bob"], "builds", "Build failed", None);
+    let (ann, bob) = (send.deliveries[0].0, send.deliveries[1].0);
+    let (big, sent, read, archived, seen) = tokio::join!(
+        engine.run(Command::Send(big)),
+        engine.run(Command::Send(send)),
+        engine.run(change(ann, "ann", Change::MarkRead)),
+        engine.run(change(ann, "ann", Change::Archive)),
+        engine.run(change(bob, "bob", Change::MarkSeen)),
+    );
+    let big = big.expect("big send");
+    let sent = sent.expect("send");
+    assert_eq!(big.events.len(), 3_000);
+    assert!(big
+        .events
+        .iter()
+        .all(|e| e.event_type == "notification.sent"));
+    assert_eq!(
+        sent.events.iter().map(|e| e.position).collect::<Vec<_>>(),
+        sent.deliveries
+            .iter()
+            .map(|d| d.position)
+            .collect::<Vec<_>>()
+    );
+    let ann_stream = sent.events[0].stream_id.clone();
+    for (outcome, stream, version, event_type) in [
+        (read.expect("read"), &ann_stream, 2, "notification.read"),
+        (
+            archived.expect("archive"),
+            &ann_stream,
+            3,
+            "notification.archived",
+        ),
+        (
+            seen.expect("seen"),
+            &sent.events[1].stream_id,
+            2,
+            "notification.seen",
+        ),
+    ] {
+        assert_eq!(outcome.events.len(), 1, "{event_type}");
+        let event = &outcome.events[0];
+        assert_eq!(
+            (
+                &event.stream_id,
+                event.stream_version,
+                event.event_type.as_str()
+            ),
+            (stream, version, event_type)
+        );
+    }
+    engine.stop().await;
+
+    let versions = store.stream_versions(&ann_stream).await;
+    assert_eq!(versions, [1, 2, 3]);
+    let entry = read::notification(&store.db, &user("ann"), ann)
+        .await
+        .expect("read")
+        .expect("delivered");
+    assert!(entry.read_at.is_some() && entry.archived_at.is_some());
+    assert_eq!(counts(&store, "ann").await, (0, 0));
+    assert_eq!(counts(&store, "bob").await, (1, 0));
+    let drift = store.counter_drift().await;
+    assert!(drift.is_empty(), "counters drifted: {drift:?}");
+}
+
 crate::on_both_backends!(
+    commands_queued_together_see_each_others_events,
     every_change_is_visible_as_soon_as_its_command_returns,
     a_send_to_thousands_is_written_whole_across_statements,
     the_inbox_lists_newest_first_in_pages_with_filters,

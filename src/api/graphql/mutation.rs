@@ -232,7 +232,7 @@ async fn mark_all(
         .await
         .map_err(ApiError::from)?;
     let mut changed = 0;
-    for recorded in &outcome.events {
+    for recorded in outcome.events.iter() {
         if let Ok(Some(Event::InboxAllRead(e) | Event::InboxAllSeen(e))) = recorded.decode() {
             changed += e.items.len() as i64;
         }
