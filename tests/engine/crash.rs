@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use belfry::domain::NotificationId;
 use belfry::eventlog::{Db, DbOptions, EventLog, RecordedEvent};
-use belfry::projections::{read, replay, Projection};
+use belfry::projections::read;
 
 use crate::cli;
-use crate::helpers::{user, Backend, TestStore};
+use crate::helpers::{assert_replay_finds_no_differences, user, Backend, TestStore};
 
 /// Every event in the log, in position order.
 async fn all_events(db: &Db) -> Vec<RecordedEvent> {
@@ -37,17 +37,6 @@ fn assert_gap_free(events: &[RecordedEvent]) -> i64 {
         );
     }
     events.len() as i64
-}
-
-async fn assert_replay_finds_no_differences(db: &Db) {
-    let report = replay::verify(db, &Projection::ALL, false)
-        .await
-        .expect("verify");
-    assert!(
-        report.differences.is_empty(),
-        "the read model differs from a replay of the log: {:?}",
-        report.differences
-    );
 }
 
 /// An `acked <notification id> <position>` line of `belfry loadgen --print-acks`.

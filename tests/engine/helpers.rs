@@ -307,6 +307,20 @@ impl Drop for TestEngine {
     }
 }
 
+/// Rebuilds every projection from the log into scratch tables and checks that they equal the
+/// live read model.
+pub async fn assert_replay_finds_no_differences(db: &Db) {
+    let report =
+        belfry::projections::replay::verify(db, &belfry::projections::Projection::ALL, false)
+            .await
+            .expect("verify");
+    assert!(
+        report.differences.is_empty(),
+        "the read model differs from a replay of the log: {:?}",
+        report.differences
+    );
+}
+
 pub fn meta() -> Metadata {
     Metadata {
         actor: Some("service:test".to_owned()),

@@ -12,7 +12,9 @@ use belfry::projections::{replay, Projection};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
-use crate::helpers::{send_cmd, user, Backend, TestEngine, TestStore};
+use crate::helpers::{
+    assert_replay_finds_no_differences, send_cmd, user, Backend, TestEngine, TestStore,
+};
 
 fn change(id: NotificationId, who: &str, change: Change) -> Command {
     Command::Change(ChangeNotification {
@@ -391,14 +393,7 @@ async fn a_send_to_thousands_is_written_whole_across_statements(backend: Backend
     assert_eq!(counts(&store, "ann").await, (1, 1));
     let drift = store.counter_drift().await;
     assert!(drift.is_empty(), "counters drifted: {drift:?}");
-    let report = replay::verify(&store.db, &Projection::ALL, false)
-        .await
-        .expect("verify");
-    assert!(
-        report.differences.is_empty(),
-        "read model differs from a replay: {:?}",
-        report.differences
-    );
+    assert_replay_finds_no_differences(&store.db).await;
 }
 
 /// Commands queued while the appender is busy are taken together in its next batch, so a
