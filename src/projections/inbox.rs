@@ -12,14 +12,30 @@ use crate::domain::inbox::{marked_flags, Mark};
 use crate::eventlog::{RecordedEvent, WriteTx};
 use crate::on_tx;
 
+/// Which of a slice's inbox writes to make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Part {
+    /// Every write, in log order.
+    All,
+    /// Only the rows of its sends. Every row starts with no flags set, whatever comes after.
+    Sends,
+    /// Everything but the rows of its sends, which must be written already.
+    Changes,
+}
+
 /// Folds events into the inbox table in order: consecutive sends become one multi-row insert,
 /// and consecutive changes to distinct notifications one multi-row update (per 1,000 rows).
 /// Pending inserts are written before any change (it may touch one of them), and pending
 /// changes before a second change to the same notification or a bulk mark.
+///
+/// A change only ever touches a row sent before it, so `Part::Sends` of a slice followed by
+/// `Part::Changes` of the same slice writes what `Part::All` does; replay runs the two on
+/// different connections (decision 0025).
 pub(super) async fn apply(
     tx: &mut WriteTx,
     table: &str,
     events: &[(&RecordedEvent, &Event)],
+    part: Part,
 ) -> anyhow::Result<()> {
     let mut created: Vec<(i64, &NotificationCreated)> = Vec::new();
     let mut changed: Vec<(i64, &NotificationChanged)> = Vec::new();
@@ -27,7 +43,12 @@ pub(super) async fn apply(
     for (recorded, event) in events {
         let position = recorded.position;
         match event {
-            Event::NotificationSent(e) => created.push((position, e)),
+            Event::NotificationSent(e) => {
+                if part != Part::Changes {
+                    created.push((position, e));
+                }
+            }
+            _ if part == Part::Sends => {}
             Event::NotificationSeen(e)
             | Event::NotificationRead(e)
             | Event::NotificationUnread(e)

@@ -200,17 +200,7 @@ impl<'a> Fold<'a> {
         tx: &mut WriteTx,
         events: &[RecordedEvent],
     ) -> anyhow::Result<()> {
-        let domain = events
-            .iter()
-            .map(|recorded| {
-                recorded.decode().map_err(|e| {
-                    anyhow::anyhow!(
-                        "Failed to decode event at position {}: {e}",
-                        recorded.position
-                    )
-                })
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let domain = decode(events)?;
         self.apply_decoded(tx, events, &domain).await
     }
 
@@ -222,21 +212,34 @@ impl<'a> Fold<'a> {
         events: &[RecordedEvent],
         domain: &[Option<Event>],
     ) -> anyhow::Result<()> {
-        anyhow::ensure!(
-            events.len() == domain.len(),
-            "{} events but {} domain events to project",
-            events.len(),
-            domain.len()
-        );
-        let decoded: Vec<(&RecordedEvent, &Event)> = events
-            .iter()
-            .zip(domain)
-            .filter_map(|(recorded, event)| event.as_ref().map(|e| (recorded, e)))
-            .collect();
+        self.apply_part(tx, events, domain, inbox::Part::All).await
+    }
+
+    /// Like [`Fold::apply_decoded`] but for the inbox rows of sends, which [`insert_sends`]
+    /// must have written and committed first: the second half of a page when replay writes
+    /// the two halves on different connections (decision 0025).
+    pub(crate) async fn apply_changes(
+        &mut self,
+        tx: &mut WriteTx,
+        events: &[RecordedEvent],
+        domain: &[Option<Event>],
+    ) -> anyhow::Result<()> {
+        self.apply_part(tx, events, domain, inbox::Part::Changes)
+            .await
+    }
+
+    async fn apply_part(
+        &mut self,
+        tx: &mut WriteTx,
+        events: &[RecordedEvent],
+        domain: &[Option<Event>],
+        part: inbox::Part,
+    ) -> anyhow::Result<()> {
+        let decoded = pair(events, domain)?;
         for target in self.targets {
             let t = target.table.as_str();
             match target.projection {
-                Projection::Inbox => inbox::apply(tx, t, &decoded).await?,
+                Projection::Inbox => inbox::apply(tx, t, &decoded, part).await?,
                 Projection::UnreadCounters => self.sums.add(&decoded),
                 Projection::Preferences => {
                     for (recorded, event) in &decoded {
@@ -264,4 +267,55 @@ impl<'a> Fold<'a> {
         }
         Ok(())
     }
+}
+
+/// The inbox rows of the sends in `events`, when `targets` include the inbox: the first half
+/// of a page when replay writes the two halves on different connections (decision 0025).
+/// [`Fold::apply_changes`] of the same events writes the rest.
+pub(crate) async fn insert_sends(
+    tx: &mut WriteTx,
+    targets: &[Target],
+    events: &[RecordedEvent],
+    domain: &[Option<Event>],
+) -> anyhow::Result<()> {
+    let decoded = pair(events, domain)?;
+    for target in targets {
+        if target.projection == Projection::Inbox {
+            inbox::apply(tx, &target.table, &decoded, inbox::Part::Sends).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Each event's domain event, `None` for types the engine does not know.
+pub(crate) fn decode(events: &[RecordedEvent]) -> anyhow::Result<Vec<Option<Event>>> {
+    events
+        .iter()
+        .map(|recorded| {
+            recorded.decode().map_err(|e| {
+                anyhow::anyhow!(
+                    "Failed to decode event at position {}: {e}",
+                    recorded.position
+                )
+            })
+        })
+        .collect()
+}
+
+/// The events the engine knows, each with its domain event.
+fn pair<'e>(
+    events: &'e [RecordedEvent],
+    domain: &'e [Option<Event>],
+) -> anyhow::Result<Vec<(&'e RecordedEvent, &'e Event)>> {
+    anyhow::ensure!(
+        events.len() == domain.len(),
+        "{} events but {} domain events to project",
+        events.len(),
+        domain.len()
+    );
+    Ok(events
+        .iter()
+        .zip(domain)
+        .filter_map(|(recorded, event)| event.as_ref().map(|e| (recorded, e)))
+        .collect())
 }

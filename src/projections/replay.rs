@@ -10,11 +10,16 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use futures_util::future::try_join_all;
 use indicatif::{ProgressBar, ProgressStyle};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use super::{status, Fold, Projection, Target};
-use crate::eventlog::{rows_in, Db, EventLog, WriteTx};
+use crate::domain::event::Event;
+use crate::eventlog::{rows_in, Backend, Db, EventLog, RecordedEvent, WriteTx};
 use crate::on_tx;
+use crate::projections;
 
 /// Events folded per transaction while building.
 const PAGE: i64 = 10_000;
@@ -22,6 +27,9 @@ const PAGE: i64 = 10_000;
 /// Counter keys summed across pages before they are written: one upsert per person and
 /// category per flush instead of one per page (a few hundred bytes of memory each).
 const HELD_COUNTERS: usize = 500_000;
+
+/// Pages read or written ahead of the next step, when replay writes on two connections.
+const QUEUED_PAGES: usize = 4;
 
 /// What a replay did.
 #[derive(Debug, Clone)]
@@ -130,59 +138,52 @@ async fn run(
     let log = EventLog::new(db.clone());
     let target_head = log.head().await?;
     let bar = progress_bar(progress, target_head);
-    let mut position = 0;
-    // Each page is applied while the next one is read, on another connection.
     let mut fold = Fold::new(&targets);
-    let mut page = if target_head > 0 {
-        log.read_after(0, PAGE).await?
-    } else {
-        Vec::new()
+    let built = Built {
+        log: &log,
+        targets: &targets,
+        head: target_head,
+        bar: &bar,
     };
-    while let Some(last) = page.last().map(|e| e.position) {
-        let read_next = async {
-            if last < target_head {
-                log.read_after(last, PAGE).await
-            } else {
-                Ok(Vec::new())
-            }
-        };
-        let fold = &mut fold;
-        let write = async {
-            let mut tx = db.begin_plain().await?;
-            if let WriteTx::Postgres(c) = &mut tx {
-                // The scratch tables are invisible until the swap, whose commit is synchronous
-                // and flushes everything before it; a crash before then loses only the scratch.
-                sqlx::query("SET LOCAL synchronous_commit = off")
-                    .execute(&mut **c)
-                    .await?;
-            }
-            fold.apply(&mut tx, &page).await?;
-            if fold.pending() >= HELD_COUNTERS || last >= target_head {
+    let mut position = match db.backend() {
+        Backend::Postgres => {
+            let position = built.on_two_connections(db, &mut fold).await?;
+            // The counter sums still held and each secondary index at once, each on its
+            // connection: they write different tables.
+            let flush = async {
+                let mut tx = scratch_tx(db).await?;
                 fold.flush(&mut tx).await?;
-            }
-            tx.commit().await
-        };
-        let (next, written) = tokio::join!(read_next, write);
-        written?;
-        bar.inc(u64::try_from(last - position).unwrap_or(0));
-        position = last;
-        page = next?;
-    }
-
-    let mut tx = db.begin_plain().await?;
-    if let WriteTx::Postgres(c) = &mut tx {
-        sqlx::query("SET LOCAL maintenance_work_mem = '256MB'")
-            .execute(&mut **c)
-            .await?;
-    }
-    for (t, (_, indexes)) in targets.iter().zip(&ddl) {
-        if !indexes.is_empty() {
-            execute(&mut tx, indexes)
-                .await
-                .with_context(|| format!("Failed to index the scratch table {}", t.table))?;
+                tx.commit().await
+            };
+            let indexes = try_join_all(targets.iter().zip(&ddl).flat_map(|(t, (_, indexes))| {
+                statements(indexes).map(move |sql| async move {
+                    let mut tx = db.begin_plain().await?;
+                    execute(&mut tx, "SET LOCAL maintenance_work_mem = '256MB'").await?;
+                    execute(&mut tx, sql).await.with_context(|| {
+                        format!("Failed to index the scratch table {}", t.table)
+                    })?;
+                    tx.commit().await
+                })
+            }));
+            let (flushed, indexed) = tokio::join!(flush, indexes);
+            flushed?;
+            indexed?;
+            position
         }
-    }
-    tx.commit().await?;
+        Backend::Sqlite => {
+            let position = built.on_one_connection(db, &mut fold).await?;
+            let mut tx = db.begin_plain().await?;
+            for (t, (_, indexes)) in targets.iter().zip(&ddl) {
+                for sql in statements(indexes) {
+                    execute(&mut tx, sql).await.with_context(|| {
+                        format!("Failed to index the scratch table {}", t.table)
+                    })?;
+                }
+            }
+            tx.commit().await?;
+            position
+        }
+    };
 
     // Under the log lock: fold what was appended meanwhile, then swap or compare.
     let mut tx = db.begin_write().await?;
@@ -224,6 +225,135 @@ async fn run(
         elapsed: started.elapsed(),
         differences,
     })
+}
+
+/// The build from position 0 up to `head`, without the log lock.
+struct Built<'a> {
+    log: &'a EventLog,
+    targets: &'a [Target],
+    head: i64,
+    bar: &'a ProgressBar,
+}
+
+impl Built<'_> {
+    /// Each page is applied in one transaction while the next one is read, on another
+    /// connection. Returns the last position folded.
+    async fn on_one_connection(&self, db: &Db, fold: &mut Fold<'_>) -> anyhow::Result<i64> {
+        let mut position = 0;
+        let mut page = self.read_after(0).await?;
+        while let Some(last) = page.last().map(|e| e.position) {
+            let fold = &mut *fold;
+            let write = async {
+                let mut tx = scratch_tx(db).await?;
+                fold.apply(&mut tx, &page).await?;
+                if fold.pending() >= HELD_COUNTERS || last >= self.head {
+                    fold.flush(&mut tx).await?;
+                }
+                tx.commit().await
+            };
+            let (next, written) = tokio::join!(self.read_after(last), write);
+            written?;
+            self.bar.inc(u64::try_from(last - position).unwrap_or(0));
+            position = last;
+            page = next?;
+        }
+        Ok(position)
+    }
+
+    /// Postgres (decision 0025): three loops, each on its connection, joined by short queues.
+    /// One reads pages and has them decoded on a blocking thread; one writes the inbox rows of
+    /// each page's sends; one writes the rest of each page (its changes, preferences, keys and
+    /// counter sums) once its rows have committed. A change only ever touches a row sent
+    /// before it, so it finds its row. Returns the last position folded; the caller writes
+    /// the counter sums still held.
+    async fn on_two_connections(&self, db: &Db, fold: &mut Fold<'_>) -> anyhow::Result<i64> {
+        type Decoded = (Vec<RecordedEvent>, Vec<Option<Event>>);
+        let (pages_tx, mut pages) =
+            mpsc::channel::<JoinHandle<anyhow::Result<Decoded>>>(QUEUED_PAGES);
+        let (rows_tx, mut rows_written) = mpsc::channel::<Decoded>(QUEUED_PAGES);
+        let read = async move {
+            let mut position = 0;
+            loop {
+                let page = self.read_after(position).await?;
+                let Some(last) = page.last().map(|e| e.position) else {
+                    return anyhow::Ok(());
+                };
+                position = last;
+                let decoded = tokio::task::spawn_blocking(move || {
+                    let domain = projections::decode(&page)?;
+                    Ok((page, domain))
+                });
+                if pages_tx.send(decoded).await.is_err() {
+                    // The writers stopped; their error is the one to report.
+                    return Ok(());
+                }
+            }
+        };
+        let insert = async move {
+            while let Some(decoded) = pages.recv().await {
+                let (page, domain) = decoded.await.context("Failed to decode a page")??;
+                let mut tx = scratch_tx(db).await?;
+                projections::insert_sends(&mut tx, self.targets, &page, &domain).await?;
+                tx.commit().await?;
+                if rows_tx.send((page, domain)).await.is_err() {
+                    return Ok(());
+                }
+            }
+            anyhow::Ok(())
+        };
+        let change = async {
+            let mut position = 0;
+            while let Some((page, domain)) = rows_written.recv().await {
+                let mut tx = scratch_tx(db).await?;
+                fold.apply_changes(&mut tx, &page, &domain).await?;
+                if fold.pending() >= HELD_COUNTERS {
+                    fold.flush(&mut tx).await?;
+                }
+                tx.commit().await?;
+                if let Some(last) = page.last().map(|e| e.position) {
+                    self.bar.inc(u64::try_from(last - position).unwrap_or(0));
+                    position = last;
+                }
+            }
+            anyhow::Ok(position)
+        };
+        // A loop that fails drops its end of a queue, which stops the others.
+        let (read, insert, change) = tokio::join!(read, insert, change);
+        let position = change?;
+        insert?;
+        read?;
+        Ok(position)
+    }
+
+    /// The page after `position`, or none once `head` is reached.
+    async fn read_after(&self, position: i64) -> anyhow::Result<Vec<RecordedEvent>> {
+        if position < self.head {
+            self.log.read_after(position, PAGE).await
+        } else {
+            Ok(Vec::new())
+        }
+    }
+}
+
+/// The statements of a script of `;`-terminated statements.
+fn statements(script: &str) -> impl Iterator<Item = &str> {
+    script
+        .split_inclusive(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+/// A transaction writing scratch tables. On Postgres it commits without waiting for the
+/// flush: the scratch tables are invisible until the swap, whose commit is synchronous and
+/// flushes everything before it; a crash before then loses only the scratch.
+async fn scratch_tx(db: &Db) -> anyhow::Result<WriteTx> {
+    let mut tx = db.begin_plain().await?;
+    if let WriteTx::Postgres(c) = &mut tx {
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut **c)
+            .await?;
+    }
+    Ok(tx)
 }
 
 async fn execute(tx: &mut WriteTx, sql: &str) -> sqlx::Result<u64> {

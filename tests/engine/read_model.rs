@@ -7,6 +7,7 @@ use belfry::domain::preferences::SetPreferences;
 use belfry::domain::{Category, Channel, Command, DomainError, NotificationId};
 use belfry::engine::input::SendInput;
 use belfry::engine::{self, CommandError};
+use belfry::eventlog::EventLog;
 use belfry::projections::read::{self, InboxFilter};
 use belfry::projections::{replay, Projection};
 use proptest::prelude::*;
@@ -472,7 +473,101 @@ async fn commands_queued_together_see_each_others_events(backend: Backend) {
     assert!(drift.is_empty(), "counters drifted: {drift:?}");
 }
 
+/// Replay reads the log in pages of 10,000 events, and on Postgres writes a page's rows while
+/// the page before's changes are written on another connection (decision 0025). Changes here
+/// touch rows of their own page, of the page before and of two pages back; a rebuild must
+/// still equal what the appender built.
+async fn a_replay_across_pages_rebuilds_what_the_appender_built(backend: Backend) {
+    let Some(store) = TestStore::new(backend).await else {
+        return;
+    };
+    let engine = store.engine().await;
+    let names: Vec<String> = (0..12_000).map(|i| format!("user-{i}")).collect();
+    let crowd: Vec<&str> = names.iter().map(String::as_str).collect();
+    // Positions 1-12,000: pages 1 and 2.
+    let first = engine
+        .run(Command::Send(send_cmd(
+            &crowd,
+            "deploys",
+            "Release 1",
+            None,
+        )))
+        .await
+        .expect("first send");
+    assert!(first
+        .deliveries
+        .iter()
+        .zip(&names)
+        .all(|(d, name)| d.recipient.as_str() == name));
+    // In page 2: reads of rows from page 1 and page 2.
+    for i in (0..12_000).step_by(400) {
+        engine
+            .run(change(
+                first.deliveries[i].notification_id,
+                &names[i],
+                Change::MarkRead,
+            ))
+            .await
+            .expect("read");
+    }
+    let second = engine
+        .run(Command::Send(send_cmd(&crowd, "builds", "Build 2", None)))
+        .await
+        .expect("second send");
+    // In page 3: changes to rows of pages 1, 2 and 3, and a bulk mark over both sends.
+    for i in [1, 9_999, 10_001, 11_999] {
+        engine
+            .run(change(
+                first.deliveries[i].notification_id,
+                &names[i],
+                Change::Archive,
+            ))
+            .await
+            .expect("archive");
+        engine
+            .run(change(
+                second.deliveries[i].notification_id,
+                &names[i],
+                Change::MarkSeen,
+            ))
+            .await
+            .expect("seen");
+    }
+    engine
+        .run(mark_all("user-10001", Mark::Read, None, None))
+        .await
+        .expect("mark all");
+    engine.stop().await;
+    let head = EventLog::new(store.db.clone()).head().await.expect("head");
+    assert!(head > 20_000, "the log spans three pages: {head}");
+
+    assert_replay_finds_no_differences(&store.db).await;
+    let report = replay::rebuild(&store.db, &Projection::ALL, false)
+        .await
+        .expect("rebuild");
+    assert_eq!(report.events, head);
+    // user-0: the first send read, the second unread and unseen.
+    assert_eq!(counts(&store, "user-0").await, (1, 1));
+    // user-1: the first archived (no longer counted), the second seen but unread.
+    assert_eq!(counts(&store, "user-1").await, (1, 0));
+    // user-10001: everything read by the bulk mark.
+    assert_eq!(counts(&store, "user-10001").await, (0, 0));
+    let entry = read::notification(
+        &store.db,
+        &user("user-9999"),
+        first.deliveries[9_999].notification_id,
+    )
+    .await
+    .expect("read")
+    .expect("delivered");
+    assert!(entry.archived_at.is_some() && entry.read_at.is_none());
+    let drift = store.counter_drift().await;
+    assert!(drift.is_empty(), "counters drifted: {drift:?}");
+    assert_replay_finds_no_differences(&store.db).await;
+}
+
 crate::on_both_backends!(
+    a_replay_across_pages_rebuilds_what_the_appender_built,
     commands_queued_together_see_each_others_events,
     every_change_is_visible_as_soon_as_its_command_returns,
     a_send_to_thousands_is_written_whole_across_statements,
