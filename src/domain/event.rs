@@ -30,6 +30,7 @@ pub struct Content {
 
 /// `notification.sent` / `notification.suppressed`: a notification was created for one recipient.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "CreatedFields")]
 pub struct NotificationCreated {
     pub notification_id: NotificationId,
     pub recipient: UserId,
@@ -37,6 +38,48 @@ pub struct NotificationCreated {
     #[serde(flatten)]
     pub content: Arc<Content>,
     pub at: DateTime<Utc>,
+}
+
+/// [`NotificationCreated`] as stored, the content's fields beside the others. Decoded through
+/// this flat form because serde's `flatten` first buffers every field of the object and then
+/// decodes them again: replay and live delivery decode one of these per notification.
+#[derive(Deserialize)]
+struct CreatedFields {
+    notification_id: NotificationId,
+    recipient: UserId,
+    category: Category,
+    priority: Priority,
+    critical: bool,
+    title: Title,
+    #[serde(default)]
+    body: Body,
+    #[serde(default)]
+    data: Payload,
+    #[serde(default)]
+    action_url: Option<Link>,
+    #[serde(default)]
+    icon: Option<Link>,
+    at: DateTime<Utc>,
+}
+
+impl From<CreatedFields> for NotificationCreated {
+    fn from(f: CreatedFields) -> Self {
+        NotificationCreated {
+            notification_id: f.notification_id,
+            recipient: f.recipient,
+            content: Arc::new(Content {
+                category: f.category,
+                priority: f.priority,
+                critical: f.critical,
+                title: f.title,
+                body: f.body,
+                data: f.data,
+                action_url: f.action_url,
+                icon: f.icon,
+            }),
+            at: f.at,
+        }
+    }
 }
 
 /// The read/seen/archived flags of one notification.

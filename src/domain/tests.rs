@@ -499,6 +499,55 @@ fn events_round_trip_through_their_stored_form() {
 }
 
 #[test]
+fn a_sent_notification_is_stored_with_its_content_fields_beside_the_others() {
+    let full = r#"{"notification_id":"01900000-0000-7000-8000-000000000001","recipient":"ann",
+        "category":"builds","priority":"high","critical":true,"title":"Build failed",
+        "body":"main is red","data":{"run":7},"action_url":"https://ci.example/7",
+        "icon":"https://ci.example/icon.png","at":"2026-01-02T03:04:05Z"}"#;
+    let Some(Event::NotificationSent(e)) =
+        Event::decode("notification.sent", Event::VERSION, full).expect("decodes")
+    else {
+        panic!("a sent notification");
+    };
+    assert_eq!(e.recipient.as_str(), "ann");
+    assert_eq!(e.content.category.as_str(), "builds");
+    assert_eq!(e.content.priority, Priority::High);
+    assert!(e.content.critical);
+    assert_eq!(e.content.title.as_str(), "Build failed");
+    assert_eq!(e.content.body.as_str(), "main is red");
+    assert_eq!(e.content.data.as_json(), &serde_json::json!({"run": 7}));
+    assert_eq!(
+        e.content.action_url.as_ref().map(|l| l.as_str()),
+        Some("https://ci.example/7")
+    );
+    assert_eq!(e.at, at());
+    let stored: serde_json::Value =
+        serde_json::from_str(Event::NotificationSent(e).to_raw_json().get()).expect("JSON");
+    assert_eq!(
+        stored,
+        serde_json::from_str::<serde_json::Value>(full).expect("JSON")
+    );
+
+    // Body, data, link and icon may be absent.
+    let bare = r#"{"notification_id":"01900000-0000-7000-8000-000000000002","recipient":"bob",
+        "category":"builds","priority":"low","critical":false,"title":"Hi","at":"2026-01-02T03:04:05Z"}"#;
+    let Some(Event::NotificationSuppressed(e)) =
+        Event::decode("notification.suppressed", Event::VERSION, bare).expect("decodes")
+    else {
+        panic!("a suppressed notification");
+    };
+    assert_eq!(e.content.body.as_str(), "");
+    assert_eq!(e.content.data.as_json(), &serde_json::json!({}));
+    assert!(e.content.action_url.is_none() && e.content.icon.is_none());
+    assert!(Event::decode(
+        "notification.sent",
+        Event::VERSION,
+        r#"{"recipient":"ann"}"#
+    )
+    .is_err());
+}
+
+#[test]
 fn unknown_event_types_are_skipped_and_unknown_versions_refused() {
     assert!(matches!(
         Event::decode("billing.charged", 1, "{}"),

@@ -4,6 +4,7 @@
 //! a [`db::WriteTx`] that holds the log lock and assigns positions from the current head.
 
 pub mod batch;
+pub(crate) mod copy;
 pub mod db;
 pub mod doorbell;
 mod rows;

@@ -8,6 +8,7 @@ use anyhow::Context;
 
 use crate::domain::event::{Event, Flags};
 use crate::domain::inbox::{marked_flags, Mark};
+use crate::eventlog::copy::copy_in;
 use crate::eventlog::{RecordedEvent, WriteTx};
 use crate::on_tx;
 
@@ -66,9 +67,20 @@ pub(super) struct Sums {
     /// allocation; a key is allocated only the first time it is seen.
     by_person: HashMap<String, HashMap<String, (i64, i64)>>,
     keys: usize,
+    /// The table has no rows yet (a replay's scratch table before its first write): every
+    /// key is new, so on Postgres the sums are copied in rather than upserted.
+    empty_table: bool,
 }
 
 impl Sums {
+    /// Sums for a table that has no rows yet.
+    pub(super) fn for_empty_table() -> Self {
+        Sums {
+            empty_table: true,
+            ..Sums::default()
+        }
+    }
+
     pub(super) fn add(&mut self, events: &[(&RecordedEvent, &Event)]) {
         for (_, event) in events {
             for (recipient, category, (unread, unseen)) in changes(event) {
@@ -110,6 +122,25 @@ impl Sums {
             })
             .collect();
         sums.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let empty_table = std::mem::replace(&mut self.empty_table, false);
+        if let (WriteTx::Postgres(conn), true) = (&mut *tx, empty_table) {
+            if sums.is_empty() {
+                return Ok(());
+            }
+            let columns = ["recipient", "category", "unread", "unseen"];
+            copy_in(
+                conn,
+                table,
+                &columns,
+                &sums,
+                |row, ((r, c), (unread, unseen))| {
+                    row.field(r)?.field(c)?.field(unread)?.field(unseen)?;
+                    Ok(())
+                },
+            )
+            .await?;
+            return Ok(());
+        }
         let upsert = format!(
             " ON CONFLICT (recipient, category) DO UPDATE SET \
              unread = {table}.unread + excluded.unread, unseen = {table}.unseen + excluded.unseen"

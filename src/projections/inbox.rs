@@ -9,6 +9,8 @@ use sqlx::types::Json;
 
 use crate::domain::event::{Event, InboxMarked, NotificationChanged, NotificationCreated};
 use crate::domain::inbox::{marked_flags, Mark};
+use crate::eventlog::copy::copy_in;
+use crate::eventlog::rows_in::ARRAY_ROWS;
 use crate::eventlog::{RecordedEvent, WriteTx};
 use crate::on_tx;
 
@@ -95,7 +97,10 @@ async fn insert(
         return Ok(());
     }
     if let WriteTx::Postgres(conn) = tx {
-        for chunk in created.chunks(crate::eventlog::rows_in::ARRAY_ROWS) {
+        if created.len() > ARRAY_ROWS {
+            return insert_copy(conn, table, created).await;
+        }
+        for chunk in created.chunks(ARRAY_ROWS) {
             insert_unnest(conn, table, chunk).await?;
         }
         return Ok(());
@@ -138,6 +143,56 @@ async fn insert(
             )
         })?;
     }
+    Ok(())
+}
+
+/// Postgres, more rows than one array statement takes (a replay page, a broadcast): `COPY`
+/// in binary, sent in chunks while the next rows are encoded (decision 0026).
+async fn insert_copy(
+    conn: &mut sqlx::PgConnection,
+    table: &str,
+    created: &[(i64, &NotificationCreated)],
+) -> anyhow::Result<()> {
+    const COLUMNS: [&str; 13] = [
+        "notification_id",
+        "recipient",
+        "category",
+        "priority",
+        "critical",
+        "title",
+        "body",
+        "data",
+        "action_url",
+        "icon",
+        "sent_at",
+        "sent_position",
+        "last_position",
+    ];
+    copy_in(conn, table, &COLUMNS, created, |row, (position, e)| {
+        let c = &e.content;
+        row.field(&e.notification_id.as_uuid())?
+            .field(&e.recipient.as_str())?
+            .field(&c.category.as_str())?
+            .field(&c.priority.as_str())?
+            .field(&c.critical)?
+            .field(&c.title.as_str())?
+            .field(&c.body.as_str())?
+            .jsonb(c.data.as_json())?
+            .field(&c.action_url.as_ref().map(|l| l.as_str()))?
+            .field(&c.icon.as_ref().map(|l| l.as_str()))?
+            .field(&e.at)?
+            .field(position)?
+            .field(position)?;
+        Ok(())
+    })
+    .await
+    .with_context(|| {
+        format!(
+            "Failed to insert {} notifications into {table} from position {}",
+            created.len(),
+            created.first().map_or(0, |c| c.0)
+        )
+    })?;
     Ok(())
 }
 

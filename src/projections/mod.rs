@@ -189,6 +189,15 @@ impl<'a> Fold<'a> {
         }
     }
 
+    /// A fold into tables that have no rows yet (replay's scratch tables), which lets it
+    /// copy the first counter sums in rather than upsert them.
+    pub(crate) fn into_empty(targets: &'a [Target]) -> Self {
+        Fold {
+            targets,
+            sums: counters::Sums::for_empty_table(),
+        }
+    }
+
     /// Counter keys summed but not yet written.
     pub(crate) fn pending(&self) -> usize {
         self.sums.len()

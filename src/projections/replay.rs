@@ -28,6 +28,13 @@ const PAGE: i64 = 10_000;
 /// category per flush instead of one per page (a few hundred bytes of memory each).
 const HELD_COUNTERS: usize = 500_000;
 
+/// Postgres: how full the build's inserts leave each page of the scratch inbox, in percent.
+/// The rest is room for new versions of the rows the build's changes update. The build's
+/// only inbox index is the primary key, which a change never alters, so with room on the
+/// page a change is a heap-only update: no new index entry, no other page touched. About
+/// twice as fast as an update that must move its row (decision 0026).
+const BUILD_FILLFACTOR: u32 = 80;
+
 /// Pages read or written ahead of the next step, when replay writes on two connections.
 const QUEUED_PAGES: usize = 4;
 
@@ -133,12 +140,21 @@ async fn run(
             .await
             .with_context(|| format!("Failed to create the scratch table {}", t.table))?;
     }
+    if db.backend() == Backend::Postgres {
+        for t in targets.iter().filter(|t| t.projection == Projection::Inbox) {
+            let sql = format!(
+                "ALTER TABLE {} SET (fillfactor = {BUILD_FILLFACTOR})",
+                t.table
+            );
+            execute(&mut tx, &sql).await?;
+        }
+    }
     tx.commit().await?;
 
     let log = EventLog::new(db.clone());
     let target_head = log.head().await?;
     let bar = progress_bar(progress, target_head);
-    let mut fold = Fold::new(&targets);
+    let mut fold = Fold::into_empty(&targets);
     let built = Built {
         log: &log,
         targets: &targets,
@@ -148,6 +164,16 @@ async fn run(
     let mut position = match db.backend() {
         Backend::Postgres => {
             let position = built.on_two_connections(db, &mut fold).await?;
+            // Rows appended from now on fill their pages, as in a table `ensure` creates.
+            let mut tx = db.begin_plain().await?;
+            for t in targets.iter().filter(|t| t.projection == Projection::Inbox) {
+                execute(
+                    &mut tx,
+                    &format!("ALTER TABLE {} RESET (fillfactor)", t.table),
+                )
+                .await?;
+            }
+            tx.commit().await?;
             // The counter sums still held and each secondary index at once, each on its
             // connection: they write different tables.
             let flush = async {

@@ -397,6 +397,82 @@ async fn a_send_to_thousands_is_written_whole_across_statements(backend: Backend
     assert_replay_finds_no_differences(&store.db).await;
 }
 
+/// A send to more people than one array statement takes is copied in (`COPY` on Postgres),
+/// as are replay's pages: every field must arrive as a send to one person stores it, with
+/// the characters a text format would have to escape, absent optional fields as `NULL`, and
+/// the same rows again after a rebuild.
+async fn a_large_send_stores_every_field_as_a_small_one_does(backend: Backend) {
+    let Some(store) = TestStore::new(backend).await else {
+        return;
+    };
+    let engine = store.engine().await;
+    let content = |recipients: Vec<String>, full: bool| {
+        SendInput {
+            recipients,
+            category: Some("deploys".to_owned()),
+            priority: Some("urgent".to_owned()),
+            critical: full,
+            title: "\\N, back\\slash, \"quoted\", 'single', ünïcødé 🔔".to_owned(),
+            body: full.then(|| "tab\there,\r\nnew line, \\N, , comma".to_owned()),
+            data: full
+                .then(|| serde_json::json!({"run": 7, "tags": ["a", "\t"], "nested": {"x": null}})),
+            action_url: full.then(|| "https://ci.example/runs/7?a=1&b=2".to_owned()),
+            icon: full.then(|| "https://ci.example/icon.png".to_owned()),
+            idempotency_key: None,
+        }
+        .parse(engine::now())
+        .expect("valid send")
+    };
+    let crowd = |tag: &str| (0..1_500).map(|i| format!("{tag}-{i}")).collect::<Vec<_>>();
+    for full in [true, false] {
+        let tag = if full { "full" } else { "bare" };
+        let one = engine
+            .run(Command::Send(content(vec![format!("{tag}-one")], full)))
+            .await
+            .expect("send to one");
+        let many = engine
+            .run(Command::Send(content(crowd(tag), full)))
+            .await
+            .expect("send to many");
+        let one = read::notification(
+            &store.db,
+            &user(&format!("{tag}-one")),
+            one.deliveries[0].notification_id,
+        )
+        .await
+        .expect("read")
+        .expect("delivered");
+        for i in [0, 999, 1_000, 1_499] {
+            let who = format!("{tag}-{i}");
+            let entry =
+                read::notification(&store.db, &user(&who), many.deliveries[i].notification_id)
+                    .await
+                    .expect("read")
+                    .expect("delivered");
+            // Everything but what differs per recipient, as the send to one stored it.
+            let expected = read::InboxEntry {
+                notification_id: entry.notification_id,
+                recipient: who.clone(),
+                sent_at: entry.sent_at,
+                sent_position: entry.sent_position,
+                last_position: entry.sent_position,
+                ..one.clone()
+            };
+            assert_eq!(entry, expected, "{who}");
+            assert_eq!(entry.action_url.is_some(), full, "{who}");
+        }
+    }
+    engine.stop().await;
+    let drift = store.counter_drift().await;
+    assert!(drift.is_empty(), "counters drifted: {drift:?}");
+    assert_replay_finds_no_differences(&store.db).await;
+    replay::rebuild(&store.db, &Projection::ALL, false)
+        .await
+        .expect("rebuild");
+    assert_eq!(counts(&store, "full-1499").await, (1, 1));
+    assert_replay_finds_no_differences(&store.db).await;
+}
+
 /// Commands queued while the appender is busy are taken together in its next batch, so a
 /// change there must see the send before it, though neither is in the log yet; and each
 /// command's outcome lists its own events only.
@@ -568,6 +644,7 @@ async fn a_replay_across_pages_rebuilds_what_the_appender_built(backend: Backend
 
 crate::on_both_backends!(
     a_replay_across_pages_rebuilds_what_the_appender_built,
+    a_large_send_stores_every_field_as_a_small_one_does,
     commands_queued_together_see_each_others_events,
     every_change_is_visible_as_soon_as_its_command_returns,
     a_send_to_thousands_is_written_whole_across_statements,
