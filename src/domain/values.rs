@@ -250,6 +250,10 @@ impl Body {
                 format!("must be at most {} characters", limits::BODY_MAX),
             ));
         }
+        // Line breaks and tabs are fine; NUL is not: Postgres text cannot hold it.
+        if raw.contains('\0') {
+            return Err(InputError::new("body", "must not contain NUL characters"));
+        }
         Ok(Self(raw.to_owned()))
     }
 
@@ -268,6 +272,13 @@ impl Payload {
         if !value.is_object() {
             return Err(InputError::new("data", "must be a JSON object"));
         }
+        if holds_nul(&value) {
+            // Postgres `jsonb` refuses `\u0000` in a string or key.
+            return Err(InputError::new(
+                "data",
+                "must not contain NUL characters in its strings or keys",
+            ));
+        }
         let size = serde_json::to_vec(&value)
             .map(|v| v.len())
             .unwrap_or(usize::MAX);
@@ -285,6 +296,17 @@ impl Payload {
 
     pub fn as_json(&self) -> &serde_json::Value {
         &self.0
+    }
+}
+
+fn holds_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(holds_nul),
+        serde_json::Value::Object(map) => map
+            .iter()
+            .any(|(key, value)| key.contains('\0') || holds_nul(value)),
+        _ => false,
     }
 }
 
@@ -378,6 +400,17 @@ mod tests {
         let big = "x".repeat(limits::DATA_MAX_BYTES);
         let err = Payload::parse(serde_json::json!({ "a": big })).unwrap_err();
         assert_eq!(err.field, "data");
+    }
+
+    #[test]
+    fn bodies_and_data_may_not_hold_nul_characters() {
+        assert!(Body::parse("two\nlines\tand a tab").is_ok());
+        assert_eq!(Body::parse("a\0b").unwrap_err().field, "body");
+        let nested = serde_json::json!({"a": [{"b": "x\u{0}y"}]});
+        assert_eq!(Payload::parse(nested).unwrap_err().field, "data");
+        let key = serde_json::json!({"k\u{0}": 1});
+        assert_eq!(Payload::parse(key).unwrap_err().field, "data");
+        assert!(Payload::parse(serde_json::json!({"a": ["\t", {"b": null}]})).is_ok());
     }
 
     #[test]

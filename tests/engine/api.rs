@@ -249,6 +249,15 @@ async fn bad_input_is_refused_with_a_code_and_appends_nothing(backend: Backend) 
             ),
         ),
         ("missing title", send(json!({ "recipients": ["ann"] }))),
+        // Postgres text and jsonb cannot hold NUL: refused up front, never a failed batch.
+        (
+            "NUL in the body",
+            send(json!({ "recipients": ["ann"], "title": "t", "body": "a\u{0}b" })),
+        ),
+        (
+            "NUL in the data",
+            send(json!({ "recipients": ["ann"], "title": "t", "data": { "k": ["a\u{0}b"] } })),
+        ),
         (
             "syntax error",
             json!({ "query": "mutation { sendNotification(" }),
