@@ -270,13 +270,19 @@ async fn insert_unnest(
 }
 
 /// Sets the flags of distinct notifications, each to the state after its change, in one
-/// statement per 1,000 rows (`UPDATE ... FROM (VALUES ...)`, whose columns both backends
-/// name `column1`, `column2`, ...).
+/// statement per 1,000 rows: on Postgres by arrays, elsewhere `UPDATE ... FROM (VALUES ...)`,
+/// whose columns SQLite names `column1`, `column2`, ...
 async fn set_flags(
     tx: &mut WriteTx,
     table: &str,
     changed: &[(i64, &NotificationChanged)],
 ) -> anyhow::Result<()> {
+    if let WriteTx::Postgres(conn) = tx {
+        for chunk in changed.chunks(ARRAY_ROWS) {
+            set_flags_unnest(conn, table, chunk).await?;
+        }
+        return Ok(());
+    }
     for chunk in changed.chunks(1_000) {
         on_tx!(tx, |conn| {
             // Keep the first time a flag was set; clear the time when the flag is cleared.
@@ -313,6 +319,61 @@ async fn set_flags(
             )
         })?;
     }
+    Ok(())
+}
+
+/// Postgres: [`set_flags`] with one array per column, six parameters whatever the number of
+/// rows, instead of a `VALUES` list of six per row to parse and plan (decision 0026).
+async fn set_flags_unnest(
+    conn: &mut sqlx::PgConnection,
+    table: &str,
+    changed: &[(i64, &NotificationChanged)],
+) -> anyhow::Result<()> {
+    let n = changed.len();
+    let column = |f: fn(&NotificationChanged) -> bool| -> Vec<bool> {
+        changed.iter().map(|(_, e)| f(e)).collect()
+    };
+    let (seen, read, archived) = (
+        column(|e| e.after.seen),
+        column(|e| e.after.read),
+        column(|e| e.after.archived),
+    );
+    let ids: Vec<uuid::Uuid> = changed
+        .iter()
+        .map(|(_, e)| e.notification_id.as_uuid())
+        .collect();
+    let at: Vec<DateTime<Utc>> = changed.iter().map(|(_, e)| e.at).collect();
+    let positions: Vec<i64> = changed.iter().map(|(position, _)| *position).collect();
+    // Keep the first time a flag was set; clear the time when the flag is cleared.
+    let sql = format!(
+        "UPDATE {table} AS t SET \
+         seen_at = CASE WHEN v.seen THEN COALESCE(t.seen_at, v.at) ELSE NULL END, \
+         read_at = CASE WHEN v.read THEN COALESCE(t.read_at, v.at) ELSE NULL END, \
+         archived_at = CASE WHEN v.archived THEN COALESCE(t.archived_at, v.at) ELSE NULL END, \
+         last_position = v.position \
+         FROM UNNEST($1::uuid[], $2::bool[], $3::bool[], $4::bool[], $5::timestamptz[], \
+         $6::int8[]) AS v(id, seen, read, archived, at, position) \
+         WHERE t.notification_id = v.id"
+    );
+    // Planned for each execution, as the `VALUES` form is: a cached generic plan made while
+    // the table was small (a fresh replay table, a new install) joins by scanning the whole
+    // table, and keeps doing so as the table grows.
+    sqlx::query(&sql)
+        .bind(ids)
+        .bind(seen)
+        .bind(read)
+        .bind(archived)
+        .bind(at)
+        .bind(positions)
+        .persistent(false)
+        .execute(conn)
+        .await
+        .with_context(|| {
+            format!(
+                "Failed to update {n} notifications in {table} from position {}",
+                changed.first().map_or(0, |c| c.0)
+            )
+        })?;
     Ok(())
 }
 
