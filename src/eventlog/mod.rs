@@ -24,6 +24,7 @@ use uuid::Uuid;
 
 use crate::domain::event::{DecodeError, Event};
 pub use db::{Backend, Db, DbOptions, WriteTx};
+pub use rows::RowPage;
 
 /// Who and what caused an event.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -182,6 +183,11 @@ impl EventLog {
     /// Up to `limit` events after `after`, in position order.
     pub async fn read_after(&self, after: i64, limit: i64) -> anyhow::Result<Vec<RecordedEvent>> {
         rows::read_after(&self.db, after, limit).await
+    }
+
+    /// Like [`EventLog::read_after`], the rows not yet decoded.
+    pub async fn read_rows_after(&self, after: i64, limit: i64) -> anyhow::Result<RowPage> {
+        rows::read_rows_after(&self.db, after, limit).await
     }
 
     /// Every event of one stream, in version order.

@@ -51,18 +51,53 @@ pub(super) async fn read_after(
     after: i64,
     limit: i64,
 ) -> anyhow::Result<Vec<RecordedEvent>> {
+    read_rows_after(db, after, limit).await?.decode()
+}
+
+/// A page of the log as the database returned it, not yet decoded into events, so that a
+/// reader can decode it on another thread (replay does).
+pub enum RowPage {
+    Sqlite(Vec<sqlx::sqlite::SqliteRow>),
+    Postgres(Vec<sqlx::postgres::PgRow>),
+}
+
+impl RowPage {
+    /// The position of the page's last event, if any.
+    pub fn last_position(&self) -> anyhow::Result<Option<i64>> {
+        let last = match self {
+            RowPage::Sqlite(rows) => rows.last().map(|r| r.try_get("position")),
+            RowPage::Postgres(rows) => rows.last().map(|r| r.try_get("position")),
+        };
+        last.transpose()
+            .context("Failed to read an event's position")
+    }
+
+    pub fn decode(self) -> anyhow::Result<Vec<RecordedEvent>> {
+        match self {
+            RowPage::Sqlite(rows) => rows.iter().map(|r| recorded!(r)).collect::<Result<_, _>>(),
+            RowPage::Postgres(rows) => rows.iter().map(|r| recorded!(r)).collect(),
+        }
+        .context("Failed to read events")
+    }
+}
+
+pub(super) async fn read_rows_after(db: &Db, after: i64, limit: i64) -> anyhow::Result<RowPage> {
     let sql =
         format!("SELECT {COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2");
-    on_reader!(db, |p| {
-        let rows = sqlx::query(&sql)
+    match db {
+        Db::Sqlite { reader, .. } => sqlx::query(&sql)
             .bind(after)
             .bind(limit)
-            .fetch_all(p)
-            .await?;
-        rows.iter()
-            .map(|r| recorded!(r))
-            .collect::<anyhow::Result<Vec<_>>>()
-    })
+            .fetch_all(reader)
+            .await
+            .map(RowPage::Sqlite),
+        Db::Postgres(pool) => sqlx::query(&sql)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(pool)
+            .await
+            .map(RowPage::Postgres),
+    }
     .context("Failed to read events")
 }
 

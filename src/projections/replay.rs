@@ -299,21 +299,25 @@ impl Built<'_> {
         let (rows_tx, mut rows_written) = mpsc::channel::<Decoded>(QUEUED_PAGES);
         let read = async move {
             let mut position = 0;
-            loop {
-                let page = self.read_after(position).await?;
-                let Some(last) = page.last().map(|e| e.position) else {
-                    return anyhow::Ok(());
+            while position < self.head {
+                let rows = self.log.read_rows_after(position, PAGE).await?;
+                let Some(last) = rows.last_position()? else {
+                    break;
                 };
                 position = last;
+                // Rows into events, and events into domain events, off this task's thread,
+                // which also drives the two writing loops.
                 let decoded = tokio::task::spawn_blocking(move || {
+                    let page = rows.decode()?;
                     let domain = projections::decode(&page)?;
                     Ok((page, domain))
                 });
                 if pages_tx.send(decoded).await.is_err() {
                     // The writers stopped; their error is the one to report.
-                    return Ok(());
+                    break;
                 }
             }
+            anyhow::Ok(())
         };
         let insert = async move {
             while let Some(decoded) = pages.recv().await {
