@@ -72,10 +72,6 @@ impl CopyRows {
         self.buf[at..at + 4].copy_from_slice(&len.to_be_bytes());
         Ok(self)
     }
-
-    fn take(&mut self) -> Vec<u8> {
-        std::mem::take(&mut *self.buf)
-    }
 }
 
 /// Copies `items` into `table`'s `columns` (the rest take their defaults), each written as
@@ -103,12 +99,13 @@ pub async fn copy_in<I>(
             rows.row();
             write(&mut rows, item)?;
             if rows.buf.len() >= CHUNK_BYTES {
-                copy.send(rows.take()).await?;
+                copy.send(rows.buf.as_slice()).await?;
+                rows.buf.clear();
             }
         }
         // The trailer: a field count of -1.
         rows.buf.extend_from_slice(&(-1_i16).to_be_bytes());
-        copy.send(rows.take()).await?;
+        copy.send(rows.buf.as_slice()).await?;
         anyhow::Ok(())
     }
     .await;
