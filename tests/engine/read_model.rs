@@ -640,6 +640,18 @@ async fn a_replay_across_pages_rebuilds_what_the_appender_built(backend: Backend
     let drift = store.counter_drift().await;
     assert!(drift.is_empty(), "counters drifted: {drift:?}");
     assert_replay_finds_no_differences(&store.db).await;
+
+    // The rebuilt tables take the appender's writes: its counter upserts need their keys,
+    // and add to the rebuilt counts.
+    let engine = store.engine().await;
+    engine
+        .send(&["user-0", "user-1"], "deploys", "Release 3")
+        .await;
+    engine.stop().await;
+    assert_eq!(counts(&store, "user-0").await, (2, 2));
+    assert_eq!(counts(&store, "user-1").await, (2, 1));
+    let drift = store.counter_drift().await;
+    assert!(drift.is_empty(), "counters drifted: {drift:?}");
 }
 
 crate::on_both_backends!(
