@@ -63,8 +63,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         println!("  loaded {events} events in {load_s:.0} s; replaying ...");
         let rebuilt = replay::rebuild(&db, &Projection::ALL, false).await?;
         println!("  replayed at {:.0} events/s", rebuilt.events_per_second());
-        if let Db::Postgres(pool) = &db {
-            sqlx::query("VACUUM ANALYZE").execute(pool).await?;
+        // The queries run on a settled store: the write-back of the build (and on Postgres
+        // of its `VACUUM`) is finished before the first one, not running beside them.
+        match &db {
+            Db::Postgres(pool) => {
+                sqlx::query("VACUUM ANALYZE").execute(pool).await?;
+                sqlx::query("CHECKPOINT").execute(pool).await?;
+            }
+            Db::Sqlite { writer, .. } => {
+                sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(writer).await?;
+            }
         }
         let size = store.size_bytes(&db).await;
         let rows = measure(&db, &args).await?;
