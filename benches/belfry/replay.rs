@@ -26,7 +26,8 @@ pub struct Args {
     sends: u64,
     #[arg(long, default_value_t = 100_000)]
     users: u64,
-    /// Sequential reads and rebuilds, alternating, on the one log.
+    /// Sequential reads and rebuilds, alternating, on the one log; the median round is
+    /// reported (of an even number of rounds, the upper of the middle two).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     rounds: u32,
 }
@@ -123,20 +124,30 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                     format!("{step}, round {}", i + 1)
                 }
             };
-            rows.push(vec![
-                label("sequential read"),
+            // One table row: step, events, seconds, events/s, CPU.
+            let step = |name: &str, events: String, seconds: f64, rate: f64, cpu: &Value| {
+                vec![
+                    label(name),
+                    events,
+                    format!("{seconds:.1}"),
+                    report::fmt_rate(rate),
+                    report::cpu_line(cpu),
+                ]
+            };
+            rows.push(step(
+                "sequential read",
                 r.read.to_string(),
-                format!("{:.1}", r.read_s),
-                report::fmt_rate(r.read_rate()),
-                report::cpu_line(&r.read_cpu),
-            ]);
-            rows.push(vec![
-                label("replay (all projections)"),
+                r.read_s,
+                r.read_rate(),
+                &r.read_cpu,
+            ));
+            rows.push(step(
+                "replay (all projections)",
                 r.events.to_string(),
-                format!("{:.1}", r.replay_s),
-                report::fmt_rate(r.replay_rate()),
-                report::cpu_line(&r.replay_cpu),
-            ]);
+                r.replay_s,
+                r.replay_rate(),
+                &r.replay_cpu,
+            ));
         }
         report::print_table(
             &format!("replay, {backend}: {events} events ({} MB database)", size / 1_000_000),
