@@ -19,7 +19,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::timeout::TimeoutLayer;
 
+use crate::api::graphql::guard::DocumentLimits;
 use crate::api::graphql::{self, ApiContext, Limits};
 use crate::api::ws::WsConfig;
 use crate::api::ApiState;
@@ -31,6 +33,7 @@ use crate::engine::{Engine, EngineConfig};
 use crate::eventlog::Db;
 use crate::live::{tailer, LiveHub};
 use crate::metrics::Metrics;
+use crate::server::{self, ServerLimits};
 pub use crate::web::DemoCredentials;
 use crate::web::SharedDemo;
 
@@ -47,12 +50,15 @@ pub async fn open_db(settings: &Settings) -> anyhow::Result<Db> {
 /// The HTTP routes, without a listener, so tests can call them in process.
 pub fn router(state: ApiState) -> Router {
     let cors = cors_layer(&state.cors_origins);
+    let timeout =
+        TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.request_timeout);
     crate::api::http::routes(state.max_body)
         .merge(crate::web::routes())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .layer(cors)
+        .layer(timeout)
         .with_state(state)
 }
 
@@ -77,6 +83,8 @@ async fn healthz(State(state): State<ApiState>) -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok", "head": head }))
 }
 
+const READY_TIMEOUT: Duration = Duration::from_millis(800);
+
 async fn readyz(State(state): State<ApiState>) -> (StatusCode, Json<serde_json::Value>) {
     let unavailable = |reason: &str| {
         (
@@ -84,9 +92,18 @@ async fn readyz(State(state): State<ApiState>) -> (StatusCode, Json<serde_json::
             Json(serde_json::json!({ "status": "unavailable", "reason": reason })),
         )
     };
-    if let Err(error) = state.engine.db().ping().await {
-        tracing::warn!(error = format!("{error:#}"), "readiness check failed");
-        return unavailable("database unreachable");
+    // Answer within a second whatever the database does: a probe that waits for the pool's
+    // acquire timeout tells the orchestrator nothing sooner.
+    match tokio::time::timeout(READY_TIMEOUT, state.engine.db().ping()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => {
+            tracing::warn!(error = format!("{error:#}"), "readiness check failed");
+            return unavailable("database unreachable");
+        }
+        Err(_) => {
+            tracing::warn!("readiness check failed: the database did not answer in time");
+            return unavailable("database unreachable");
+        }
     }
     if !state.hub.is_running() {
         return unavailable("live tailer not running");
@@ -143,6 +160,7 @@ async fn demo_credentials(
 /// A built server: listener bound, engine running, not yet serving.
 pub struct Application {
     listener: TcpListener,
+    limits: ServerLimits,
     state: ApiState,
     appender: JoinHandle<()>,
     engine_stop: CancellationToken,
@@ -188,6 +206,12 @@ impl Application {
             Limits {
                 depth: settings.query_depth,
                 complexity: settings.query_complexity,
+                document: DocumentLimits {
+                    nesting: settings.query_nesting.max(1),
+                    tokens: settings.query_tokens.max(1),
+                    selections: settings.query_selections.max(1),
+                    mutation_fields: settings.mutation_fields.max(1),
+                },
             },
             metrics.clone(),
         );
@@ -198,11 +222,13 @@ impl Application {
             auth: Authenticator::new(tokens, keys),
             metrics,
             max_body: settings.max_body_bytes,
+            request_timeout: Duration::from_secs(settings.http_request_timeout_secs.max(1)),
             ws: WsConfig {
                 init_timeout: Duration::from_millis(settings.ws_init_timeout_ms),
                 keepalive: Duration::from_secs(settings.ws_keepalive_secs.max(1)),
                 max_operations: settings.max_operations_per_socket.max(1),
-                send_timeout: Duration::from_secs(10),
+                send_timeout: Duration::from_millis(settings.ws_send_timeout_ms.max(1)),
+                anonymous_idle: Duration::from_secs(settings.ws_anonymous_idle_secs.max(1)),
             },
             shutdown: CancellationToken::new(),
             sockets: TaskTracker::new(),
@@ -212,8 +238,16 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("Failed to listen on {}", settings.listen))?;
+        let limits = ServerLimits {
+            header_timeout: Duration::from_secs(settings.http_header_timeout_secs.max(1)),
+            max_connections: server::connection_cap(
+                settings.http_max_connections,
+                settings.max_connections,
+            ),
+        };
         Ok(Application {
             listener,
+            limits,
             state,
             appender,
             engine_stop,
@@ -247,6 +281,7 @@ impl Application {
     pub async fn run_until_stopped(self, stop: CancellationToken) -> anyhow::Result<()> {
         let Application {
             listener,
+            limits,
             state,
             appender,
             engine_stop,
@@ -265,31 +300,29 @@ impl Application {
             poll,
             tailer_stop.clone(),
         ));
+        let metrics = state.metrics.clone();
         let app = router(state);
-        let mut server = tokio::spawn({
-            let shutdown = shutdown.clone();
-            async move {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(shutdown.cancelled_owned())
-                    .await
-            }
-        });
+        let mut server = tokio::spawn(server::serve(
+            listener,
+            app,
+            limits,
+            metrics,
+            shutdown.clone(),
+        ));
         let mut appender = appender;
         let result = tokio::select! {
             () = stop.cancelled() => {
                 tracing::info!("shutting down");
                 shutdown.cancel();
                 match (&mut server).await {
-                    Ok(Ok(())) => Ok(()),
-                    Ok(Err(e)) => Err(anyhow::Error::from(e).context("HTTP server failed")),
+                    Ok(()) => Ok(()),
                     Err(e) => Err(anyhow::Error::from(e).context("HTTP server task panicked")),
                 }
             }
             r = &mut server => {
                 shutdown.cancel();
                 match r {
-                    Ok(Ok(())) => Err(anyhow::anyhow!("HTTP server stopped unexpectedly")),
-                    Ok(Err(e)) => Err(anyhow::Error::from(e).context("HTTP server failed")),
+                    Ok(()) => Err(anyhow::anyhow!("HTTP server stopped unexpectedly")),
                     Err(e) => Err(anyhow::Error::from(e).context("HTTP server task panicked")),
                 }
             }

@@ -48,12 +48,40 @@ pub struct Settings {
     pub ws_init_timeout_ms: u64,
     /// Seconds between WebSocket pings the server sends to find dead peers.
     pub ws_keepalive_secs: u64,
+    /// A WebSocket that cannot take a message within this many milliseconds is closed.
+    pub ws_send_timeout_ms: u64,
+    /// A WebSocket signed in as nobody that runs no operation is closed after this many
+    /// seconds.
+    pub ws_anonymous_idle_secs: u64,
     /// Largest GraphQL request (HTTP body or WebSocket message), in bytes.
     pub max_body_bytes: usize,
     /// Deepest query nesting accepted.
     pub query_depth: usize,
     /// Highest query complexity accepted (one per field, times `first` on lists).
     pub query_complexity: usize,
+    /// Deepest nesting of brackets (`{`, `[`, `(`) in a document, and of its selections with
+    /// fragments expanded; checked before the document is parsed.
+    pub query_nesting: usize,
+    /// Most tokens (names, values, punctuation) in a document; checked before it is parsed.
+    pub query_tokens: usize,
+    /// Most selections in one operation with every fragment expanded where it is spread;
+    /// checked before the document is validated.
+    pub query_selections: usize,
+    /// Most root fields in one mutation (each is a separate write).
+    pub mutation_fields: usize,
+    /// A connection is closed when a request's headers have not all arrived this many
+    /// seconds after it opened or after its previous response (so also the keep-alive idle
+    /// timeout).
+    pub http_header_timeout_secs: u64,
+    /// A request that has not been answered within this many seconds gets 408 (its body
+    /// must arrive within this time too). WebSocket connections are not requests once open.
+    pub http_request_timeout_secs: u64,
+    /// Most HTTP connections (WebSockets included) open at once; more are answered 503 and
+    /// closed. Lowered at start-up to fit the process's open-file limit.
+    pub http_max_connections: usize,
+    /// Milliseconds a request waits for a database connection before it is answered as
+    /// unavailable (503, `UNAVAILABLE`).
+    pub db_acquire_timeout_ms: u64,
     /// Most operations one WebSocket may run at once.
     pub max_operations_per_socket: usize,
     /// Changes buffered per live subscriber before it counts as too slow and is closed.
@@ -86,9 +114,19 @@ impl Default for Settings {
             api_key_cache_secs: 5,
             ws_init_timeout_ms: 10_000,
             ws_keepalive_secs: 30,
+            ws_send_timeout_ms: 10_000,
+            ws_anonymous_idle_secs: 30,
             max_body_bytes: 1 << 20,
             query_depth: 12,
             query_complexity: 2_000,
+            query_nesting: 64,
+            query_tokens: 10_000,
+            query_selections: 5_000,
+            mutation_fields: 10,
+            http_header_timeout_secs: 10,
+            http_request_timeout_secs: 30,
+            http_max_connections: 10_000,
+            db_acquire_timeout_ms: 2_000,
             max_operations_per_socket: 64,
             subscriber_queue: 1_024,
             live_poll_ms: 1_000,
@@ -154,6 +192,7 @@ impl Settings {
     pub fn db_options(&self) -> DbOptions {
         DbOptions {
             max_connections: self.max_connections,
+            acquire_timeout: std::time::Duration::from_millis(self.db_acquire_timeout_ms.max(1)),
             sqlite_synchronous_full: self.sqlite_synchronous == "full",
         }
     }

@@ -15,6 +15,7 @@
 //! - [`metrics`]: Prometheus metrics of this process.
 //! - [`transfer`]: NDJSON export and import, to move a log between backends.
 //! - [`config`]: the layered settings.
+//! - [`server`]: the HTTP server: connection cap, header and idle timeouts, graceful stop.
 //! - [`app`]: builds and runs the server with one shutdown path.
 //! - [`web`]: the embedded `<belfry-inbox>` script and the demo page.
 
@@ -28,5 +29,6 @@ pub mod eventlog;
 pub mod live;
 pub mod metrics;
 pub mod projections;
+pub mod server;
 pub mod transfer;
 pub mod web;

@@ -39,6 +39,8 @@ struct Inner {
     subscribers: Gauge<i64, AtomicI64>,
     sockets: Gauge<i64, AtomicI64>,
     dropped: Counter,
+    http_connections: Gauge<i64, AtomicI64>,
+    http_refused: Counter,
 }
 
 /// A handle to this process's metrics; cheap to clone.
@@ -123,6 +125,18 @@ impl Metrics {
             "Subscriptions closed because they fell too far behind",
             dropped.clone(),
         );
+        let http_connections = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "http_connections",
+            "Open HTTP connections, WebSockets included",
+            http_connections.clone(),
+        );
+        let http_refused = Counter::default();
+        registry.register(
+            "http_connections_refused",
+            "Connections refused because http_max_connections were open",
+            http_refused.clone(),
+        );
         Metrics(Arc::new(Inner {
             registry,
             requests,
@@ -135,6 +149,8 @@ impl Metrics {
             subscribers,
             sockets,
             dropped,
+            http_connections,
+            http_refused,
         }))
     }
 
@@ -199,6 +215,14 @@ impl Metrics {
 
     pub fn dropped_subscriber(&self) {
         self.0.dropped.inc();
+    }
+
+    pub fn http_connections(&self, delta: i64) {
+        self.0.http_connections.inc_by(delta);
+    }
+
+    pub fn http_connection_refused(&self) {
+        self.0.http_refused.inc();
     }
 }
 

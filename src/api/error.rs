@@ -15,8 +15,12 @@ pub mod code {
     pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
     pub const CONFLICT: &str = "CONFLICT";
     pub const RATE_LIMITED: &str = "RATE_LIMITED";
+    /// The database (or another part the server needs) is unreachable: retry shortly.
+    pub const UNAVAILABLE: &str = "UNAVAILABLE";
     pub const INTERNAL: &str = "INTERNAL";
 }
+
+const UNREACHABLE: &str = "the database is unreachable; retry shortly";
 
 /// An error as a client sees it. Deliberately not `Display`: async-graphql converts any
 /// `Display` type into an error without a code, so this type converts only through its own
@@ -36,6 +40,8 @@ pub enum ApiError {
         /// A machine-readable reason, e.g. `SLOW_SUBSCRIBER`.
         reason: &'static str,
     },
+    /// An infrastructure failure worth retrying: HTTP 503 with `Retry-After`.
+    Unavailable(&'static str),
     Internal(&'static str),
 }
 
@@ -50,7 +56,7 @@ impl ApiError {
             ApiError::BadInput { message, .. } | ApiError::RateLimited { message, .. } => {
                 message.clone()
             }
-            ApiError::Internal(m) => (*m).to_owned(),
+            ApiError::Unavailable(m) | ApiError::Internal(m) => (*m).to_owned(),
         }
     }
 
@@ -62,12 +68,21 @@ impl ApiError {
             ApiError::BadInput { .. } => code::BAD_USER_INPUT,
             ApiError::Conflict(_) => code::CONFLICT,
             ApiError::RateLimited { .. } => code::RATE_LIMITED,
+            ApiError::Unavailable(_) => code::UNAVAILABLE,
             ApiError::Internal(_) => code::INTERNAL,
         }
     }
 
-    /// Logs an infrastructure failure with its whole chain and returns the opaque error.
+    /// Logs an infrastructure failure with its whole chain and returns the opaque error:
+    /// [`ApiError::Unavailable`] when the database could not be reached.
     pub fn internal(error: anyhow::Error) -> ApiError {
+        if crate::eventlog::db::is_unreachable(&error) {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "request failed: database unreachable"
+            );
+            return ApiError::Unavailable(UNREACHABLE);
+        }
         tracing::error!(error = format!("{error:#}"), "request failed");
         ApiError::Internal("internal error")
     }
@@ -92,7 +107,9 @@ impl From<InputError> for ApiError {
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
-            AuthError::Unavailable => ApiError::Internal("credentials could not be checked"),
+            AuthError::Unavailable => {
+                ApiError::Unavailable("credentials could not be checked right now; retry shortly")
+            }
             other => ApiError::Unauthenticated(other.to_string()),
         }
     }
@@ -112,9 +129,10 @@ impl From<CommandError> for ApiError {
                 field: None,
                 message,
             },
-            CommandError::Unavailable => {
-                ApiError::Internal("the server is shutting down; retry on another node")
+            CommandError::ShuttingDown => {
+                ApiError::Unavailable("the server is shutting down; retry on another node")
             }
+            CommandError::Unavailable => ApiError::Unavailable(UNREACHABLE),
             // The appender logged the cause.
             CommandError::Internal => ApiError::Internal("internal error"),
         }

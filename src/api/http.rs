@@ -11,8 +11,8 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 
-use super::error::{error_body, ApiError};
-use super::ws::{self, Protocol};
+use super::error::{code, error_body, ApiError};
+use super::ws::{self, Credentials, Protocol};
 use super::ApiState;
 use crate::auth::Principal;
 
@@ -29,15 +29,42 @@ fn refuse(status: StatusCode, error: &ApiError) -> Response {
     (status, Json(error_body(error))).into_response()
 }
 
+/// Seconds a client is asked to wait before retrying a request the server could not serve.
+const RETRY_AFTER_SECS: &str = "1";
+
+/// A credential that could not be checked is the server's failure, not the client's: 503
+/// with `Retry-After`, never a 401 that tells a client its key is bad.
+fn refuse_credentials(error: &ApiError) -> Response {
+    match error {
+        ApiError::Unavailable(_) => unavailable(Json(error_body(error)).into_response()),
+        _ => refuse(StatusCode::UNAUTHORIZED, error),
+    }
+}
+
+fn unavailable(mut response: Response) -> Response {
+    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        header::HeaderValue::from_static(RETRY_AFTER_SECS),
+    );
+    response
+}
+
 /// The caller named by the `Authorization` header; no header is an anonymous caller.
 async fn principal(state: &ApiState, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    credentials(state, headers).await.map(|c| c.principal)
+}
+
+/// The caller named by the `Authorization` header, and until when its token holds.
+async fn credentials(state: &ApiState, headers: &HeaderMap) -> Result<Credentials, ApiError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Ok(Principal::Anonymous);
+        return Ok(Credentials::anonymous());
     };
     let value = value.to_str().map_err(|_| {
         ApiError::Unauthenticated("the Authorization header is not valid text".to_owned())
     })?;
-    Ok(state.auth.authenticate(value).await?)
+    let (principal, expires) = state.auth.authenticate_until(value).await?;
+    Ok(Credentials { principal, expires })
 }
 
 async fn graphql_post(
@@ -65,7 +92,7 @@ async fn graphql_post(
         Ok(principal) => principal,
         Err(error) => {
             state.metrics.error("unauthenticated", error.code());
-            return refuse(StatusCode::UNAUTHORIZED, &error);
+            return refuse_credentials(&error);
         }
     };
     let request: async_graphql::Request = match serde_json::from_slice(&body) {
@@ -77,7 +104,16 @@ async fn graphql_post(
         }
     };
     let response = state.schema.execute(request.data(principal)).await;
-    Json(response).into_response()
+    let retry = response.errors.iter().any(|e| {
+        e.extensions.as_ref().and_then(|x| x.get("code"))
+            == Some(&async_graphql::Value::from(code::UNAVAILABLE))
+    });
+    let response = Json(response).into_response();
+    if retry {
+        unavailable(response)
+    } else {
+        response
+    }
 }
 
 /// A WebSocket upgrade for subscriptions, or GraphiQL for a browser that opens the URL.
@@ -91,9 +127,9 @@ async fn graphql_get(
     };
     // Browsers cannot set headers on a WebSocket; other clients may authenticate here
     // instead of in `connection_init`.
-    let principal = match principal(&state, &headers).await {
-        Ok(principal) => principal,
-        Err(error) => return refuse(StatusCode::UNAUTHORIZED, &error),
+    let credentials = match credentials(&state, &headers).await {
+        Ok(credentials) => credentials,
+        Err(error) => return refuse_credentials(&error),
     };
     let limit = state.max_body;
     upgrade
@@ -107,7 +143,7 @@ async fn graphql_get(
         .on_upgrade(move |socket| {
             let protocol = Protocol::from_header(socket.protocol().and_then(|p| p.to_str().ok()));
             let tracker = state.sockets.clone();
-            tracker.track_future(ws::serve(socket, protocol, principal, state))
+            tracker.track_future(ws::serve(socket, protocol, credentials, state))
         })
 }
 

@@ -26,6 +26,8 @@ pub struct ApiState {
     pub metrics: Metrics,
     /// The largest request body (and WebSocket message) accepted.
     pub max_body: usize,
+    /// A request not answered within this long gets 408.
+    pub request_timeout: std::time::Duration,
     pub ws: ws::WsConfig,
     /// Fires when the server shuts down; every socket closes with 1001.
     pub shutdown: CancellationToken,

@@ -1,7 +1,7 @@
 //! User tokens: JWTs whose `sub` is the user id, verified with an HS256 secret or an RS256 /
 //! ES256 public key. Expiry is required and enforced.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use jsonwebtoken::errors::ErrorKind;
@@ -62,6 +62,12 @@ impl TokenVerifier {
 
     /// The user a valid, unexpired token names.
     pub fn verify(&self, token: &str) -> Result<UserId, AuthError> {
+        self.verify_until(token).map(|(user, _)| user)
+    }
+
+    /// The user a valid, unexpired token names, and the moment it stops being accepted (its
+    /// `exp` plus the leeway).
+    pub fn verify_until(&self, token: &str) -> Result<(UserId, SystemTime), AuthError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => AuthError::Expired,
@@ -74,8 +80,11 @@ impl TokenVerifier {
                 }
                 _ => AuthError::Malformed(e.to_string()),
             })?;
-        UserId::parse(&data.claims.sub)
-            .map_err(|e| AuthError::Malformed(format!("the token's sub is not a user id: {e}")))
+        let user = UserId::parse(&data.claims.sub)
+            .map_err(|e| AuthError::Malformed(format!("the token's sub is not a user id: {e}")))?;
+        let exp = u64::try_from(data.claims.exp).unwrap_or(0);
+        let until = UNIX_EPOCH + Duration::from_secs(exp.saturating_add(self.validation.leeway));
+        Ok((user, until))
     }
 
     /// Mints a token for `user` that expires after `ttl`.

@@ -117,14 +117,25 @@ impl Authenticator {
     /// Authenticates a credential as it appears in an `Authorization` header (`Bearer x`) or a
     /// WebSocket `connection_init` payload (with or without the `Bearer ` prefix).
     pub async fn authenticate(&self, presented: &str) -> Result<Principal, AuthError> {
+        self.authenticate_until(presented).await.map(|(p, _)| p)
+    }
+
+    /// As [`Self::authenticate`], with the moment a token stops being accepted (API keys do
+    /// not expire), so a long-lived connection can end when its credential does.
+    pub async fn authenticate_until(
+        &self,
+        presented: &str,
+    ) -> Result<(Principal, Option<std::time::SystemTime>), AuthError> {
         let credential = strip_bearer(presented);
         if credential.is_empty() {
             return Err(AuthError::Malformed("empty credential".to_owned()));
         }
         if credential.starts_with(keys::KEY_PREFIX) {
-            return self.keys.verify(credential).await.map(Principal::Service);
+            let service = self.keys.verify(credential).await?;
+            return Ok((Principal::Service(service), None));
         }
-        self.tokens.verify(credential).map(Principal::User)
+        let (user, until) = self.tokens.verify_until(credential)?;
+        Ok((Principal::User(user), Some(until)))
     }
 }
 

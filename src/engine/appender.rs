@@ -126,10 +126,17 @@ async fn process(db: &Db, jobs: Vec<Job>, doorbell: &Doorbell, metrics: &Metrics
                 commands = replies.len(),
                 "append batch failed; nothing of it was written"
             );
+            let failed = || {
+                if crate::eventlog::db::is_unreachable(&error) {
+                    CommandError::Unavailable
+                } else {
+                    CommandError::Internal
+                }
+            };
             for reply in replies {
                 match reply {
-                    Reply::Command(tx) => drop(tx.send(Err(CommandError::Internal))),
-                    Reply::Append(tx) => drop(tx.send(Err(CommandError::Internal))),
+                    Reply::Command(tx) => drop(tx.send(Err(failed()))),
+                    Reply::Append(tx) => drop(tx.send(Err(failed()))),
                 }
             }
         }

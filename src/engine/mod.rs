@@ -115,6 +115,9 @@ pub enum CommandError {
     #[error("{0}")]
     Invalid(String),
     #[error("the engine is shutting down")]
+    ShuttingDown,
+    /// The database could not be reached; the cause was logged. Worth retrying shortly.
+    #[error("the database is unreachable")]
     Unavailable,
     /// The cause was logged where it happened; it is not shown to callers.
     #[error("internal error")]
@@ -207,7 +210,7 @@ impl Engine {
             reply: Reply::Command(tx),
         })
         .await?;
-        rx.await.map_err(|_| CommandError::Unavailable)?
+        rx.await.map_err(|_| CommandError::ShuttingDown)?
     }
 
     /// Appends events of a type the engine does not own to `stream_id`, if the stream is at
@@ -228,14 +231,14 @@ impl Engine {
             reply: Reply::Append(tx),
         })
         .await?;
-        rx.await.map_err(|_| CommandError::Unavailable)?
+        rx.await.map_err(|_| CommandError::ShuttingDown)?
     }
 
     async fn submit(&self, job: Job) -> Result<(), CommandError> {
         self.jobs
             .send(job)
             .await
-            .map_err(|_| CommandError::Unavailable)
+            .map_err(|_| CommandError::ShuttingDown)
     }
 
     pub fn db(&self) -> &Db {

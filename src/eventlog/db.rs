@@ -30,6 +30,8 @@ impl Backend {
 #[derive(Debug, Clone)]
 pub struct DbOptions {
     pub max_connections: u32,
+    /// How long a query waits for a Postgres connection before it fails as unavailable.
+    pub acquire_timeout: Duration,
     /// SQLite only: `FULL` makes every acknowledged command survive power loss.
     pub sqlite_synchronous_full: bool,
 }
@@ -38,6 +40,7 @@ impl Default for DbOptions {
     fn default() -> Self {
         Self {
             max_connections: 16,
+            acquire_timeout: Duration::from_secs(2),
             sqlite_synchronous_full: true,
         }
     }
@@ -96,7 +99,7 @@ impl Db {
                 .context("Failed to parse the Postgres database URL")?;
             let pool = PgPoolOptions::new()
                 .max_connections(opts.max_connections.max(2))
-                .acquire_timeout(Duration::from_secs(10))
+                .acquire_timeout(opts.acquire_timeout)
                 .connect_with(options)
                 .await
                 .context("Failed to connect to Postgres")?;
@@ -221,6 +224,30 @@ impl WriteTx {
             WriteTx::Postgres(_) => Backend::Postgres,
         }
     }
+}
+
+/// Whether `error` says the database could not be reached (no connection to be had in time,
+/// a dropped connection, a server shutting down or refusing connections), as opposed to a
+/// statement that failed: the first is worth retrying shortly, the second is not.
+pub fn is_unreachable(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        let Some(error) = cause.downcast_ref::<sqlx::Error>() else {
+            return cause.downcast_ref::<std::io::Error>().is_some();
+        };
+        match error {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => true,
+            // Class 08: connection exceptions; 57P0x: the server is shutting down or starting;
+            // 53300: too many connections.
+            sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+                code.starts_with("08") || code.starts_with("57P0") || code == "53300"
+            }),
+            _ => false,
+        }
+    })
 }
 
 /// Hides the password of a database URL for messages and logs.

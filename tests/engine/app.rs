@@ -108,11 +108,13 @@ impl TestApp {
 
     /// A valid token for `user`.
     pub fn token(&self, user: &str) -> String {
+        self.token_for(user, Duration::from_secs(600))
+    }
+
+    /// A token for `user` that expires after `ttl`.
+    pub fn token_for(&self, user: &str, ttl: Duration) -> String {
         self.tokens
-            .mint(
-                &UserId::parse(user).expect("user id"),
-                Duration::from_secs(600),
-            )
+            .mint(&UserId::parse(user).expect("user id"), ttl)
             .expect("mint")
     }
 
@@ -146,6 +148,18 @@ impl TestApp {
     /// Sends a notification through the API with the service key; returns its deliveries.
     pub async fn send(&self, to: &[&str], title: &str) -> Vec<Value> {
         send(&self.http, self.port(), &self.key, to, title).await
+    }
+
+    /// Sends a notification with a body through the API, expecting success.
+    pub async fn send_body(&self, to: &[&str], title: &str, body: &str) {
+        let input = json!({ "recipients": to, "title": title, "body": body });
+        let (_, response) = self
+            .post(
+                Some(&self.key),
+                json!({ "query": SEND, "variables": { "input": input } }),
+            )
+            .await;
+        assert!(response.get("errors").is_none(), "send failed: {response}");
     }
 
     /// A WebSocket (graphql-transport-ws) signed in as `user`, acknowledged.

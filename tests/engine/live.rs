@@ -304,6 +304,12 @@ async fn a_lagging_tailer_neither_duplicates_nor_skips_changes_at_the_hand_over(
         Limits {
             depth: 12,
             complexity: 2_000,
+            document: belfry::api::graphql::guard::DocumentLimits {
+                nesting: 64,
+                tokens: 10_000,
+                selections: 5_000,
+                mutation_fields: 10,
+            },
         },
         Metrics::new(),
     );

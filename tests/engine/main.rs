@@ -4,10 +4,12 @@
 mod api;
 mod app;
 mod auth;
+mod connections;
 mod helpers;
 
 mod cli;
 mod crash;
+mod hostile;
 mod idempotency;
 mod live;
 mod log;

@@ -2,6 +2,7 @@
 //! and the live hub. It knows nothing about HTTP: transports pass the caller's
 //! [`Principal`] as request data.
 
+pub mod guard;
 mod mutation;
 mod observe;
 mod query;
@@ -38,8 +39,11 @@ pub struct ApiContext {
 /// Limits on what a single request may ask for.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
+    /// Deepest field nesting.
     pub depth: usize,
     pub complexity: usize,
+    /// Checked before parsing and validation (see [`guard`]).
+    pub document: guard::DocumentLimits,
 }
 
 /// Builds the schema with its limits and the error/metrics extension.
@@ -48,7 +52,7 @@ pub fn build(context: ApiContext, limits: Limits, metrics: Metrics) -> BelfrySch
         .data(context)
         .limit_depth(limits.depth)
         .limit_complexity(limits.complexity)
-        .extension(Observe::new(metrics))
+        .extension(Observe::new(metrics, limits.document))
         .finish()
 }
 

@@ -1,7 +1,8 @@
-//! A schema extension that gives every error an `extensions.code` (parse, validation and
-//! input-coercion errors from the GraphQL layer become BAD_USER_INPUT), records requests
-//! and errors per operation in the metrics, and keeps the parsed form of documents it has
-//! seen, since clients send the same few operations over and over.
+//! A schema extension that parses documents within the [`guard`] bounds, gives every error
+//! an `extensions.code` (parse, validation and input-coercion errors from the GraphQL layer
+//! become BAD_USER_INPUT), records requests and errors per operation in the metrics, and
+//! keeps the parsed form of documents it has seen, since clients send the same few
+//! operations over and over.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,21 +14,25 @@ use async_graphql::extensions::{
 use async_graphql::futures_util::stream::BoxStream;
 use async_graphql::futures_util::StreamExt;
 use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection};
-use async_graphql::{Request, Response, ServerResult, Variables};
+use async_graphql::registry::Registry;
+use async_graphql::{Request, Response, ServerError, ServerResult, Variables};
 
 use super::super::error::code;
+use super::guard::{self, DocumentLimits};
 use crate::metrics::Metrics;
 
 /// Creates one [`ObserveRequest`] per request.
 pub struct Observe {
     metrics: Metrics,
+    limits: DocumentLimits,
     documents: Arc<Documents>,
 }
 
 impl Observe {
-    pub fn new(metrics: Metrics) -> Self {
+    pub fn new(metrics: Metrics, limits: DocumentLimits) -> Self {
         Self {
             metrics,
+            limits,
             documents: Arc::new(Documents::default()),
         }
     }
@@ -37,6 +42,7 @@ impl ExtensionFactory for Observe {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(ObserveRequest {
             metrics: self.metrics.clone(),
+            limits: self.limits,
             documents: self.documents.clone(),
             operation_name: Mutex::new(None),
             label: Arc::new(Mutex::new(None)),
@@ -44,40 +50,52 @@ impl ExtensionFactory for Observe {
     }
 }
 
-/// Documents that parsed (and passed the depth and directive checks that come with parsing),
-/// by their text. Only parsing is skipped: every request is still validated against its own
-/// variables. When full, the cache starts over, so many distinct documents cost what they
-/// cost without it.
+/// Documents that parsed within the guard's bounds, by their text. Only parsing and those
+/// checks are skipped: every request is still validated against its own variables. The
+/// cache holds at most [`Documents::MAX_TOKENS`] tokens in all (a parsed document's size
+/// follows its token count) and starts over when full, so many distinct documents cost what
+/// they cost without it and never more memory than that.
 #[derive(Default)]
 struct Documents {
-    parsed: Mutex<HashMap<String, Arc<ExecutableDocument>>>,
+    parsed: Mutex<Cache>,
+}
+
+#[derive(Default)]
+struct Cache {
+    by_text: HashMap<String, Arc<ExecutableDocument>>,
+    tokens: usize,
 }
 
 impl Documents {
-    /// Distinct documents kept; an application has a few dozen.
-    const MAX_ENTRIES: usize = 512;
+    /// Tokens kept in all; an application sends a few dozen documents of a few hundred.
+    const MAX_TOKENS: usize = 100_000;
     /// Longer documents are parsed every time.
     const MAX_LEN: usize = 16 * 1024;
 
     fn get(&self, query: &str) -> Option<ExecutableDocument> {
-        let found = lock(&self.parsed).get(query).cloned();
+        let found = lock(&self.parsed).by_text.get(query).cloned();
         found.map(|doc| (*doc).clone())
     }
 
-    fn put(&self, query: &str, doc: &ExecutableDocument) {
+    fn put(&self, query: &str, tokens: usize, doc: &ExecutableDocument) {
         if query.len() > Self::MAX_LEN {
             return;
         }
-        let mut parsed = lock(&self.parsed);
-        if parsed.len() >= Self::MAX_ENTRIES {
-            parsed.clear();
+        let mut cache = lock(&self.parsed);
+        if cache.tokens + tokens > Self::MAX_TOKENS {
+            cache.by_text.clear();
+            cache.tokens = 0;
         }
-        parsed.insert(query.to_owned(), Arc::new(doc.clone()));
+        cache.tokens += tokens;
+        cache
+            .by_text
+            .insert(query.to_owned(), Arc::new(doc.clone()));
     }
 }
 
 struct ObserveRequest {
     metrics: Metrics,
+    limits: DocumentLimits,
     documents: Arc<Documents>,
     operation_name: Mutex<Option<String>>,
     /// `query.notifications`, `mutation.sendNotification`, ...: set once the query parsed.
@@ -88,8 +106,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Names an operation by its type and first root field, so labels stay few.
-fn label(doc: &ExecutableDocument, operation_name: Option<&str>) -> String {
+/// Names an operation by its type and first root field, so labels stay few: a field the
+/// schema does not define is `invalid`, whatever its name.
+fn label(doc: &ExecutableDocument, operation_name: Option<&str>, registry: &Registry) -> String {
     let op = doc
         .operations
         .iter()
@@ -98,23 +117,36 @@ fn label(doc: &ExecutableDocument, operation_name: Option<&str>) -> String {
     let Some(op) = op else {
         return "unknown".to_owned();
     };
-    let kind = match op.node.ty {
-        OperationType::Query => "query",
-        OperationType::Mutation => "mutation",
-        OperationType::Subscription => "subscription",
+    let (kind, root) = match op.node.ty {
+        OperationType::Query => ("query", Some(registry.query_type.as_str())),
+        OperationType::Mutation => ("mutation", registry.mutation_type.as_deref()),
+        OperationType::Subscription => ("subscription", registry.subscription_type.as_deref()),
     };
-    let field = op
-        .node
-        .selection_set
-        .node
-        .items
-        .first()
-        .map(|s| match &s.node {
-            Selection::Field(f) => f.node.name.node.to_string(),
-            _ => "fragment".to_owned(),
-        })
-        .unwrap_or_default();
+    let field = match op.node.selection_set.node.items.first().map(|s| &s.node) {
+        Some(Selection::Field(f)) => {
+            let name = f.node.name.node.as_str();
+            let defined = name == "__typename"
+                || root
+                    .and_then(|root| registry.concrete_type_by_name(root))
+                    .is_some_and(|ty| ty.field_by_name(name).is_some());
+            if !defined {
+                return "invalid".to_owned();
+            }
+            name
+        }
+        Some(_) => "fragment",
+        None => "",
+    };
     format!("{kind}.{field}")
+}
+
+fn refused(refused: guard::Refused) -> ServerError {
+    let mut error = ServerError::new(refused.0, None);
+    error
+        .extensions
+        .get_or_insert_with(Default::default)
+        .set("code", code::BAD_USER_INPUT);
+    error
 }
 
 /// Fills in a code where the GraphQL layer produced an error without one, and counts errors.
@@ -151,16 +183,22 @@ impl Extension for ObserveRequest {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
+        // The parser is called here, between the two guard passes, instead of through `next`:
+        // the checks `next` would add walk every fragment spread as often as it is reached,
+        // which `guard::check` has bounded in linear time (nesting included) before that.
+        let _ = (next, variables);
         let doc = match self.documents.get(query) {
             Some(doc) => doc,
             None => {
-                let doc = next.run(ctx, query, variables).await?;
-                self.documents.put(query, &doc);
+                let tokens = guard::scan(query, &self.limits).map_err(refused)?;
+                let doc = async_graphql::parser::parse_query(query)?;
+                guard::check(&doc, &self.limits).map_err(refused)?;
+                self.documents.put(query, tokens, &doc);
                 doc
             }
         };
         let name = lock(&self.operation_name).clone();
-        *lock(&self.label) = Some(label(&doc, name.as_deref()));
+        *lock(&self.label) = Some(label(&doc, name.as_deref(), &ctx.schema_env.registry));
         Ok(doc)
     }
 

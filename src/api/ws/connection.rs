@@ -1,10 +1,10 @@
 //! The per-socket state machine shared by both sub-protocols.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_graphql::futures_util::stream::{self, AbortHandle, Abortable, BoxStream, SelectAll};
-use async_graphql::futures_util::StreamExt;
+use async_graphql::futures_util::{SinkExt, StreamExt};
 use async_graphql::Response;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use serde_json::Value;
@@ -20,8 +20,28 @@ pub struct WsConfig {
     pub init_timeout: Duration,
     pub keepalive: Duration,
     pub max_operations: usize,
-    /// A socket that cannot take a message within this long is dropped.
+    /// A socket that cannot take a message within this long is told it is too slow and
+    /// closed.
     pub send_timeout: Duration,
+    /// A socket signed in as nobody and running no operation is closed after this long.
+    pub anonymous_idle: Duration,
+}
+
+/// Who a socket acts for, and until when its token is accepted.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub principal: Principal,
+    /// `None` for anonymous callers and API keys, which do not expire.
+    pub expires: Option<SystemTime>,
+}
+
+impl Credentials {
+    pub fn anonymous() -> Self {
+        Self {
+            principal: Principal::Anonymous,
+            expires: None,
+        }
+    }
 }
 
 type OpItem = (String, Option<Response>);
@@ -30,6 +50,8 @@ type OpItem = (String, Option<Response>);
 enum Step {
     Continue,
     Close(u16, String),
+    /// The peer did not take a message in time: its operations end with `SLOW_SUBSCRIBER`.
+    TooSlow,
     /// The peer is gone or closed: stop without a close frame of ours.
     End,
 }
@@ -37,7 +59,7 @@ enum Step {
 struct Conn {
     socket: WebSocket,
     protocol: Protocol,
-    principal: Principal,
+    credentials: Credentials,
     init_received: bool,
     ops: HashMap<String, AbortHandle>,
     streams: SelectAll<Abortable<BoxStream<'static, OpItem>>>,
@@ -48,19 +70,54 @@ impl Conn {
     async fn send(&mut self, text: String) -> Step {
         match tokio::time::timeout(self.send_timeout, self.socket.send(Message::text(text))).await {
             Ok(Ok(())) => Step::Continue,
-            _ => Step::End,
+            Ok(Err(_)) => Step::End,
+            Err(_) => Step::TooSlow,
         }
+    }
+
+    /// Whether the socket is signed in as nobody and runs nothing: it may stay so only
+    /// briefly.
+    fn idle_anonymous(&self) -> bool {
+        self.init_received
+            && self.credentials.principal == Principal::Anonymous
+            && self.ops.is_empty()
+    }
+}
+
+/// The instant `at` (a wall-clock time) falls on the runtime's clock.
+fn deadline(at: SystemTime) -> tokio::time::Instant {
+    let left = at
+        .duration_since(SystemTime::now())
+        .unwrap_or(Duration::ZERO);
+    tokio::time::Instant::now() + left
+}
+
+/// Why the peer's frame could not be read, as a close code; `None` when the peer is gone.
+fn read_error(error: axum::Error) -> Option<(u16, &'static str)> {
+    let inner = error.into_inner();
+    match inner.downcast_ref::<tungstenite::Error>()? {
+        tungstenite::Error::Capacity(_) => Some((close::TOO_BIG, "Message too big")),
+        tungstenite::Error::Utf8(_) => Some((close::INVALID_PAYLOAD, "Text frame is not UTF-8")),
+        tungstenite::Error::Protocol(_) => {
+            Some((close::PROTOCOL_ERROR, "WebSocket protocol error"))
+        }
+        _ => None,
     }
 }
 
 /// Runs one socket until the peer leaves, a protocol rule closes it, or the server stops.
-pub async fn serve(socket: WebSocket, protocol: Protocol, principal: Principal, state: ApiState) {
+pub async fn serve(
+    socket: WebSocket,
+    protocol: Protocol,
+    credentials: Credentials,
+    state: ApiState,
+) {
     state.metrics.sockets(1);
     let config = state.ws;
     let mut conn = Conn {
         socket,
         protocol,
-        principal,
+        credentials,
         init_received: false,
         ops: HashMap::new(),
         streams: SelectAll::new(),
@@ -70,15 +127,32 @@ pub async fn serve(socket: WebSocket, protocol: Protocol, principal: Principal, 
     tokio::pin!(init_deadline);
     let start = tokio::time::Instant::now() + config.keepalive;
     let mut keepalive = tokio::time::interval_at(start, config.keepalive);
+    let far = || tokio::time::Instant::now() + Duration::from_secs(365 * 24 * 3600);
+    let expiry = tokio::time::sleep_until(conn.credentials.expires.map_or_else(far, deadline));
+    tokio::pin!(expiry);
+    let idle = tokio::time::sleep(config.anonymous_idle);
+    tokio::pin!(idle);
+    let mut was_idle = false;
     let step = loop {
         let step = tokio::select! {
             () = state.shutdown.cancelled() => Step::Close(close::GOING_AWAY, "server shutting down".into()),
             () = &mut init_deadline, if !conn.init_received => {
                 Step::Close(close::INIT_TIMEOUT, "Connection initialisation timeout".into())
             }
+            () = &mut expiry, if conn.credentials.expires.is_some() => {
+                Step::Close(close::FORBIDDEN, "Forbidden: the token has expired".into())
+            }
+            () = &mut idle, if conn.idle_anonymous() => Step::Close(
+                close::POLICY,
+                "No credentials and no operation: closed as idle".into(),
+            ),
             message = conn.socket.recv() => match message {
                 Some(Ok(message)) => on_message(&mut conn, &state, message).await,
-                _ => Step::End,
+                Some(Err(error)) => match read_error(error) {
+                    Some((code, reason)) => Step::Close(code, reason.into()),
+                    None => Step::End,
+                },
+                None => Step::End,
             },
             Some((id, item)) = conn.streams.next(), if !conn.streams.is_empty() => {
                 on_result(&mut conn, id, item).await
@@ -93,27 +167,96 @@ pub async fn serve(socket: WebSocket, protocol: Protocol, principal: Principal, 
                 }
             }
         };
+        if let Some(expires) = conn.credentials.expires {
+            // `connection_init` may have brought (new) credentials.
+            expiry.as_mut().reset(deadline(expires));
+        }
+        let idle_now = conn.idle_anonymous();
+        if idle_now && !was_idle {
+            idle.as_mut()
+                .reset(tokio::time::Instant::now() + config.anonymous_idle);
+        }
+        was_idle = idle_now;
         match step {
             Step::Continue => continue,
             other => break other,
         }
     };
-    for (_, handle) in conn.ops.drain() {
-        handle.abort();
-    }
-    if let Step::Close(code, reason) = step {
-        let frame = CloseFrame {
-            code,
-            reason: reason.into(),
-        };
-        let _ = tokio::time::timeout(
-            config.send_timeout,
-            conn.socket.send(Message::Close(Some(frame))),
-        )
-        .await;
+    let ops: Vec<String> = conn
+        .ops
+        .drain()
+        .map(|(id, handle)| {
+            handle.abort();
+            id
+        })
+        .collect();
+    match step {
+        Step::Close(code, reason) => {
+            let grace = conn.send_timeout;
+            close_with(&mut conn, code, &reason, &[], grace).await
+        }
+        Step::TooSlow => {
+            let errors: Vec<String> = ops.iter().map(|id| too_slow(conn.protocol, id)).collect();
+            let reason = "Too slow to take messages: resubscribe with your last cursor";
+            // A slow reader may yet catch up with what it was sent: give it time to, so it
+            // learns why the socket ends.
+            let grace = conn.send_timeout.max(SLOW_GRACE);
+            close_with(&mut conn, close::TRY_AGAIN_LATER, reason, &errors, grace).await;
+        }
+        Step::Continue | Step::End => {}
     }
     state.metrics.sockets(-1);
 }
+
+/// The error that ends operation `id` of a socket too slow to take its messages.
+fn too_slow(protocol: Protocol, id: &str) -> String {
+    let errors = serde_json::json!([{
+        "message": "this connection did not take its messages in time and was closed; \
+                    subscribe again with `after` set to the last cursor you received",
+        "extensions": { "code": code::RATE_LIMITED, "reason": "SLOW_SUBSCRIBER" }
+    }]);
+    protocol::error(protocol, id, errors)
+}
+
+/// Queues `messages` and a close frame behind whatever the socket still holds, flushes them
+/// within `grace`, then reads on briefly so the peer's close (or what is left of
+/// a refused frame) is taken before the socket is dropped: closing with unread bytes would
+/// reset the connection and lose the close frame on the way.
+async fn close_with(
+    conn: &mut Conn,
+    code: u16,
+    reason: &str,
+    messages: &[String],
+    grace: Duration,
+) {
+    let frame = CloseFrame {
+        code,
+        reason: close::reason(reason).into(),
+    };
+    let queued = async {
+        for message in messages {
+            conn.socket.feed(Message::text(message.clone())).await?;
+        }
+        conn.socket.feed(Message::Close(Some(frame))).await?;
+        conn.socket.flush().await
+    };
+    if !matches!(tokio::time::timeout(grace, queued).await, Ok(Ok(()))) {
+        return;
+    }
+    let linger = async {
+        while let Some(Ok(message)) = conn.socket.recv().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER, linger).await;
+}
+
+/// How long a closing socket waits for the peer's close frame.
+const LINGER: Duration = Duration::from_secs(1);
+/// How long a socket closed for being too slow has to take its last messages.
+const SLOW_GRACE: Duration = Duration::from_secs(5);
 
 async fn on_message(conn: &mut Conn, state: &ApiState, message: Message) -> Step {
     let text = match message {
@@ -141,13 +284,21 @@ async fn on_message(conn: &mut Conn, state: &ApiState, message: Message) -> Step
             }
             conn.init_received = true;
             if let Some(credential) = payload.as_ref().and_then(protocol::credential) {
-                match state.auth.authenticate(credential).await {
-                    Ok(principal) => conn.principal = principal,
+                match state.auth.authenticate_until(credential).await {
+                    Ok((principal, expires)) => {
+                        conn.credentials = Credentials { principal, expires }
+                    }
                     Err(error) => {
                         if conn.protocol == Protocol::Legacy {
                             let _ = conn
                                 .send(protocol::connection_error(&error.to_string()))
                                 .await;
+                        }
+                        if error == crate::auth::AuthError::Unavailable {
+                            return Step::Close(
+                                close::TRY_AGAIN_LATER,
+                                "Credentials could not be checked: retry shortly".into(),
+                            );
                         }
                         return Step::Close(close::FORBIDDEN, format!("Forbidden: {error}"));
                     }
@@ -199,7 +350,7 @@ fn subscribe(conn: &mut Conn, state: &ApiState, id: String, payload: Value) -> S
             )
         }
     };
-    let request = request.data(conn.principal.clone());
+    let request = request.data(conn.credentials.principal.clone());
     let results = {
         let id = id.clone();
         state

@@ -147,6 +147,26 @@ pub mod close {
     pub const TOO_MANY_INITS: u16 = 4429;
     pub const GOING_AWAY: u16 = 1001;
     pub const NORMAL: u16 = 1000;
+    pub const PROTOCOL_ERROR: u16 = 1002;
+    pub const INVALID_PAYLOAD: u16 = 1007;
+    pub const POLICY: u16 = 1008;
+    pub const TOO_BIG: u16 = 1009;
+    pub const TRY_AGAIN_LATER: u16 = 1013;
+
+    /// The most bytes a close frame's reason may have (RFC 6455: 125 less the code).
+    pub const MAX_REASON: usize = 123;
+
+    /// `reason` cut to fit a close frame, on a character boundary.
+    pub fn reason(reason: &str) -> String {
+        if reason.len() <= MAX_REASON {
+            return reason.to_owned();
+        }
+        let mut end = MAX_REASON;
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        reason[..end].to_owned()
+    }
 }
 
 /// The credential a `connection_init` payload carries: `Authorization` (any case, with or
@@ -207,6 +227,15 @@ mod tests {
             parse(p, r#"{"type":"connection_terminate"}"#),
             Ok(ClientMessage::Terminate)
         ));
+    }
+
+    #[test]
+    fn close_reasons_fit_a_close_frame() {
+        assert_eq!(close::reason("short"), "short");
+        let long = "é".repeat(100);
+        let cut = close::reason(&long);
+        assert!(cut.len() <= close::MAX_REASON && long.starts_with(&cut));
+        assert_eq!(cut.chars().count(), 61);
     }
 
     #[test]

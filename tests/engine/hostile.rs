@@ -1,0 +1,219 @@
+//! Hostile documents: each request a black-box probe found could crash, stall or bloat the
+//! server is refused as bad input, and the server goes on serving.
+
+use serde_json::{json, Value};
+
+use crate::app::{code, spawn_app, spawn_app_with, TestApp, Ws};
+use crate::helpers::Backend;
+
+/// `open` repeated `depth` times around `inner`, closed by `close`.
+fn nested(open: &str, inner: &str, close: &str, depth: usize) -> String {
+    format!("{}{inner}{}", open.repeat(depth), close.repeat(depth))
+}
+
+/// Documents nested 1,600 levels deep through every place a value can stand.
+fn deep_documents() -> Vec<(&'static str, String)> {
+    let list = nested("[", "\"x\"", "]", 1_600);
+    let object = nested("{a: ", "1", "}", 1_600);
+    vec![
+        (
+            "a list argument",
+            format!("{{ notification(id: {list}) {{ id }} }}"),
+        ),
+        (
+            "an object argument",
+            format!("{{ notification(id: {object}) {{ id }} }}"),
+        ),
+        (
+            "an unknown field's argument",
+            format!("{{ nope(x: {list}) }}"),
+        ),
+        (
+            "a variable's default",
+            format!("query($v: [String] = {list}) {{ viewerId }}"),
+        ),
+        (
+            "a @skip argument",
+            format!("{{ viewerId @skip(if: {list}) }}"),
+        ),
+        (
+            "selections",
+            format!("{{ {} }}", nested("a { ", "b", " }", 1_600)),
+        ),
+    ]
+}
+
+/// `{ ...F0 }` with each fragment spreading the next one twice, `levels` deep.
+fn fragment_bomb(levels: usize) -> String {
+    let mut doc = String::from("{ ...F0 }");
+    for i in 0..levels {
+        doc.push_str(&format!(
+            " fragment F{i} on Query {{ ...F{n} ...F{n} }}",
+            n = i + 1
+        ));
+    }
+    doc.push_str(&format!(" fragment F{levels} on Query {{ viewerId }}"));
+    doc
+}
+
+async fn assert_healthy(app: &TestApp) {
+    let health = reqwest::get(format!("http://127.0.0.1:{}/healthz", app.port()))
+        .await
+        .expect("the server still answers");
+    assert_eq!(health.status(), 200);
+}
+
+fn assert_refused(body: &Value, what: &str, says: &str) {
+    assert_eq!(code(body), "BAD_USER_INPUT", "{what}: {body}");
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains(says), "{what}: {message}");
+    assert!(body["data"].is_null(), "{what}: {body}");
+}
+
+async fn deeply_nested_documents_are_refused_over_http_and_websocket(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    for (what, query) in deep_documents() {
+        let body = app.graphql(None, &query, json!({})).await;
+        assert_refused(&body, what, "nested deeper than 64");
+    }
+    let mut ws = Ws::connect(app.port(), "graphql-transport-ws").await;
+    ws.init(json!({})).await;
+    for (i, (what, query)) in deep_documents().into_iter().enumerate() {
+        let id = i.to_string();
+        ws.subscribe(&id, &query, json!({})).await;
+        let message = ws.next().await;
+        assert_eq!(
+            (message["type"].as_str(), message["id"].as_str()),
+            (Some("error"), Some(id.as_str())),
+            "{what}: {message}"
+        );
+        assert_eq!(
+            message["payload"][0]["extensions"]["code"], "BAD_USER_INPUT",
+            "{what}: {message}"
+        );
+    }
+    ws.close().await;
+    assert_healthy(&app).await;
+}
+
+async fn a_document_nested_up_to_the_limit_is_parsed(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    // `{`, `(` and 62 brackets: 64 levels, the default limit. It parses and is then refused
+    // by validation for what it says, not for its depth.
+    let query = format!(
+        "{{ notification(id: {}) {{ id }} }}",
+        nested("[", "\"x\"", "]", 62)
+    );
+    let body = app
+        .graphql(Some(&app.token("ann")), &query, json!({}))
+        .await;
+    assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(!message.contains("nested deeper"), "{message}");
+    let one_more = format!(
+        "{{ notification(id: {}) {{ id }} }}",
+        nested("[", "\"x\"", "]", 63)
+    );
+    let body = app.graphql(None, &one_more, json!({})).await;
+    assert_refused(&body, "65 levels", "nested deeper than 64");
+    assert_healthy(&app).await;
+}
+
+async fn a_fragment_bomb_is_refused_before_validation(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    for levels in [26, 30, 60] {
+        let body = app.graphql(None, &fragment_bomb(levels), json!({})).await;
+        assert_refused(
+            &body,
+            "a fragment bomb",
+            "selections with its fragments expanded",
+        );
+    }
+    let cycle = "{ ...A } fragment A on Query { ...B } fragment B on Query { ...A }";
+    let body = app.graphql(None, cycle, json!({})).await;
+    assert_refused(&body, "a fragment cycle", "spreads itself");
+    // Fragments spread a few times are fine.
+    let token = app.token("ann");
+    let fine =
+        "{ ...A ...A } fragment A on Query { viewerId ...B } fragment B on Query { viewerId }";
+    assert_eq!(app.data(&token, fine, json!({})).await["viewerId"], "ann");
+    let many = format!("{{ {} }}", "viewerId ".repeat(10_001));
+    let body = app.graphql(None, &many, json!({})).await;
+    assert_refused(&body, "too many tokens", "more than 10000 tokens");
+    assert_healthy(&app).await;
+}
+
+async fn metrics_label_requests_only_by_operations_the_schema_defines(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let long = "y".repeat(100_000);
+    for i in 0..50 {
+        app.graphql(None, &format!("{{ zq{i} }}"), json!({})).await;
+        app.graphql(None, &format!("mutation {{ zq{i} }}"), json!({}))
+            .await;
+    }
+    app.graphql(None, &format!("{{ {long} }}"), json!({})).await;
+    app.graphql(Some(&app.token("ann")), "{ counts { unread } }", json!({}))
+        .await;
+    let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", app.port()))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(!metrics.contains("zq"), "{metrics}");
+    assert!(!metrics.contains("yyy"), "a long field name is not a label");
+    assert!(
+        metrics.contains(r#"belfry_graphql_requests_total{operation="invalid"} 101"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"belfry_graphql_requests_total{operation="query.counts"} 1"#),
+        "{metrics}"
+    );
+    assert!(metrics.len() < 16 * 1024, "{} bytes", metrics.len());
+}
+
+async fn a_request_carries_few_mutations(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |s| s.mutation_fields = 3).await else {
+        return;
+    };
+    let token = app.token("ann");
+    app.send(&["ann"], "one").await;
+    let before = app.log_len().await;
+    let aliased = |n: usize| {
+        let fields: Vec<String> = (0..n)
+            .map(|i| format!("a{i}: updatePreferences(changes: [{{category: \"c{i}\", channel: IN_APP, enabled: false}}]) {{ category }}"))
+            .collect();
+        format!("mutation {{ {} }}", fields.join(" "))
+    };
+    let body = app.graphql(Some(&token), &aliased(4), json!({})).await;
+    assert_refused(&body, "four mutations", "at most 3 mutation fields");
+    let through_fragment = "mutation { a: markAllRead { changed } ...M } \
+        fragment M on Mutation { b: markAllRead { changed } c: markAllRead { changed } d: markAllSeen { changed } }";
+    let body = app.graphql(Some(&token), through_fragment, json!({})).await;
+    assert_refused(
+        &body,
+        "mutations in a fragment",
+        "at most 3 mutation fields",
+    );
+    assert_eq!(app.log_len().await, before, "nothing was appended");
+    let body = app.graphql(Some(&token), &aliased(3), json!({})).await;
+    assert!(body.get("errors").is_none(), "{body}");
+    assert_eq!(app.log_len().await, before + 3);
+}
+
+crate::on_both_backends!(
+    deeply_nested_documents_are_refused_over_http_and_websocket,
+    a_document_nested_up_to_the_limit_is_parsed,
+    a_fragment_bomb_is_refused_before_validation,
+    metrics_label_requests_only_by_operations_the_schema_defines,
+    a_request_carries_few_mutations,
+);
