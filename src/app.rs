@@ -207,7 +207,8 @@ impl Application {
                 depth: settings.query_depth,
                 complexity: settings.query_complexity,
                 document: DocumentLimits {
-                    nesting: settings.query_nesting.max(1),
+                    // Deeper than this, the parser's recursion could exhaust a worker's stack.
+                    nesting: settings.query_nesting.clamp(1, 256),
                     tokens: settings.query_tokens.max(1),
                     selections: settings.query_selections.max(1),
                     mutation_fields: settings.mutation_fields.max(1),

@@ -60,7 +60,7 @@ pub struct Settings {
     /// Highest query complexity accepted (one per field, times `first` on lists).
     pub query_complexity: usize,
     /// Deepest nesting of brackets (`{`, `[`, `(`) in a document, and of its selections with
-    /// fragments expanded; checked before the document is parsed.
+    /// fragments expanded; checked before the document is parsed. At most 256.
     pub query_nesting: usize,
     /// Most tokens (names, values, punctuation) in a document; checked before it is parsed.
     pub query_tokens: usize,

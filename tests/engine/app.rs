@@ -150,18 +150,6 @@ impl TestApp {
         send(&self.http, self.port(), &self.key, to, title).await
     }
 
-    /// Sends a notification with a body through the API, expecting success.
-    pub async fn send_body(&self, to: &[&str], title: &str, body: &str) {
-        let input = json!({ "recipients": to, "title": title, "body": body });
-        let (_, response) = self
-            .post(
-                Some(&self.key),
-                json!({ "query": SEND, "variables": { "input": input } }),
-            )
-            .await;
-        assert!(response.get("errors").is_none(), "send failed: {response}");
-    }
-
     /// A WebSocket (graphql-transport-ws) signed in as `user`, acknowledged.
     pub async fn ws(&self, user: &str) -> Ws {
         let mut ws = Ws::connect(self.port(), "graphql-transport-ws").await;
@@ -251,6 +239,28 @@ impl Ws {
             Some(protocol),
             "the server speaks the requested sub-protocol"
         );
+        Ws { stream }
+    }
+
+    /// A socket whose receive buffer is `bytes` small, so a client that stops reading stalls
+    /// the server's sends soon, whatever the system's buffer tuning.
+    pub async fn connect_small(port: u16, bytes: u32) -> Ws {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(bytes).expect("receive buffer");
+        let tcp = socket
+            .connect(([127, 0, 0, 1], port).into())
+            .await
+            .expect("connect");
+        let mut request = format!("ws://127.0.0.1:{port}/graphql")
+            .into_client_request()
+            .expect("request");
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            "graphql-transport-ws".parse().expect("header"),
+        );
+        let (stream, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(tcp))
+            .await
+            .expect("WebSocket handshake");
         Ws { stream }
     }
 

@@ -216,4 +216,180 @@ crate::on_both_backends!(
     a_fragment_bomb_is_refused_before_validation,
     metrics_label_requests_only_by_operations_the_schema_defines,
     a_request_carries_few_mutations,
+    no_request_crashes_the_server_or_goes_uncoded,
 );
+
+mod fuzz {
+    //! A generator over GraphQL syntax and the shapes above, run for a bounded number of
+    //! cases (`BELFRY_FUZZ_CASES`, 200 by default) against the real server.
+
+    use proptest::prelude::*;
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::{Config, TestRunner};
+    use serde_json::{json, Value};
+
+    const WORDS: &[&str] = &[
+        "{",
+        "}",
+        "[",
+        "]",
+        "(",
+        ")",
+        "...",
+        ":",
+        "=",
+        "!",
+        "$v",
+        "@skip(if: true)",
+        "@include(if: $v)",
+        "query",
+        "mutation",
+        "subscription",
+        "fragment F on Query",
+        "fragment M on Mutation",
+        "on",
+        "viewerId",
+        "counts",
+        "unread",
+        "unseen",
+        "notifications(first: 5)",
+        "edges",
+        "node",
+        "id",
+        "title",
+        "notification(id: \"x\")",
+        "markAllRead",
+        "markAllSeen",
+        "changed",
+        "sendNotification",
+        "updatePreferences(changes: [])",
+        "__typename",
+        "__schema",
+        "types",
+        "name",
+        "a:",
+        "b:",
+        "\"s\"",
+        "\"\\u00e9\"",
+        "\"\"\"block\"\"\"",
+        "1",
+        "-2.5e3",
+        "true",
+        "null",
+        "ENUM",
+        "#c\n",
+        "\u{feff}",
+        "é",
+        "\"unterminated",
+        "...F",
+        "...M",
+        "query Q($v: [String] = [\"x\"])",
+    ];
+
+    fn soup() -> impl Strategy<Value = String> {
+        prop::collection::vec(prop::sample::select(WORDS), 0..120).prop_map(|w| w.join(" "))
+    }
+
+    fn deep() -> impl Strategy<Value = String> {
+        (
+            0usize..2_500,
+            prop::sample::select(&["[", "{a: ", "a { ", "("][..]),
+        )
+            .prop_map(|(depth, open)| {
+                let close = match open {
+                    "[" => "]",
+                    "(" => ")",
+                    _ => "}",
+                };
+                format!(
+                    "{{ viewerId(x: {}1{}) }}",
+                    open.repeat(depth),
+                    close.repeat(depth)
+                )
+            })
+    }
+
+    fn bomb() -> impl Strategy<Value = String> {
+        (0usize..40, 1usize..4).prop_map(|(levels, fan)| {
+            let mut doc = String::from("{ ...F0 }");
+            for i in 0..levels {
+                let spread = format!(" ...F{}", i + 1).repeat(fan);
+                doc.push_str(&format!(" fragment F{i} on Query {{{spread} }}"));
+            }
+            doc.push_str(&format!(" fragment F{levels} on Query {{ viewerId }}"));
+            doc
+        })
+    }
+
+    fn aliased() -> impl Strategy<Value = String> {
+        (0usize..40).prop_map(|n| {
+            let fields: Vec<String> = (0..n)
+                .map(|i| format!("a{i}: markAllRead {{ changed }}"))
+                .collect();
+            format!("mutation {{ {} }}", fields.join(" "))
+        })
+    }
+
+    fn variables() -> impl Strategy<Value = Value> {
+        (0usize..200).prop_map(|depth| {
+            let mut v = json!("x");
+            for _ in 0..depth {
+                v = json!([v]);
+            }
+            json!({ "v": v })
+        })
+    }
+
+    fn request() -> impl Strategy<Value = (String, Value, bool)> {
+        let document = prop_oneof![4 => soup(), 1 => deep(), 1 => bomb(), 1 => aliased()];
+        (document, variables(), any::<bool>())
+    }
+
+    pub async fn no_request_crashes_the_server_or_goes_uncoded(backend: crate::helpers::Backend) {
+        let Some(app) = crate::app::spawn_app(backend).await else {
+            return;
+        };
+        let cases = std::env::var("BELFRY_FUZZ_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(200);
+        let token = app.token("ann");
+        let mut runner = TestRunner::new(Config::default());
+        let strategy = request();
+        for case in 0..cases {
+            let (query, variables, signed_in) =
+                strategy.new_tree(&mut runner).expect("a case").current();
+            let before = app.log_len().await;
+            let auth = signed_in.then_some(token.as_str());
+            let (status, body) = app
+                .post(auth, json!({ "query": query, "variables": variables }))
+                .await;
+            assert!(
+                matches!(status, 200 | 400),
+                "case {case}: {status} for {query:?}: {body}"
+            );
+            let errors = body["errors"].as_array().cloned().unwrap_or_default();
+            for error in &errors {
+                assert!(
+                    error["extensions"]["code"].is_string(),
+                    "case {case}: an error without a code for {query:?}: {error}"
+                );
+            }
+            if !errors.is_empty() && body["data"].is_null() {
+                assert_eq!(
+                    app.log_len().await,
+                    before,
+                    "case {case}: a rejected request appended: {query:?}"
+                );
+            }
+            if case % 50 == 0 {
+                super::assert_healthy(&app).await;
+            }
+        }
+        super::assert_healthy(&app).await;
+    }
+}
+
+async fn no_request_crashes_the_server_or_goes_uncoded(backend: Backend) {
+    fuzz::no_request_crashes_the_server_or_goes_uncoded(backend).await
+}

@@ -13,6 +13,7 @@ mod hostile;
 mod idempotency;
 mod live;
 mod log;
+mod outage;
 mod protocol;
 mod read_model;
 mod server;

@@ -256,7 +256,7 @@ async fn close_with(
 /// How long a closing socket waits for the peer's close frame.
 const LINGER: Duration = Duration::from_secs(1);
 /// How long a socket closed for being too slow has to take its last messages.
-const SLOW_GRACE: Duration = Duration::from_secs(5);
+const SLOW_GRACE: Duration = Duration::from_secs(10);
 
 async fn on_message(conn: &mut Conn, state: &ApiState, message: Message) -> Step {
     let text = match message {
