@@ -4,16 +4,12 @@
 //! reports which task ended and why.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::extract::State;
 use axum::http::{header, HeaderValue, Method, StatusCode};
-use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -21,21 +17,19 @@ use tokio_util::task::TaskTracker;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 
+use crate::api::demo::{DemoCredentials, SharedDemo};
 use crate::api::graphql::guard::DocumentLimits;
 use crate::api::graphql::{self, ApiContext, Limits};
 use crate::api::ws::WsConfig;
 use crate::api::ApiState;
-use crate::auth::secret::{token_verifier, write_private, SecretSource};
-use crate::auth::{ApiKeys, Authenticator, Scope, TokenVerifier};
+use crate::auth::secret::{token_verifier, SecretSource};
+use crate::auth::{ApiKeys, Authenticator};
 use crate::config::Settings;
-use crate::domain::UserId;
 use crate::engine::{Engine, EngineConfig};
 use crate::eventlog::Db;
 use crate::live::{tailer, LiveHub};
 use crate::metrics::Metrics;
 use crate::server::{self, ServerLimits};
-pub use crate::web::DemoCredentials;
-use crate::web::SharedDemo;
 
 /// The largest page of notifications one query returns.
 pub const MAX_PAGE: usize = 100;
@@ -54,9 +48,6 @@ pub fn router(state: ApiState) -> Router {
         TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.request_timeout);
     crate::api::http::routes(state.max_body)
         .merge(crate::web::routes())
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
         .layer(cors)
         .layer(timeout)
         .with_state(state)
@@ -76,85 +67,6 @@ fn cors_layer(origins: &[HeaderValue]) -> CorsLayer {
         .allow_methods([Method::GET, Method::POST])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
         .max_age(Duration::from_secs(3600))
-}
-
-async fn healthz(State(state): State<ApiState>) -> Json<serde_json::Value> {
-    let head = *state.engine.doorbell().borrow();
-    Json(serde_json::json!({ "status": "ok", "head": head }))
-}
-
-const READY_TIMEOUT: Duration = Duration::from_millis(800);
-
-async fn readyz(State(state): State<ApiState>) -> (StatusCode, Json<serde_json::Value>) {
-    let unavailable = |reason: &str| {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({ "status": "unavailable", "reason": reason })),
-        )
-    };
-    // Answer within a second whatever the database does: a probe that waits for the pool's
-    // acquire timeout tells the orchestrator nothing sooner.
-    match tokio::time::timeout(READY_TIMEOUT, state.engine.db().ping()).await {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) => {
-            tracing::warn!(error = format!("{error:#}"), "readiness check failed");
-            return unavailable("database unreachable");
-        }
-        Err(_) => {
-            tracing::warn!("readiness check failed: the database did not answer in time");
-            return unavailable("database unreachable");
-        }
-    }
-    if !state.hub.is_running() {
-        return unavailable("live tailer not running");
-    }
-    (
-        StatusCode::OK,
-        Json(serde_json::json!({ "status": "ready" })),
-    )
-}
-
-async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        state.metrics.render(),
-    )
-}
-
-pub const DEMO_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
-const DEMO_KEY_FILE: &str = "demo-service-key";
-
-async fn demo_credentials(
-    tokens: &TokenVerifier,
-    keys: &ApiKeys,
-    data_dir: &Path,
-) -> anyhow::Result<DemoCredentials> {
-    let user = UserId::parse("demo").map_err(|e| anyhow::anyhow!("{e}"))?;
-    let token = tokens.mint(&user, DEMO_TOKEN_TTL)?;
-    let path = data_dir.join(DEMO_KEY_FILE);
-    if let Ok(existing) = std::fs::read_to_string(&path) {
-        let existing = existing.trim();
-        if keys.verify(existing).await.is_ok() {
-            return Ok(DemoCredentials {
-                user,
-                token,
-                service_key: existing.to_owned(),
-            });
-        }
-        // Revoked or from another database: replace it.
-        std::fs::remove_file(&path)
-            .with_context(|| format!("Failed to replace {}", path.display()))?;
-    }
-    let (service_key, _) = keys.create("demo", &[Scope::Send, Scope::Admin]).await?;
-    write_private(&path, &service_key)?;
-    Ok(DemoCredentials {
-        user,
-        token,
-        service_key,
-    })
 }
 
 /// A built server: listener bound, engine running, not yet serving.
@@ -193,7 +105,7 @@ impl Application {
                 "demo = true needs jwt_secret: with jwt_public_key, Belfry cannot mint the demo user's token"
             ),
             (Some(true), _) | (None, SecretSource::Generated) => Some(Arc::new(
-                demo_credentials(&tokens, &keys, &settings.data_dir).await?,
+                DemoCredentials::load_or_create(&tokens, &keys, &settings.data_dir).await?,
             )),
         };
         let cors_origins = cors_origins(&settings.cors_origins)?;

@@ -377,7 +377,7 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
         println!(
             "  user token for {:?}, valid {} days (GraphiQL headers: {{\"Authorization\": \"Bearer <token>\"}}):",
             demo.user.as_str(),
-            belfry::app::DEMO_TOKEN_TTL.as_secs() / 86_400
+            belfry::api::demo::DEMO_TOKEN_TTL.as_secs() / 86_400
         );
         println!("    {}", demo.token);
         println!("  service key (scopes send, admin):");

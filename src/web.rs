@@ -2,7 +2,7 @@
 //! `/sdk/belfry-inbox.js` and the page at `/` (the demo when it is on, a short pointer to the
 //! API otherwise). Nothing is fetched from elsewhere at run time.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -11,8 +11,8 @@ use axum::routing::get;
 use axum::Router;
 use sha2::{Digest, Sha256};
 
+use crate::api::demo::DemoCredentials;
 use crate::api::ApiState;
-use crate::domain::UserId;
 
 /// The component and its client, one plain JavaScript module (see `web/README.md`).
 pub const INBOX_JS: &str = include_str!("../web/belfry-inbox.js");
@@ -20,17 +20,6 @@ const DEMO_HTML: &str = include_str!("../web/demo.html");
 const LANDING_HTML: &str = include_str!("../web/landing.html");
 /// Where `web/demo.html` wants the demo's credentials, as JSON.
 const DEMO_SLOT: &str = "{\"belfry\":\"demo-credentials\"}";
-
-/// Credentials of the demo page: a user token and a service key, handed to anyone who opens
-/// `/`. Only for a server nobody else can reach.
-#[derive(Debug, Clone)]
-pub struct DemoCredentials {
-    pub user: UserId,
-    /// A user token for `user`.
-    pub token: String,
-    /// A service key with the `send` and `admin` scopes.
-    pub service_key: String,
-}
 
 /// The routes of the embedded pages and scripts.
 pub fn routes() -> Router<ApiState> {
@@ -93,12 +82,10 @@ pub fn demo_page(demo: &DemoCredentials) -> String {
     DEMO_HTML.replacen(DEMO_SLOT, &credentials, 1)
 }
 
-/// Demo credentials shared by every request.
-pub type SharedDemo = Option<Arc<DemoCredentials>>;
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::UserId;
 
     #[test]
     fn the_demo_page_has_a_slot_for_its_credentials() {

@@ -1,5 +1,8 @@
 //! HTTP routes of the API: `POST /graphql`, the WebSocket upgrade on `GET /graphql`,
-//! GraphiQL at `/graphiql`, and the SDL at `/schema.graphql`.
+//! GraphiQL at `/graphiql`, the SDL at `/schema.graphql`, and the probes an operator points
+//! at the server: `/healthz`, `/readyz` and `/metrics`.
+
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -22,6 +25,9 @@ pub fn routes(max_body: usize) -> Router<ApiState> {
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphiql", get(graphiql))
         .route("/schema.graphql", get(schema_sdl))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(max_body))
 }
 
@@ -161,5 +167,51 @@ async fn schema_sdl(State(state): State<ApiState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
         state.schema.sdl(),
+    )
+}
+
+async fn healthz(State(state): State<ApiState>) -> Json<serde_json::Value> {
+    let head = *state.engine.doorbell().borrow();
+    Json(serde_json::json!({ "status": "ok", "head": head }))
+}
+
+const READY_TIMEOUT: Duration = Duration::from_millis(800);
+
+async fn readyz(State(state): State<ApiState>) -> (StatusCode, Json<serde_json::Value>) {
+    let unavailable = |reason: &str| {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "status": "unavailable", "reason": reason })),
+        )
+    };
+    // Answer within a second whatever the database does: a probe that waits for the pool's
+    // acquire timeout tells the orchestrator nothing sooner.
+    match tokio::time::timeout(READY_TIMEOUT, state.engine.db().ping()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => {
+            tracing::warn!(error = format!("{error:#}"), "readiness check failed");
+            return unavailable("database unreachable");
+        }
+        Err(_) => {
+            tracing::warn!("readiness check failed: the database did not answer in time");
+            return unavailable("database unreachable");
+        }
+    }
+    if !state.hub.is_running() {
+        return unavailable("live tailer not running");
+    }
+    (
+        StatusCode::OK,
+        Json(serde_json::json!({ "status": "ready" })),
+    )
+}
+
+async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
     )
 }

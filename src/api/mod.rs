@@ -1,6 +1,7 @@
 //! The API: the GraphQL schema ([`graphql`], independent of HTTP) and its transports, HTTP
 //! ([`http`]) and WebSocket ([`ws`]), which authenticate callers and pass them on.
 
+pub mod demo;
 pub mod error;
 pub mod graphql;
 pub mod http;
@@ -34,7 +35,7 @@ pub struct ApiState {
     /// Open sockets, so shutdown can wait for their close frames.
     pub sockets: TaskTracker,
     /// The demo page's credentials, when the demo is on.
-    pub demo: crate::web::SharedDemo,
+    pub demo: demo::SharedDemo,
     /// Origins allowed to call the API from a browser; empty allows any.
     pub cors_origins: Vec<axum::http::HeaderValue>,
 }
