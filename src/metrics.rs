@@ -41,6 +41,7 @@ struct Inner {
     dropped: Counter,
     http_connections: Gauge<i64, AtomicI64>,
     http_refused: Counter,
+    http_evicted: Counter,
 }
 
 /// A handle to this process's metrics; cheap to clone.
@@ -137,6 +138,12 @@ impl Metrics {
             "Connections refused because http_max_connections were open",
             http_refused.clone(),
         );
+        let http_evicted = Counter::default();
+        registry.register(
+            "http_connections_evicted",
+            "Idle connections closed to make room for a new one at http_max_connections",
+            http_evicted.clone(),
+        );
         Metrics(Arc::new(Inner {
             registry,
             requests,
@@ -151,6 +158,7 @@ impl Metrics {
             dropped,
             http_connections,
             http_refused,
+            http_evicted,
         }))
     }
 
@@ -223,6 +231,10 @@ impl Metrics {
 
     pub fn http_connection_refused(&self) {
         self.0.http_refused.inc();
+    }
+
+    pub fn http_connection_evicted(&self) {
+        self.0.http_evicted.inc();
     }
 }
 

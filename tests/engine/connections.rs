@@ -85,16 +85,56 @@ async fn an_idle_keep_alive_connection_is_closed(backend: Backend) {
     read_to_close(&mut stream).await;
 }
 
-async fn connections_over_the_cap_are_refused_with_503_and_counted(backend: Backend) {
+/// The value of one metric line of `/metrics`, read over a connection of its own.
+async fn metric(port: u16, name: &str) -> String {
+    let mut stream = connect(port).await;
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let answer = read_to_close(&mut stream).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+    answer
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {name} in {answer}"))
+        .trim()
+        .to_owned()
+}
+
+async fn at_the_cap_a_new_connection_takes_the_place_of_the_oldest_idle_one(backend: Backend) {
     let Some(app) = spawn_app_with(backend, |s| s.http_max_connections = 3).await else {
         return;
     };
-    let mut idle = connect(app.port()).await;
-    assert!(keep_alive(&mut idle).await.starts_with("HTTP/1.1 200"));
-    // A WebSocket holds its place too.
+    let mut oldest = connect(app.port()).await;
+    assert!(keep_alive(&mut oldest).await.starts_with("HTTP/1.1 200"));
+    // A WebSocket holds its place and is never taken for idle.
     let ws = app.ws("ann").await;
-    let mut third = connect(app.port()).await;
-    assert!(keep_alive(&mut third).await.starts_with("HTTP/1.1 200"));
+    let mut younger = connect(app.port()).await;
+
+    let mut over = connect(app.port()).await;
+    assert!(keep_alive(&mut over).await.starts_with("HTTP/1.1 200"));
+    assert_eq!(
+        read_to_close(&mut oldest).await,
+        "",
+        "the oldest idle one is closed"
+    );
+    assert!(keep_alive(&mut younger).await.starts_with("HTTP/1.1 200"));
+    ws.close().await;
+    drop((younger, over));
+    let evicted: u64 = metric(app.port(), "belfry_http_connections_evicted_total")
+        .await
+        .parse()
+        .expect("a count");
+    assert!(evicted >= 1);
+}
+
+async fn connections_over_the_cap_are_refused_with_503_when_none_is_idle(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |s| s.http_max_connections = 2).await else {
+        return;
+    };
+    let first = app.ws("ann").await;
+    let second = app.ws("bob").await;
 
     let mut over = connect(app.port()).await;
     let answer = read_to_close(&mut over).await;
@@ -102,8 +142,8 @@ async fn connections_over_the_cap_are_refused_with_503_and_counted(backend: Back
     assert!(answer.contains("Retry-After: 1"), "{answer:?}");
 
     // Closing one frees its place.
-    ws.close().await;
-    let metrics = loop {
+    first.close().await;
+    let refused = loop {
         let mut stream = connect(app.port()).await;
         stream
             .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -111,19 +151,18 @@ async fn connections_over_the_cap_are_refused_with_503_and_counted(backend: Back
             .expect("write");
         let answer = read_to_close(&mut stream).await;
         if answer.starts_with("HTTP/1.1 200") {
-            break answer;
+            assert!(answer.contains("belfry_http_connections 2"), "{answer}");
+            break answer
+                .lines()
+                .find_map(|l| l.strip_prefix("belfry_http_connections_refused_total "))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(0);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     // The one above, and any of the retries made before the closed socket's place was free.
-    let refused: u64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("belfry_http_connections_refused_total "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0);
-    assert!(refused >= 1, "{metrics}");
-    assert!(metrics.contains("belfry_http_connections 3"), "{metrics}");
-    drop((idle, third));
+    assert!(refused >= 1);
+    second.close().await;
 }
 
 async fn a_request_whose_body_stalls_gets_408(backend: Backend) {
@@ -297,7 +336,8 @@ async fn a_subscriber_too_slow_to_read_is_told_before_it_is_closed(backend: Back
 crate::on_both_backends!(
     headers_sent_a_byte_at_a_time_are_cut_off,
     an_idle_keep_alive_connection_is_closed,
-    connections_over_the_cap_are_refused_with_503_and_counted,
+    at_the_cap_a_new_connection_takes_the_place_of_the_oldest_idle_one,
+    connections_over_the_cap_are_refused_with_503_when_none_is_idle,
     a_request_whose_body_stalls_gets_408,
     refused_credentials_get_a_close_frame_that_fits,
     oversized_and_invalid_frames_get_their_close_codes,
