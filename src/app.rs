@@ -26,7 +26,7 @@ use crate::auth::secret::{token_verifier, SecretSource};
 use crate::auth::{ApiKeys, Authenticator};
 use crate::config::Settings;
 use crate::engine::{Engine, EngineConfig};
-use crate::eventlog::Db;
+use crate::eventlog::{Db, DbOptions};
 use crate::live::{tailer, LiveHub};
 use crate::metrics::Metrics;
 use crate::server::{self, ServerLimits};
@@ -36,9 +36,27 @@ pub const MAX_PAGE: usize = 100;
 
 /// Connects to the configured database and applies the event-log migrations.
 pub async fn open_db(settings: &Settings) -> anyhow::Result<Db> {
-    let db = Db::connect(&settings.database_url(), &settings.db_options()).await?;
+    let db = Db::connect(&settings.database_url(), &db_options(settings)).await?;
     db.migrate().await?;
     Ok(db)
+}
+
+/// How to connect to the database, as configured.
+pub fn db_options(settings: &Settings) -> DbOptions {
+    DbOptions {
+        max_connections: settings.max_connections,
+        acquire_timeout: Duration::from_millis(settings.db_acquire_timeout_ms.max(1)),
+        sqlite_synchronous_full: settings.sqlite_synchronous == "full",
+    }
+}
+
+/// The engine's batching, as configured, recording into `metrics`.
+pub fn engine_config(settings: &Settings, metrics: Metrics) -> EngineConfig {
+    EngineConfig {
+        batch_max: settings.batch_max,
+        queue_capacity: settings.queue_capacity,
+        metrics,
+    }
 }
 
 /// The HTTP routes, without a listener, so tests can call them in process.
@@ -89,10 +107,7 @@ impl Application {
         let engine_stop = CancellationToken::new();
         let (engine, appender) = Engine::start(
             db.clone(),
-            EngineConfig {
-                metrics: metrics.clone(),
-                ..settings.engine_config()
-            },
+            engine_config(settings, metrics.clone()),
             engine_stop.clone(),
         )
         .await?;

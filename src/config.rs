@@ -10,9 +10,6 @@ use figment::Figment;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use crate::engine::EngineConfig;
-use crate::eventlog::DbOptions;
-
 /// Every setting, with its default.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -98,15 +95,14 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        let engine = EngineConfig::default();
         Self {
             data_dir: PathBuf::from("belfry-data"),
             database_url: None,
             max_connections: 16,
             sqlite_synchronous: "full".to_owned(),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            batch_max: engine.batch_max,
-            queue_capacity: engine.queue_capacity,
+            batch_max: 512,
+            queue_capacity: 4_096,
             log: "info,sqlx=warn".to_owned(),
             jwt_secret: None,
             jwt_public_key: None,
@@ -187,21 +183,5 @@ impl Settings {
     /// The database URL with any password hidden, for messages.
     pub fn database_label(&self) -> String {
         crate::eventlog::db::redact(&self.database_url())
-    }
-
-    pub fn db_options(&self) -> DbOptions {
-        DbOptions {
-            max_connections: self.max_connections,
-            acquire_timeout: std::time::Duration::from_millis(self.db_acquire_timeout_ms.max(1)),
-            sqlite_synchronous_full: self.sqlite_synchronous == "full",
-        }
-    }
-
-    pub fn engine_config(&self) -> EngineConfig {
-        EngineConfig {
-            batch_max: self.batch_max,
-            queue_capacity: self.queue_capacity,
-            ..EngineConfig::default()
-        }
     }
 }

@@ -14,6 +14,7 @@
 //! - [`auth`]: user tokens (JWT) and service API keys.
 //! - [`metrics`]: Prometheus metrics of this process.
 //! - [`transfer`]: NDJSON export and import, to move a log between backends.
+//! - [`clock`]: the one clock: timestamps at the backends' precision, time-ordered ids.
 //! - [`config`]: the layered settings.
 //! - [`server`]: the HTTP server: connection cap, header and idle timeouts, graceful stop.
 //! - [`app`]: builds and runs the server with one shutdown path.
@@ -22,6 +23,7 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod engine;

@@ -19,7 +19,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use belfry::config::{Overrides, Settings};
 use belfry::domain::Command;
 use belfry::engine::input::SendInput;
-use belfry::engine::{self, Engine};
+use belfry::engine::Engine;
 use belfry::eventlog::Metadata;
 use belfry::projections::{self, replay, Projection};
 use clap::{Parser, Subcommand};
@@ -293,7 +293,7 @@ async fn run(command: Cmd, settings: Settings) -> anyhow::Result<ExitCode> {
                 icon,
                 idempotency_key,
             };
-            let cmd = input.parse(engine::now())?;
+            let cmd = input.parse(belfry::clock::now())?;
             let (engine, stop, appender) = start_engine(&settings).await?;
             let outcome = engine.execute(Command::Send(cmd), cli_metadata()).await;
             stop.cancel();
@@ -350,7 +350,12 @@ async fn start_engine(
 ) -> anyhow::Result<(Engine, CancellationToken, tokio::task::JoinHandle<()>)> {
     let db = open_db(settings).await?;
     let stop = CancellationToken::new();
-    let (engine, appender) = Engine::start(db, settings.engine_config(), stop.clone()).await?;
+    let (engine, appender) = Engine::start(
+        db,
+        belfry::app::engine_config(settings, belfry::metrics::Metrics::new()),
+        stop.clone(),
+    )
+    .await?;
     Ok((engine, stop, appender))
 }
 
@@ -559,7 +564,7 @@ async fn loadgen(
                     title: format!("Load {t}-{i}"),
                     ..SendInput::default()
                 };
-                let cmd = input.parse(engine::now())?;
+                let cmd = input.parse(belfry::clock::now())?;
                 let outcome = engine.execute(Command::Send(cmd), cli_metadata()).await?;
                 for d in outcome.deliveries {
                     if print_acks {

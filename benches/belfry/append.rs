@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use belfry::domain::Command;
 use belfry::engine::input::SendInput;
-use belfry::engine::{self, Engine, EngineConfig};
+use belfry::engine::Engine;
 use belfry::eventlog::{Db, Metadata};
 use belfry::metrics::Metrics;
 
@@ -188,10 +188,7 @@ async fn engine_step(
     let stop = CancellationToken::new();
     let (engine, appender) = Engine::start(
         db.clone(),
-        EngineConfig {
-            metrics: metrics.clone(),
-            ..EngineConfig::default()
-        },
+        belfry::app::engine_config(&belfry::config::Settings::default(), metrics.clone()),
         stop.clone(),
     )
     .await?;
@@ -294,7 +291,7 @@ async fn send_until(
         };
         let started = Instant::now();
         let cmd = input
-            .parse(engine::now())
+            .parse(belfry::clock::now())
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         engine
             .execute(Command::Send(cmd), Metadata::default())

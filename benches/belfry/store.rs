@@ -5,7 +5,7 @@ use anyhow::Context;
 use sqlx::Connection;
 
 use crate::BackendArg;
-use belfry::eventlog::{Db, DbOptions};
+use belfry::eventlog::Db;
 
 pub struct Store {
     pub url: String,
@@ -52,7 +52,11 @@ impl Store {
     /// Connects with the server's defaults (16 connections; SQLite `synchronous=FULL`) and
     /// applies the event-log migrations.
     pub async fn db(&self) -> anyhow::Result<Db> {
-        let db = Db::connect(&self.url, &DbOptions::default()).await?;
+        let db = Db::connect(
+            &self.url,
+            &belfry::app::db_options(&belfry::config::Settings::default()),
+        )
+        .await?;
         db.migrate().await?;
         Ok(db)
     }

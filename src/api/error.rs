@@ -124,11 +124,6 @@ impl From<CommandError> for ApiError {
             CommandError::Rejected(e @ DomainError::IdempotencyConflict(_)) => {
                 ApiError::Conflict(e.to_string())
             }
-            e @ CommandError::WrongExpectedVersion { .. } => ApiError::Conflict(e.to_string()),
-            CommandError::Invalid(message) => ApiError::BadInput {
-                field: None,
-                message,
-            },
             CommandError::ShuttingDown => {
                 ApiError::Unavailable("the server is shutting down; retry on another node")
             }

@@ -132,7 +132,7 @@ impl ApiKeys {
         scopes.dedup();
         let id = random_hex(6)?;
         let key = format!("{KEY_PREFIX}{id}_{}", random_hex(32)?);
-        let created_at = crate::engine::now();
+        let created_at = crate::clock::now();
         let sql = "INSERT INTO api_keys (id, name, scopes, key_hash, created_at) VALUES ($1, $2, $3, $4, $5)";
         macro_rules! insert {
             ($pool:expr) => {
@@ -165,7 +165,7 @@ impl ApiKeys {
     /// Revokes a key by id; `false` when no such key is active.
     pub async fn revoke(&self, id: &str) -> anyhow::Result<bool> {
         let sql = "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL";
-        let now = crate::engine::now();
+        let now = crate::clock::now();
         let affected = match &self.db {
             Db::Sqlite { writer, .. } => sqlx::query(sql)
                 .bind(now)

@@ -85,11 +85,6 @@ impl NotificationId {
         Self(id)
     }
 
-    /// A new time-ordered id (UUIDv7 keeps index inserts local).
-    pub fn generate() -> Self {
-        Self(Uuid::now_v7())
-    }
-
     pub fn parse(raw: &str) -> Result<Self, InputError> {
         Uuid::parse_str(raw)
             .map(Self)

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::handle::{handle, project, BatchCache, Decided};
-use super::{CommandError, Job, Reply};
+use super::handle::{handle, project, BatchCache};
+use super::{CommandError, Job};
 use crate::eventlog::batch::Batch;
 use crate::eventlog::doorbell::{Doorbell, PG_CHANNEL};
 use crate::eventlog::Db;
@@ -68,20 +68,18 @@ fn take_batch(first: Job, rx: &mut mpsc::Receiver<Job>, batch_max: usize) -> Vec
     jobs
 }
 
-pub(super) enum Handled {
-    Command(Result<Decided, CommandError>),
-    Append(Result<super::Appended, CommandError>),
-}
-
 async fn process(db: &Db, jobs: Vec<Job>, doorbell: &Doorbell, metrics: &Metrics) {
     let started = std::time::Instant::now();
-    let (works, replies): (Vec<_>, Vec<_>) = jobs.into_iter().map(|j| (j.work, j.reply)).unzip();
+    let (commands, replies): (Vec<_>, Vec<_>) = jobs
+        .into_iter()
+        .map(|j| ((j.command, j.metadata), j.reply))
+        .unzip();
     let committed = async {
         let mut batch = Batch::open(db.begin_write().await?).await?;
         let mut cache = BatchCache::default();
-        let mut results = Vec::with_capacity(works.len());
-        for work in works {
-            results.push(handle(&mut batch, &mut cache, work).await?);
+        let mut results = Vec::with_capacity(commands.len());
+        for (command, metadata) in commands {
+            results.push(handle(&mut batch, &mut cache, *command, metadata).await?);
         }
         project(&mut batch).await?;
         let appended = batch.len();
@@ -109,15 +107,10 @@ async fn process(db: &Db, jobs: Vec<Job>, doorbell: &Doorbell, metrics: &Metrics
                 head,
                 "batch committed"
             );
+            // One result per command, in order. A caller that stopped waiting is fine: its
+            // command is committed regardless.
             for (reply, result) in replies.into_iter().zip(results) {
-                // A caller that stopped waiting is fine: its command is committed regardless.
-                match (reply, result) {
-                    (Reply::Command(tx), Handled::Command(r)) => {
-                        drop(tx.send(r.map(|decided| decided.outcome(&events))))
-                    }
-                    (Reply::Append(tx), Handled::Append(r)) => drop(tx.send(r)),
-                    _ => tracing::error!("appender reply kinds out of step"),
-                }
+                drop(reply.send(result.map(|decided| decided.outcome(&events))));
             }
         }
         Err(error) => {
@@ -134,10 +127,7 @@ async fn process(db: &Db, jobs: Vec<Job>, doorbell: &Doorbell, metrics: &Metrics
                 }
             };
             for reply in replies {
-                match reply {
-                    Reply::Command(tx) => drop(tx.send(Err(failed()))),
-                    Reply::Append(tx) => drop(tx.send(Err(failed()))),
-                }
+                drop(reply.send(Err(failed())));
             }
         }
     }

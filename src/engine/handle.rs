@@ -6,17 +6,13 @@ use std::collections::{BTreeSet, HashMap};
 use std::ops::Range;
 use std::sync::Arc;
 
-use super::appender::Handled;
-use super::{Appended, CommandError, CommittedEvents, Outcome, Work};
+use super::{CommandError, CommittedEvents, Outcome};
 use crate::domain::event::Event;
 use crate::domain::{inbox, notification, preferences, Command, UserId};
 use crate::eventlog::batch::Batch;
-use crate::eventlog::{ExpectedVersion, Metadata, NewEvent, RecordedEvent};
+use crate::eventlog::{Metadata, RecordedEvent};
 use crate::projections::state::{self, Delivery};
 use crate::projections::{self, Target};
-
-/// Event types the engine owns; they are appended only through commands.
-const ENGINE_PREFIXES: [&str; 3] = ["notification.", "inbox.", "preference."];
 
 /// What the commands of one batch share: who muted each category, read once per batch (and
 /// again after a preference change).
@@ -54,24 +50,10 @@ pub(super) async fn project(batch: &mut Batch) -> anyhow::Result<()> {
     projections::apply(tx, &Target::live(), events, domain).await
 }
 
+/// Decides one command against the batch so far and pushes its events. `Err` is an
+/// infrastructure failure, which fails the whole batch; `Ok(Err(_))` a refusal of this
+/// command alone.
 pub(super) async fn handle(
-    batch: &mut Batch,
-    cache: &mut BatchCache,
-    work: Work,
-) -> anyhow::Result<Handled> {
-    Ok(match work {
-        Work::Command(command, metadata) => {
-            Handled::Command(command_outcome(batch, cache, *command, metadata).await?)
-        }
-        Work::Append {
-            stream_id,
-            expected,
-            events,
-        } => Handled::Append(append(batch, &stream_id, expected, events).await?),
-    })
-}
-
-async fn command_outcome(
     batch: &mut Batch,
     cache: &mut BatchCache,
     command: Command,
@@ -198,54 +180,5 @@ async fn send(
         events: from..batch.len(),
         deliveries,
         replayed: false,
-    }))
-}
-
-async fn append(
-    batch: &mut Batch,
-    stream_id: &str,
-    expected: ExpectedVersion,
-    events: Vec<NewEvent>,
-) -> anyhow::Result<Result<Appended, CommandError>> {
-    if let Some(owned) = events
-        .iter()
-        .find(|e| ENGINE_PREFIXES.iter().any(|p| e.event_type.starts_with(p)))
-    {
-        return Ok(Err(CommandError::Invalid(format!(
-            "event type {:?} belongs to the engine; send it as a command",
-            owned.event_type
-        ))));
-    }
-    if events.is_empty() {
-        return Ok(Err(CommandError::Invalid("nothing to append".to_owned())));
-    }
-    let ids: Vec<uuid::Uuid> = events.iter().map(|e| e.event_id).collect();
-    let existing = batch.existing(&ids).await?;
-    if existing.len() == ids.len() {
-        return Ok(Ok(Appended {
-            positions: ids
-                .iter()
-                .filter_map(|id| existing.get(id).copied())
-                .collect(),
-            already_present: true,
-        }));
-    }
-    if !existing.is_empty() {
-        return Ok(Err(CommandError::Invalid(
-            "some of these events are already in the log and some are not".to_owned(),
-        )));
-    }
-    let actual = batch.stream_version(stream_id).await?;
-    if !expected.admits(actual) {
-        return Ok(Err(CommandError::WrongExpectedVersion {
-            stream: stream_id.to_owned(),
-            expected,
-            actual,
-        }));
-    }
-    let positions = batch.push(stream_id, events).await?;
-    Ok(Ok(Appended {
-        positions,
-        already_present: false,
     }))
 }

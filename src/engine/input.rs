@@ -86,13 +86,9 @@ impl SendInput {
             .as_deref()
             .map(IdempotencyKey::parse)
             .transpose()?;
-        Ok(SendNotification::new(
-            recipients,
-            content,
-            key,
-            at,
-            NotificationId::generate,
-        ))
+        Ok(SendNotification::new(recipients, content, key, at, || {
+            NotificationId::from_uuid(crate::clock::ordered_id())
+        }))
     }
 }
 

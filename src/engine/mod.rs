@@ -8,23 +8,18 @@ pub mod input;
 use std::ops::{Deref, Range};
 use std::sync::Arc;
 
-use chrono::{DateTime, SubsecRound, Utc};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::{Command, DomainError};
 use crate::eventlog::doorbell::{Committed, Doorbell};
-use crate::eventlog::{Db, EventLog, ExpectedVersion, Metadata, NewEvent, RecordedEvent};
+use crate::eventlog::{Db, EventLog, Metadata, RecordedEvent};
 use crate::metrics::Metrics;
 use crate::projections::{self, state::Delivery};
 
-/// The clock reading commands carry, at the precision both backends keep (microseconds).
-pub fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
-}
-
-/// How the appender batches.
+/// How the appender batches (`app::engine_config` builds it from the settings, where the
+/// defaults are).
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     /// The most commands one append transaction takes.
@@ -33,16 +28,6 @@ pub struct EngineConfig {
     pub queue_capacity: usize,
     /// Where batch sizes and latency are recorded.
     pub metrics: Metrics,
-}
-
-impl Default for EngineConfig {
-    fn default() -> Self {
-        Self {
-            batch_max: 512,
-            queue_capacity: 4_096,
-            metrics: Metrics::new(),
-        }
-    }
 }
 
 /// What a command did.
@@ -92,28 +77,11 @@ impl std::fmt::Debug for CommittedEvents {
     }
 }
 
-/// What a low-level append did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Appended {
-    /// The position of each event, in order.
-    pub positions: Vec<i64>,
-    /// The events were already in the log (same ids): nothing was written.
-    pub already_present: bool,
-}
-
 /// Why a command did not go through. Domain rejections and infrastructure failures differ.
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
     #[error(transparent)]
     Rejected(#[from] DomainError),
-    #[error("stream {stream} is at version {actual}, expected {expected:?}")]
-    WrongExpectedVersion {
-        stream: String,
-        expected: ExpectedVersion,
-        actual: i64,
-    },
-    #[error("{0}")]
-    Invalid(String),
     #[error("the engine is shutting down")]
     ShuttingDown,
     /// The database could not be reached; the cause was logged. Worth retrying shortly.
@@ -124,23 +92,11 @@ pub enum CommandError {
     Internal,
 }
 
-enum Work {
-    Command(Box<Command>, Metadata),
-    Append {
-        stream_id: String,
-        expected: ExpectedVersion,
-        events: Vec<NewEvent>,
-    },
-}
-
-enum Reply {
-    Command(oneshot::Sender<Result<Outcome, CommandError>>),
-    Append(oneshot::Sender<Result<Appended, CommandError>>),
-}
-
+/// A queued command and the channel its caller waits on for the outcome.
 struct Job {
-    work: Work,
-    reply: Reply,
+    command: Box<Command>,
+    metadata: Metadata,
+    reply: oneshot::Sender<Result<Outcome, CommandError>>,
 }
 
 /// A handle to a running engine; cheap to clone.
@@ -149,7 +105,6 @@ pub struct Engine {
     db: Db,
     jobs: mpsc::Sender<Job>,
     doorbell: Doorbell,
-    metrics: Metrics,
 }
 
 impl std::fmt::Debug for Job {
@@ -186,15 +141,7 @@ impl Engine {
             cancel,
         ));
         config.metrics.head(head);
-        Ok((
-            Engine {
-                db,
-                jobs,
-                doorbell,
-                metrics: config.metrics,
-            },
-            task,
-        ))
+        Ok((Engine { db, jobs, doorbell }, task))
     }
 
     /// Decides and appends one command; returns once its events are committed (or it was
@@ -205,48 +152,20 @@ impl Engine {
         metadata: Metadata,
     ) -> Result<Outcome, CommandError> {
         let (tx, rx) = oneshot::channel();
-        self.submit(Job {
-            work: Work::Command(Box::new(command), metadata),
-            reply: Reply::Command(tx),
-        })
-        .await?;
-        rx.await.map_err(|_| CommandError::ShuttingDown)?
-    }
-
-    /// Appends events of a type the engine does not own to `stream_id`, if the stream is at
-    /// `expected`. Idempotent by event id: appending the same events again writes nothing.
-    pub async fn append(
-        &self,
-        stream_id: &str,
-        expected: ExpectedVersion,
-        events: Vec<NewEvent>,
-    ) -> Result<Appended, CommandError> {
-        let (tx, rx) = oneshot::channel();
-        self.submit(Job {
-            work: Work::Append {
-                stream_id: stream_id.to_owned(),
-                expected,
-                events,
-            },
-            reply: Reply::Append(tx),
-        })
-        .await?;
-        rx.await.map_err(|_| CommandError::ShuttingDown)?
-    }
-
-    async fn submit(&self, job: Job) -> Result<(), CommandError> {
+        let job = Job {
+            command: Box::new(command),
+            metadata,
+            reply: tx,
+        };
         self.jobs
             .send(job)
             .await
-            .map_err(|_| CommandError::ShuttingDown)
+            .map_err(|_| CommandError::ShuttingDown)?;
+        rx.await.map_err(|_| CommandError::ShuttingDown)?
     }
 
     pub fn db(&self) -> &Db {
         &self.db
-    }
-
-    pub fn metrics(&self) -> &Metrics {
-        &self.metrics
     }
 
     pub fn log(&self) -> EventLog {
@@ -261,10 +180,5 @@ impl Engine {
     /// The batch this engine committed last, for a reader that follows the log.
     pub fn committed(&self) -> Committed {
         self.doorbell.committed()
-    }
-
-    /// Waits until the appender has stopped accepting work (after cancellation).
-    pub async fn closed(&self) {
-        self.jobs.closed().await
     }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 
 use super::{rows, Metadata, NewEvent, RecordedEvent, WriteTx};
 use crate::domain::event::Event;
@@ -40,7 +40,7 @@ impl Batch {
             versions: HashMap::new(),
             indexed: 0,
             // Microseconds: what Postgres keeps, so both backends store the same instant.
-            recorded_at: Utc::now().trunc_subsecs(6),
+            recorded_at: crate::clock::now(),
         })
     }
 
@@ -67,31 +67,6 @@ impl Batch {
         let v = rows::stream_version_in(&mut self.tx, stream_id).await?;
         self.versions.insert(stream_id.to_owned(), v);
         Ok(v)
-    }
-
-    /// Gives `events` the next positions and versions of `stream_id`, written at commit, and
-    /// returns their positions.
-    pub async fn push(
-        &mut self,
-        stream_id: &str,
-        events: Vec<NewEvent>,
-    ) -> anyhow::Result<Vec<i64>> {
-        let mut version = self.stream_version(stream_id).await?;
-        // Decoded before anything is taken, so a malformed event leaves the batch as it was.
-        let domain = events
-            .iter()
-            .map(|e| Event::decode(&e.event_type, e.event_version, e.data.as_str()))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut positions = Vec::with_capacity(events.len());
-        for e in events {
-            self.head += 1;
-            version += 1;
-            positions.push(self.head);
-            let recorded = self.record(stream_id.to_owned(), version, e);
-            self.pending.push(recorded);
-        }
-        self.domain.extend(domain);
-        Ok(positions)
     }
 
     /// Makes room for `additional` more events, so a large send grows its buffers once instead
@@ -152,23 +127,6 @@ impl Batch {
 
     pub fn is_empty(&self) -> bool {
         self.pending.is_empty()
-    }
-
-    /// Positions of those ids already in the log or earlier in this batch.
-    pub async fn existing(
-        &mut self,
-        ids: &[uuid::Uuid],
-    ) -> anyhow::Result<HashMap<uuid::Uuid, i64>> {
-        let mut found: HashMap<uuid::Uuid, i64> = rows::existing_ids_in(&mut self.tx, ids)
-            .await?
-            .into_iter()
-            .collect();
-        for e in &self.pending {
-            if ids.contains(&e.event_id) {
-                found.insert(e.event_id, e.position);
-            }
-        }
-        Ok(found)
     }
 
     /// Writes the pending events and commits: one insert per 1,000 events, one commit.

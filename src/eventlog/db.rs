@@ -26,7 +26,7 @@ impl Backend {
     }
 }
 
-/// How to connect; built from the settings.
+/// How to connect; `app::db_options` builds it from the settings, where the defaults are.
 #[derive(Debug, Clone)]
 pub struct DbOptions {
     pub max_connections: u32,
@@ -34,16 +34,6 @@ pub struct DbOptions {
     pub acquire_timeout: Duration,
     /// SQLite only: `FULL` makes every acknowledged command survive power loss.
     pub sqlite_synchronous_full: bool,
-}
-
-impl Default for DbOptions {
-    fn default() -> Self {
-        Self {
-            max_connections: 16,
-            acquire_timeout: Duration::from_secs(2),
-            sqlite_synchronous_full: true,
-        }
-    }
 }
 
 /// A connection pool on either backend. SQLite keeps one writer connection (SQLite allows one

@@ -12,8 +12,7 @@ mod rows;
 /// Row-level SQL inside a write transaction, for the appender, projections and replay.
 pub mod rows_in {
     pub use super::rows::{
-        existing_ids_in, head_in, insert_in, insert_values_in, read_after_in, stream_version_in,
-        ARRAY_ROWS,
+        head_in, insert_in, insert_values_in, read_after_in, stream_version_in, ARRAY_ROWS,
     };
 }
 
@@ -110,7 +109,7 @@ impl NewEvent {
     /// Wraps a domain event with a fresh time-ordered id.
     pub fn from_domain(event: &Event, metadata: Metadata) -> Self {
         Self {
-            event_id: Uuid::now_v7(),
+            event_id: crate::clock::ordered_id(),
             event_type: event.type_name().to_owned(),
             event_version: Event::VERSION,
             data: event.to_raw_json().into(),
@@ -137,30 +136,6 @@ impl RecordedEvent {
     /// The domain event, or `None` for event types this engine does not know.
     pub fn decode(&self) -> Result<Option<Event>, DecodeError> {
         Event::decode(&self.event_type, self.event_version, self.data.as_str())
-    }
-}
-
-/// The version a stream must be at for an append to go ahead (EventStoreDB's cases).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExpectedVersion {
-    /// No check.
-    Any,
-    /// The stream must not exist yet.
-    NoStream,
-    /// The stream must have at least one event.
-    StreamExists,
-    /// The stream's last event must have exactly this version (versions start at 1).
-    Exact(i64),
-}
-
-impl ExpectedVersion {
-    pub fn admits(&self, current: i64) -> bool {
-        match self {
-            ExpectedVersion::Any => true,
-            ExpectedVersion::NoStream => current == 0,
-            ExpectedVersion::StreamExists => current > 0,
-            ExpectedVersion::Exact(v) => current == *v,
-        }
     }
 }
 

@@ -152,31 +152,6 @@ pub async fn stream_version_in(tx: &mut WriteTx, stream_id: &str) -> anyhow::Res
     .with_context(|| format!("Failed to read the version of stream {stream_id}"))
 }
 
-/// The positions of those of `ids` already in the log.
-pub async fn existing_ids_in(
-    tx: &mut WriteTx,
-    ids: &[uuid::Uuid],
-) -> anyhow::Result<Vec<(uuid::Uuid, i64)>> {
-    let mut found = Vec::new();
-    for chunk in ids.chunks(500) {
-        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-        let sql = format!(
-            "SELECT event_id, position FROM events WHERE event_id IN ({})",
-            placeholders.join(", ")
-        );
-        let rows: Vec<(uuid::Uuid, i64)> = on_tx!(tx, |c| {
-            let mut q = sqlx::query_as(&sql);
-            for id in chunk {
-                q = q.bind(*id);
-            }
-            q.fetch_all(&mut **c).await
-        })
-        .context("Failed to look up event ids")?;
-        found.extend(rows);
-    }
-    Ok(found)
-}
-
 /// Inserts events with their positions: on Postgres by arrays, [`ARRAY_ROWS`] events a
 /// statement; elsewhere as multi-row `VALUES` lists.
 pub async fn insert_in(tx: &mut WriteTx, events: &[RecordedEvent]) -> anyhow::Result<()> {

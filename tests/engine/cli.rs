@@ -4,7 +4,7 @@ use std::io::Read;
 use std::process::{Child, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use belfry::eventlog::{Db, DbOptions, EventLog};
+use belfry::eventlog::{Db, EventLog};
 use belfry::projections::read;
 
 use crate::helpers::{user, Backend, TestStore};
@@ -193,7 +193,7 @@ async fn migrate_send_replay_and_verify_work_from_the_command_line(backend: Back
             db_file.display()
         );
     }
-    let db = Db::connect(&url, &DbOptions::default())
+    let db = Db::connect(&url, &crate::helpers::db_options())
         .await
         .expect("connect");
     assert_eq!(head(&db).await, 0);

@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use belfry::domain::NotificationId;
-use belfry::eventlog::{Db, DbOptions, EventLog, RecordedEvent};
+use belfry::eventlog::{Db, EventLog, RecordedEvent};
 use belfry::projections::read;
 
 use crate::cli;
@@ -134,7 +134,7 @@ async fn acknowledged_sends_survive_a_sigkill_and_the_read_model_equals_a_replay
     reader.join().expect("stdout reader");
 
     // As after a restart: a new connection to what is on disk.
-    let db = Db::connect(&store.url, &DbOptions::default())
+    let db = Db::connect(&store.url, &crate::helpers::db_options())
         .await
         .expect("reconnect");
     let events = all_events(&db).await;

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use belfry::domain::notification::{Change, ChangeNotification};
 use belfry::domain::{Command, DomainError, NotificationId};
-use belfry::engine::{self, CommandError};
-use belfry::eventlog::{EventLog, ExpectedVersion, Metadata, NewEvent};
+use belfry::engine::CommandError;
+use belfry::eventlog::EventLog;
 use belfry::projections::{replay, Projection};
 
 use crate::helpers::{meta, send_cmd, user, Backend, TestStore};
@@ -76,7 +76,7 @@ async fn positions_are_gap_free_and_stream_versions_contiguous_under_eight_concu
                         id,
                         actor: user(&me),
                         change,
-                        at: engine::now(),
+                        at: belfry::clock::now(),
                     })
                 } else {
                     Command::Send(send_cmd(&[&me], "load", &format!("n{i}"), None))
@@ -119,170 +119,6 @@ async fn positions_are_gap_free_and_stream_versions_contiguous_under_eight_concu
     }
 }
 
-fn custom(kind: &str) -> NewEvent {
-    NewEvent {
-        event_id: uuid::Uuid::now_v7(),
-        event_type: kind.to_owned(),
-        event_version: 1,
-        data: serde_json::json!({ "kind": kind }).into(),
-        metadata: Metadata::default(),
-    }
-}
-
-async fn appends_check_the_expected_stream_version(backend: Backend) {
-    let Some(store) = TestStore::new(backend).await else {
-        return;
-    };
-    let engine = store.engine().await;
-    let stream = "order-1";
-
-    let wrong =
-        |r: Result<_, CommandError>| matches!(r, Err(CommandError::WrongExpectedVersion { .. }));
-    assert!(wrong(
-        engine
-            .append(
-                stream,
-                ExpectedVersion::StreamExists,
-                vec![custom("order.placed")]
-            )
-            .await
-    ));
-    assert!(wrong(
-        engine
-            .append(
-                stream,
-                ExpectedVersion::Exact(1),
-                vec![custom("order.placed")]
-            )
-            .await
-    ));
-
-    let first = engine
-        .append(
-            stream,
-            ExpectedVersion::NoStream,
-            vec![custom("order.placed")],
-        )
-        .await
-        .expect("new stream");
-    assert_eq!(first.positions, [1]);
-    assert!(wrong(
-        engine
-            .append(
-                stream,
-                ExpectedVersion::NoStream,
-                vec![custom("order.paid")]
-            )
-            .await
-    ));
-    assert!(wrong(
-        engine
-            .append(
-                stream,
-                ExpectedVersion::Exact(2),
-                vec![custom("order.paid")]
-            )
-            .await
-    ));
-
-    let second = engine
-        .append(
-            stream,
-            ExpectedVersion::Exact(1),
-            vec![custom("order.paid"), custom("order.shipped")],
-        )
-        .await
-        .expect("exact version");
-    assert_eq!(second.positions, [2, 3]);
-    engine
-        .append(
-            stream,
-            ExpectedVersion::StreamExists,
-            vec![custom("order.closed")],
-        )
-        .await
-        .expect("exists");
-    engine
-        .append(
-            "order-2",
-            ExpectedVersion::Any,
-            vec![custom("order.placed")],
-        )
-        .await
-        .expect("any");
-    engine
-        .append(stream, ExpectedVersion::Any, vec![custom("order.reopened")])
-        .await
-        .expect("any");
-
-    let versions = store.stream_versions(stream).await;
-    assert_eq!(versions, [1, 2, 3, 4, 5]);
-    let read = EventLog::new(store.db.clone())
-        .read_stream(stream)
-        .await
-        .expect("read stream");
-    let kinds: Vec<&str> = read.iter().map(|e| e.event_type.as_str()).collect();
-    assert_eq!(
-        kinds,
-        [
-            "order.placed",
-            "order.paid",
-            "order.shipped",
-            "order.closed",
-            "order.reopened"
-        ]
-    );
-    engine.stop().await;
-}
-
-async fn appending_the_same_events_again_writes_nothing(backend: Backend) {
-    let Some(store) = TestStore::new(backend).await else {
-        return;
-    };
-    let engine = store.engine().await;
-    let events = vec![custom("order.placed"), custom("order.paid")];
-    let first = engine
-        .append("order-9", ExpectedVersion::NoStream, events.clone())
-        .await
-        .expect("append");
-    // A retry after a lost acknowledgement: same ids, same (now stale) expectation.
-    let retry = engine
-        .append("order-9", ExpectedVersion::NoStream, events.clone())
-        .await
-        .expect("retry");
-    assert!(retry.already_present);
-    assert_eq!(retry.positions, first.positions);
-    assert_eq!(store.all_events().await.len(), 2);
-
-    let mixed = vec![events[0].clone(), custom("order.shipped")];
-    assert!(matches!(
-        engine.append("order-9", ExpectedVersion::Any, mixed).await,
-        Err(CommandError::Invalid(_))
-    ));
-    assert_eq!(
-        store.all_events().await.len(),
-        2,
-        "a half-known append writes nothing"
-    );
-    engine.stop().await;
-}
-
-async fn engine_event_types_can_only_be_appended_through_commands(backend: Backend) {
-    let Some(store) = TestStore::new(backend).await else {
-        return;
-    };
-    let engine = store.engine().await;
-    let forged = custom("notification.sent");
-    assert!(matches!(
-        engine
-            .append("notification-x", ExpectedVersion::Any, vec![forged])
-            .await,
-        Err(CommandError::Invalid(_))
-    ));
-    assert!(store.all_events().await.is_empty());
-    engine.stop().await;
-}
-
 async fn a_rejected_command_does_not_fail_the_others_in_its_batch(backend: Backend) {
     let Some(store) = TestStore::new(backend).await else {
         return;
@@ -297,10 +133,10 @@ async fn a_rejected_command_does_not_fail_the_others_in_its_batch(backend: Backe
                 Command::Send(send_cmd(&["ann"], "builds", &format!("n{i}"), None))
             } else {
                 Command::Change(ChangeNotification {
-                    id: NotificationId::generate(),
+                    id: NotificationId::from_uuid(belfry::clock::ordered_id()),
                     actor: user("ann"),
                     change: Change::MarkRead,
-                    at: engine::now(),
+                    at: belfry::clock::now(),
                 })
             };
             (i, engine.execute(command, meta()).await)
@@ -345,7 +181,7 @@ async fn the_doorbell_rings_with_the_new_head_after_each_commit(backend: Backend
             id,
             actor: user("ann"),
             change: Change::MarkRead,
-            at: engine::now(),
+            at: belfry::clock::now(),
         })
     };
     engine.run(read(id)).await.expect("read");
@@ -433,7 +269,7 @@ async fn a_log_written_before_the_json_columns_reads_the_same_after_the_migratio
             id: sent.deliveries[0].notification_id,
             actor: user("ann"),
             change: Change::MarkRead,
-            at: engine::now(),
+            at: belfry::clock::now(),
         }))
         .await
         .expect("read");
@@ -528,9 +364,6 @@ async fn a_log_written_before_the_json_columns_reads_the_same_after_the_migratio
 
 crate::on_both_backends!(
     positions_are_gap_free_and_stream_versions_contiguous_under_eight_concurrent_writers,
-    appends_check_the_expected_stream_version,
-    appending_the_same_events_again_writes_nothing,
-    engine_event_types_can_only_be_appended_through_commands,
     a_rejected_command_does_not_fail_the_others_in_its_batch,
     the_doorbell_rings_with_the_new_head_after_each_commit,
     the_log_reads_in_pages_by_stream_and_reports_its_head,

@@ -6,7 +6,7 @@ use belfry::domain::notification::{Change, ChangeNotification};
 use belfry::domain::preferences::SetPreferences;
 use belfry::domain::{Category, Channel, Command, DomainError, NotificationId};
 use belfry::engine::input::SendInput;
-use belfry::engine::{self, CommandError};
+use belfry::engine::CommandError;
 use belfry::eventlog::EventLog;
 use belfry::projections::read::{self, InboxFilter};
 use belfry::projections::{replay, Projection};
@@ -22,7 +22,7 @@ fn change(id: NotificationId, who: &str, change: Change) -> Command {
         id,
         actor: user(who),
         change,
-        at: engine::now(),
+        at: belfry::clock::now(),
     })
 }
 
@@ -32,7 +32,7 @@ fn mark_all(who: &str, mark: Mark, category: Option<&str>, up_to: Option<i64>) -
         mark,
         category: category.map(|c| Category::parse(c).expect("category")),
         up_to_position: up_to,
-        at: engine::now(),
+        at: belfry::clock::now(),
     })
 }
 
@@ -44,7 +44,7 @@ fn set_pref(who: &str, category: &str, channel: Channel, enabled: bool) -> Comma
             channel,
             enabled,
         )],
-        at: engine::now(),
+        at: belfry::clock::now(),
     })
 }
 
@@ -298,7 +298,9 @@ async fn a_muted_category_is_recorded_but_never_shown_unless_critical(backend: B
         ..Default::default()
     };
     let sent = engine
-        .run(Command::Send(critical.parse(engine::now()).expect("valid")))
+        .run(Command::Send(
+            critical.parse(belfry::clock::now()).expect("valid"),
+        ))
         .await
         .expect("sent");
     assert!(
@@ -420,7 +422,7 @@ async fn a_large_send_stores_every_field_as_a_small_one_does(backend: Backend) {
             icon: full.then(|| "https://ci.example/icon.png".to_owned()),
             idempotency_key: None,
         }
-        .parse(engine::now())
+        .parse(belfry::clock::now())
         .expect("valid send")
     };
     let crowd = |tag: &str| (0..1_500).map(|i| format!("{tag}-{i}")).collect::<Vec<_>>();

@@ -5,7 +5,7 @@ use belfry::domain::notification::{Change, ChangeNotification};
 use belfry::domain::preferences::SetPreferences;
 use belfry::domain::{Category, Channel, Command};
 use belfry::engine::input::SendInput;
-use belfry::engine::{self, Outcome};
+use belfry::engine::Outcome;
 use belfry::eventlog::{Db, EventLog, RecordedEvent};
 use belfry::projections::read::{self, Counts, InboxEntry, InboxFilter};
 use belfry::projections::{replay, Projection};
@@ -76,7 +76,7 @@ async fn change(engine: &TestEngine, outcome: &Outcome, who: &str, change: Chang
             id: delivery.notification_id,
             actor: user(who),
             change,
-            at: engine::now(),
+            at: belfry::clock::now(),
         }))
         .await
         .expect("change accepted");
@@ -97,7 +97,7 @@ async fn realistic_history(engine: &TestEngine) {
                 Channel::InApp,
                 false,
             )],
-            at: engine::now(),
+            at: belfry::clock::now(),
         }))
         .await
         .expect("preferences accepted");
@@ -136,13 +136,15 @@ async fn realistic_history(engine: &TestEngine) {
     };
     let keyed = engine
         .run(Command::Send(
-            rich.clone().parse(engine::now()).expect("valid send"),
+            rich.clone()
+                .parse(belfry::clock::now())
+                .expect("valid send"),
         ))
         .await
         .expect("send accepted");
     let retried = engine
         .run(Command::Send(
-            rich.parse(engine::now()).expect("valid send"),
+            rich.parse(belfry::clock::now()).expect("valid send"),
         ))
         .await
         .expect("retry accepted");
@@ -172,7 +174,7 @@ async fn realistic_history(engine: &TestEngine) {
             mark: Mark::Read,
             category: None,
             up_to_position: None,
-            at: engine::now(),
+            at: belfry::clock::now(),
         }))
         .await
         .expect("mark all accepted");
@@ -183,7 +185,7 @@ async fn realistic_history(engine: &TestEngine) {
             mark: Mark::Seen,
             category: Some(Category::parse("marketing").expect("category")),
             up_to_position: None,
-            at: engine::now(),
+            at: belfry::clock::now(),
         }))
         .await
         .expect("mark all accepted");

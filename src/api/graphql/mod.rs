@@ -103,7 +103,7 @@ fn service<'a>(ctx: &Context<'a>, scope: Scope) -> Result<&'a Service, ApiError>
 fn metadata(ctx: &Context<'_>) -> Metadata {
     Metadata {
         actor: principal(ctx).actor(),
-        correlation_id: Some(uuid::Uuid::now_v7()),
+        correlation_id: Some(crate::clock::ordered_id()),
         ..Metadata::default()
     }
 }

@@ -11,13 +11,13 @@ use super::types::{
 };
 use super::{api, metadata, service, viewer, ApiError};
 use crate::auth::Scope;
+use crate::clock::now;
 use crate::domain::event::Event;
 use crate::domain::inbox::{Mark, MarkAll};
 use crate::domain::notification::{Change, ChangeNotification};
 use crate::domain::preferences::SetPreferences;
 use crate::domain::{Category, Command, UserId};
 use crate::engine::input::SendInput;
-use crate::engine::now;
 use crate::projections::read;
 
 /// A notification to send to one or many people.
