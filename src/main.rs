@@ -4,7 +4,6 @@ use std::io::{BufReader, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
 
 use anyhow::Context;
 use belfry::app::{open_db, Application};
@@ -120,19 +119,6 @@ enum Cmd {
     Keys {
         #[command(subcommand)]
         command: KeysCmd,
-    },
-    /// Append sends as fast as possible and print each acknowledged one (for load and crash tests).
-    #[command(hide = true)]
-    Loadgen {
-        #[arg(long, default_value_t = 10_000)]
-        count: u64,
-        #[arg(long, default_value_t = 64)]
-        concurrency: u64,
-        #[arg(long, default_value_t = 100)]
-        users: u64,
-        /// Print `acked <notification id> <position>` for every acknowledged send.
-        #[arg(long)]
-        print_acks: bool,
     },
 }
 
@@ -328,12 +314,6 @@ async fn run(command: Cmd, settings: Settings) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Keys { command } => keys_cmd(settings, command).await,
-        Cmd::Loadgen {
-            count,
-            concurrency,
-            users,
-            print_acks,
-        } => loadgen(settings, count, concurrency, users, print_acks).await,
     }
 }
 
@@ -435,7 +415,7 @@ async fn keys_cmd(settings: Settings, command: KeysCmd) -> anyhow::Result<ExitCo
             let mut out = std::io::stdout().lock();
             writeln!(
                 out,
-                "{:<14} {:<12} {:<12} {:<25} revoked",
+                "{:<14} {:<12} {:<12} {:<33} revoked",
                 "id", "name", "scopes", "created"
             )?;
             for k in keys.list().await? {
@@ -538,71 +518,4 @@ async fn replay_cmd(
         );
     }
     Ok(ExitCode::from(1))
-}
-
-async fn loadgen(
-    settings: Settings,
-    count: u64,
-    concurrency: u64,
-    users: u64,
-    print_acks: bool,
-) -> anyhow::Result<ExitCode> {
-    let (engine, stop, appender) = start_engine(&settings).await?;
-    let started = Instant::now();
-    let (acks, mut acked) = tokio::sync::mpsc::channel::<String>(1_024);
-    let per_task = count.div_ceil(concurrency.max(1));
-    let mut tasks = Vec::new();
-    for t in 0..concurrency.max(1) {
-        let engine = engine.clone();
-        let acks = acks.clone();
-        let n = per_task.min(count.saturating_sub(t * per_task));
-        tasks.push(tokio::spawn(async move {
-            for i in 0..n {
-                let user = format!("user-{}", (t * per_task + i) % users.max(1));
-                let input = SendInput {
-                    recipients: vec![user],
-                    title: format!("Load {t}-{i}"),
-                    ..SendInput::default()
-                };
-                let cmd = input.parse(belfry::clock::now())?;
-                let outcome = engine.execute(Command::Send(cmd), cli_metadata()).await?;
-                for d in outcome.deliveries {
-                    if print_acks {
-                        // The receiver only stops when stdout fails; then stop sending too.
-                        if acks
-                            .send(format!("acked {} {}", d.notification_id, d.position))
-                            .await
-                            .is_err()
-                        {
-                            return Ok(());
-                        }
-                    }
-                }
-            }
-            anyhow::Ok(())
-        }));
-    }
-    drop(acks);
-    let printer = tokio::task::spawn_blocking(move || {
-        let mut out = std::io::stdout().lock();
-        while let Some(line) = acked.blocking_recv() {
-            // Flush each line: a crash test reads what was acknowledged before it killed us.
-            if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
-                break;
-            }
-        }
-    });
-    for task in tasks {
-        task.await.context("load task panicked")??;
-    }
-    let elapsed = started.elapsed();
-    stop.cancel();
-    let _ = appender.await;
-    let _ = printer.await;
-    eprintln!(
-        "loadgen: {count} sends with {concurrency} concurrent senders in {:.2} s ({:.0} sends/s)",
-        elapsed.as_secs_f64(),
-        count as f64 / elapsed.as_secs_f64().max(1e-9)
-    );
-    Ok(ExitCode::SUCCESS)
 }

@@ -83,22 +83,27 @@ pub(crate) fn command(url: &str, args: &[&str]) -> std::process::Command {
 
 /// Starts `belfry --database-url <url> <args>` without waiting for it.
 pub(crate) fn spawn(url: &str, args: &[&str]) -> Running {
-    let mut child = command(url, args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the belfry binary");
-    let stdout = collect(child.stdout.take().expect("piped stdout"));
-    let stderr = collect(child.stderr.take().expect("piped stderr"));
-    Running {
-        what: format!("belfry {}", args.join(" ")),
-        child,
-        stdout,
-        stderr,
-    }
+    Running::start(command(url, args), format!("belfry {}", args.join(" ")))
 }
 
 impl Running {
+    /// Starts `cmd`, collecting its output; `what` names it in failures.
+    pub(crate) fn start(mut cmd: std::process::Command, what: String) -> Running {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {what}: {e}"));
+        let stdout = collect(child.stdout.take().expect("piped stdout"));
+        let stderr = collect(child.stderr.take().expect("piped stderr"));
+        Running {
+            what,
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
     /// Waits for the process to exit, killing it (and failing) after `timeout`.
     pub async fn finish(mut self, timeout: Duration) -> Finished {
         let deadline = Instant::now() + timeout;
@@ -447,7 +452,40 @@ async fn replay_verify_exits_1_and_names_the_row_when_the_read_model_was_tampere
     );
 }
 
+async fn keys_list_lines_its_columns_up(backend: Backend) {
+    let Some(store) = TestStore::new(backend).await else {
+        return;
+    };
+    belfry(&store.url, &["keys", "create", "--name", "billing"])
+        .await
+        .assert_success();
+    belfry(&store.url, &["keys", "create", "--name", "deploys"])
+        .await
+        .assert_success();
+    let listed = belfry(&store.url, &["keys", "list"]).await;
+    listed.assert_success();
+    let lines: Vec<&str> = listed.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", listed.stdout);
+    // Each column starts where its heading does.
+    let starts = |line: &str| -> Vec<usize> {
+        let mut starts = vec![0];
+        let bytes = line.as_bytes();
+        for i in 1..bytes.len() {
+            if bytes[i] != b' ' && bytes[i - 1] == b' ' {
+                starts.push(i);
+            }
+        }
+        starts
+    };
+    let heading = starts(lines[0]);
+    assert_eq!(heading.len(), 5, "{}", lines[0]);
+    for row in &lines[1..] {
+        assert_eq!(starts(row), heading, "\n{}\n{row}", lines[0]);
+    }
+}
+
 crate::on_both_backends!(
+    keys_list_lines_its_columns_up,
     migrate_send_replay_and_verify_work_from_the_command_line,
     replay_verify_exits_1_and_names_the_row_when_the_read_model_was_tampered_with,
 );

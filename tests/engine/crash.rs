@@ -10,8 +10,8 @@ use belfry::domain::NotificationId;
 use belfry::eventlog::{Db, EventLog, RecordedEvent};
 use belfry::projections::read;
 
-use crate::cli;
 use crate::helpers::{assert_replay_finds_no_differences, user, Backend, TestStore};
+use crate::loadgen::{ack_line, Load};
 
 /// Every event in the log, in position order.
 async fn all_events(db: &Db) -> Vec<RecordedEvent> {
@@ -39,12 +39,10 @@ fn assert_gap_free(events: &[RecordedEvent]) -> i64 {
     events.len() as i64
 }
 
-/// An `acked <notification id> <position>` line of `belfry loadgen --print-acks`.
+/// The `<notification id> <position>` of an `acked` line of the load generator.
 fn parse_ack(line: &str) -> (NotificationId, i64) {
     let mut words = line.split(' ');
-    let (Some("acked"), Some(id), Some(position), None) =
-        (words.next(), words.next(), words.next(), words.next())
-    else {
+    let (Some(id), Some(position), None) = (words.next(), words.next(), words.next()) else {
         panic!("not an ack line: {line:?}");
     };
     (
@@ -60,23 +58,18 @@ async fn acknowledged_sends_survive_a_sigkill_and_the_read_model_equals_a_replay
     let Some(store) = TestStore::new(backend).await else {
         return;
     };
-    let mut child = cli::command(
-        &store.url,
-        &[
-            "loadgen",
-            "--count",
-            "1000000",
-            "--concurrency",
-            "16",
-            "--users",
-            "50",
-            "--print-acks",
-        ],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("start belfry loadgen");
+    let load = Load {
+        count: 1_000_000,
+        concurrency: 16,
+        users: 50,
+        print_acks: true,
+    };
+    let mut child = load
+        .command(&store.url)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the load generator");
 
     // Complete lines only: a line cut short by the kill was never fully acknowledged.
     let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<String>();
@@ -85,8 +78,11 @@ async fn acknowledged_sends_survive_a_sigkill_and_the_read_model_equals_a_replay
         let mut stdout = stdout;
         let mut line = String::new();
         while matches!(stdout.read_line(&mut line), Ok(n) if n > 0) {
-            if line.ends_with('\n') && lines_tx.send(line.trim_end().to_owned()).is_err() {
-                break;
+            let complete = line.ends_with('\n');
+            if let Some(ack) = ack_line(line.trim_end()).filter(|_| complete) {
+                if lines_tx.send(ack.to_owned()).is_err() {
+                    break;
+                }
             }
             line.clear();
         }
@@ -200,17 +196,14 @@ async fn two_processes_appending_at_once_get_gap_free_positions(backend: Backend
     let Some(store) = TestStore::new(backend).await else {
         return;
     };
-    let args = [
-        "loadgen",
-        "--count",
-        "1500",
-        "--concurrency",
-        "8",
-        "--users",
-        "50",
-    ];
-    let first = cli::spawn(&store.url, &args);
-    let second = cli::spawn(&store.url, &args);
+    let load = Load {
+        count: 1_500,
+        concurrency: 8,
+        users: 50,
+        print_acks: false,
+    };
+    let first = load.spawn(&store.url);
+    let second = load.spawn(&store.url);
     let first = first.finish(Duration::from_secs(300)).await;
     let second = second.finish(Duration::from_secs(300)).await;
     first.assert_success();

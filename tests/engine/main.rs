@@ -12,6 +12,7 @@ mod crash;
 mod hostile;
 mod idempotency;
 mod live;
+mod loadgen;
 mod log;
 mod outage;
 mod protocol;
