@@ -5,6 +5,8 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use uuid::Uuid;
 
+use crate::domain::NotificationId;
+
 /// The time now, truncated to microseconds so a value read back from either backend equals
 /// the one written.
 pub fn now() -> DateTime<Utc> {
@@ -14,4 +16,9 @@ pub fn now() -> DateTime<Utc> {
 /// A new time-ordered id (UUIDv7: index inserts stay local).
 pub fn ordered_id() -> Uuid {
     Uuid::now_v7()
+}
+
+/// A new notification id, ordered by the time it was made.
+pub fn notification_id() -> NotificationId {
+    NotificationId::from_uuid(ordered_id())
 }

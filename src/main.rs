@@ -15,13 +15,14 @@ use belfry::auth::{ApiKeys, Scope};
 /// (decision 0020).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+use belfry::clock;
 use belfry::config::{Overrides, Settings};
-use belfry::domain::Command;
-use belfry::engine::input::SendInput;
+use belfry::domain::notification::SendNotification;
+use belfry::domain::{Command, Priority, SendInput};
 use belfry::engine::Engine;
 use belfry::eventlog::Metadata;
 use belfry::projections::{self, replay, Projection};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -77,33 +78,7 @@ enum Cmd {
         input: Option<PathBuf>,
     },
     /// Send a notification from the shell; prints the created notifications as JSON.
-    Send {
-        /// A recipient's user id (repeatable).
-        #[arg(long = "to", required = true, value_name = "USER")]
-        to: Vec<String>,
-        #[arg(long)]
-        title: String,
-        #[arg(long)]
-        body: Option<String>,
-        #[arg(long)]
-        category: Option<String>,
-        /// low, normal, high or urgent
-        #[arg(long)]
-        priority: Option<String>,
-        /// Deliver even to people who muted the category.
-        #[arg(long)]
-        critical: bool,
-        /// A JSON object of application data.
-        #[arg(long)]
-        data: Option<String>,
-        #[arg(long)]
-        action_url: Option<String>,
-        #[arg(long)]
-        icon: Option<String>,
-        /// Retrying with the same key returns the first result and sends nothing new.
-        #[arg(long)]
-        idempotency_key: Option<String>,
-    },
+    Send(SendArgs),
     /// Print the GraphQL schema (SDL) the server serves.
     Schema,
     /// Mint a user token with the configured (or, embedded, the generated) secret.
@@ -120,6 +95,61 @@ enum Cmd {
         #[command(subcommand)]
         command: KeysCmd,
     },
+}
+
+/// The flags of `belfry send`: the fields of a send, as the GraphQL input has them.
+#[derive(Args)]
+struct SendArgs {
+    /// A recipient's user id (repeatable).
+    #[arg(long = "to", required = true, value_name = "USER")]
+    to: Vec<String>,
+    #[arg(long)]
+    title: String,
+    #[arg(long)]
+    body: Option<String>,
+    #[arg(long)]
+    category: Option<String>,
+    /// low, normal, high or urgent
+    #[arg(long, value_parser = parse_priority)]
+    priority: Option<Priority>,
+    /// Deliver even to people who muted the category.
+    #[arg(long)]
+    critical: bool,
+    /// A JSON object of application data.
+    #[arg(long)]
+    data: Option<String>,
+    #[arg(long)]
+    action_url: Option<String>,
+    #[arg(long)]
+    icon: Option<String>,
+    /// Retrying with the same key returns the first result and sends nothing new.
+    #[arg(long)]
+    idempotency_key: Option<String>,
+}
+
+impl SendArgs {
+    fn into_input(self) -> anyhow::Result<SendInput> {
+        let data = self
+            .data
+            .map(|d| serde_json::from_str(&d).context("--data must be a JSON object"))
+            .transpose()?;
+        Ok(SendInput {
+            recipients: self.to,
+            category: self.category,
+            priority: self.priority,
+            critical: self.critical,
+            title: self.title,
+            body: self.body,
+            data,
+            action_url: self.action_url,
+            icon: self.icon,
+            idempotency_key: self.idempotency_key,
+        })
+    }
+}
+
+fn parse_priority(s: &str) -> Result<Priority, String> {
+    Priority::parse(s).map_err(|e| e.message)
 }
 
 #[derive(Subcommand)]
@@ -252,34 +282,9 @@ async fn run(command: Cmd, settings: Settings) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Send {
-            to,
-            title,
-            body,
-            category,
-            priority,
-            critical,
-            data,
-            action_url,
-            icon,
-            idempotency_key,
-        } => {
-            let data = data
-                .map(|d| serde_json::from_str(&d).context("--data must be a JSON object"))
-                .transpose()?;
-            let input = SendInput {
-                recipients: to,
-                category,
-                priority,
-                critical,
-                title,
-                body,
-                data,
-                action_url,
-                icon,
-                idempotency_key,
-            };
-            let cmd = input.parse(belfry::clock::now())?;
+        Cmd::Send(args) => {
+            let input = args.into_input()?;
+            let cmd = SendNotification::parse(input, clock::now(), clock::notification_id)?;
             let (engine, stop, appender) = start_engine(&settings).await?;
             let outcome = engine.execute(Command::Send(cmd), cli_metadata()).await;
             stop.cancel();

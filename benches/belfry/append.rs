@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
+use belfry::domain::notification::SendNotification;
 use belfry::domain::Command;
-use belfry::engine::input::SendInput;
+use belfry::domain::SendInput;
 use belfry::engine::Engine;
 use belfry::eventlog::{Db, Metadata};
 use belfry::metrics::Metrics;
@@ -290,9 +291,9 @@ async fn send_until(
             ..SendInput::default()
         };
         let started = Instant::now();
-        let cmd = input
-            .parse(belfry::clock::now())
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let cmd =
+            SendNotification::parse(input, belfry::clock::now(), belfry::clock::notification_id)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
         engine
             .execute(Command::Send(cmd), Metadata::default())
             .await

@@ -12,9 +12,10 @@ use sqlx::types::Json;
 
 use belfry::domain::event::{Event, NotificationCreated};
 use belfry::domain::notification::{
-    decide_change, decide_send, Change, ChangeNotification, Notification, SendState,
+    decide_change, decide_send, Change, ChangeNotification, Notification, SendNotification,
+    SendState,
 };
-use belfry::engine::input::SendInput;
+use belfry::domain::SendInput;
 use belfry::eventlog::{rows_in, Db, Metadata, NewEvent, RecordedEvent, WriteTx};
 use belfry::on_tx;
 
@@ -31,9 +32,9 @@ pub fn sent(i: u64, recipient: String) -> anyhow::Result<(Event, NotificationCre
         body: Some("A notification written by the benchmark suite.".to_owned()),
         category: Some(["builds", "billing", "mentions"][(i % 3) as usize].to_owned()),
         ..SendInput::default()
-    }
-    .parse(Utc::now().trunc_subsecs(6))
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    };
+    let cmd = SendNotification::parse(cmd, belfry::clock::now(), belfry::clock::notification_id)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut events =
         decide_send(&SendState::default(), &cmd).map_err(|e| anyhow::anyhow!("{e}"))?;
     let event = events.pop().context("a send decided nothing")?;

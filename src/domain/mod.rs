@@ -8,12 +8,14 @@ pub mod event;
 pub mod inbox;
 pub mod notification;
 pub mod preferences;
+pub mod send_input;
 pub mod values;
 
 #[cfg(test)]
 mod tests;
 
 pub use event::{Content, Event, Flags};
+pub use send_input::SendInput;
 pub use values::{
     Body, Category, Channel, IdempotencyKey, InputError, Link, NotificationId, Payload, Priority,
     Title, UserId,

@@ -3,7 +3,6 @@
 
 mod appender;
 mod handle;
-pub mod input;
 
 use std::ops::{Deref, Range};
 use std::sync::Arc;

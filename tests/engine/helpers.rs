@@ -5,7 +5,7 @@ use std::time::Duration;
 use belfry::config::Settings;
 use belfry::domain::notification::SendNotification;
 use belfry::domain::Command;
-use belfry::engine::input::SendInput;
+use belfry::domain::SendInput;
 use belfry::engine::{self, Engine, Outcome};
 use belfry::eventlog::{Db, DbOptions, Metadata, RecordedEvent};
 use belfry::metrics::Metrics;
@@ -340,21 +340,25 @@ pub fn meta() -> Metadata {
     }
 }
 
+/// Parses a send as the API does: stamped now, with fresh notification ids.
+pub fn parse_send(input: SendInput) -> SendNotification {
+    SendNotification::parse(input, belfry::clock::now(), belfry::clock::notification_id)
+        .expect("valid send")
+}
+
 pub fn send_cmd(
     recipients: &[&str],
     category: &str,
     title: &str,
     key: Option<&str>,
 ) -> SendNotification {
-    SendInput {
+    parse_send(SendInput {
         recipients: recipients.iter().map(|r| r.to_string()).collect(),
         category: Some(category.to_owned()),
         title: title.to_owned(),
         idempotency_key: key.map(str::to_owned),
         ..SendInput::default()
-    }
-    .parse(belfry::clock::now())
-    .expect("valid send")
+    })
 }
 
 pub fn user(id: &str) -> belfry::domain::UserId {

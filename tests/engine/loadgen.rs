@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 
 use belfry::config::Settings;
 use belfry::domain::Command as DomainCommand;
-use belfry::engine::input::SendInput;
+use belfry::domain::SendInput;
 use belfry::engine::Engine;
 use belfry::eventlog::Metadata;
 use belfry::metrics::Metrics;
@@ -113,7 +113,7 @@ async fn run(url: &str, load: Load) {
                     title: format!("Load {t}-{i}"),
                     ..SendInput::default()
                 };
-                let send = input.parse(belfry::clock::now()).expect("a valid send");
+                let send = crate::helpers::parse_send(input);
                 let outcome = engine
                     .execute(DomainCommand::Send(send), Metadata::default())
                     .await

@@ -4,8 +4,8 @@
 use belfry::domain::inbox::{Mark, MarkAll};
 use belfry::domain::notification::{Change, ChangeNotification};
 use belfry::domain::preferences::SetPreferences;
+use belfry::domain::SendInput;
 use belfry::domain::{Category, Channel, Command, DomainError, NotificationId};
-use belfry::engine::input::SendInput;
 use belfry::engine::CommandError;
 use belfry::eventlog::EventLog;
 use belfry::projections::read::{self, InboxFilter};
@@ -14,7 +14,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
 use crate::helpers::{
-    assert_replay_finds_no_differences, send_cmd, user, Backend, TestEngine, TestStore,
+    assert_replay_finds_no_differences, parse_send, send_cmd, user, Backend, TestEngine, TestStore,
 };
 
 fn change(id: NotificationId, who: &str, change: Change) -> Command {
@@ -298,9 +298,7 @@ async fn a_muted_category_is_recorded_but_never_shown_unless_critical(backend: B
         ..Default::default()
     };
     let sent = engine
-        .run(Command::Send(
-            critical.parse(belfry::clock::now()).expect("valid"),
-        ))
+        .run(Command::Send(parse_send(critical)))
         .await
         .expect("sent");
     assert!(
@@ -409,10 +407,10 @@ async fn a_large_send_stores_every_field_as_a_small_one_does(backend: Backend) {
     };
     let engine = store.engine().await;
     let content = |recipients: Vec<String>, full: bool| {
-        SendInput {
+        parse_send(SendInput {
             recipients,
             category: Some("deploys".to_owned()),
-            priority: Some("urgent".to_owned()),
+            priority: Some(belfry::domain::Priority::Urgent),
             critical: full,
             title: "\\N, back\\slash, \"quoted\", 'single', ünïcødé 🔔".to_owned(),
             body: full.then(|| "tab\there,\r\nnew line, \\N, , comma".to_owned()),
@@ -421,9 +419,7 @@ async fn a_large_send_stores_every_field_as_a_small_one_does(backend: Backend) {
             action_url: full.then(|| "https://ci.example/runs/7?a=1&b=2".to_owned()),
             icon: full.then(|| "https://ci.example/icon.png".to_owned()),
             idempotency_key: None,
-        }
-        .parse(belfry::clock::now())
-        .expect("valid send")
+        })
     };
     let crowd = |tag: &str| (0..1_500).map(|i| format!("{tag}-{i}")).collect::<Vec<_>>();
     for full in [true, false] {

@@ -3,15 +3,15 @@
 use belfry::domain::inbox::{Mark, MarkAll};
 use belfry::domain::notification::{Change, ChangeNotification};
 use belfry::domain::preferences::SetPreferences;
+use belfry::domain::SendInput;
 use belfry::domain::{Category, Channel, Command};
-use belfry::engine::input::SendInput;
 use belfry::engine::Outcome;
 use belfry::eventlog::{Db, EventLog, RecordedEvent};
 use belfry::projections::read::{self, Counts, InboxEntry, InboxFilter};
 use belfry::projections::{replay, Projection};
 
 use crate::cli::belfry;
-use crate::helpers::{send_cmd, user, Backend, TestEngine, TestStore};
+use crate::helpers::{parse_send, send_cmd, user, Backend, TestEngine, TestStore};
 
 const USERS: [&str; 4] = ["ann", "bob", "carol", "dave"];
 
@@ -123,7 +123,7 @@ async fn realistic_history(engine: &TestEngine) {
     let rich = SendInput {
         recipients: vec!["ann".into(), "dave".into()],
         category: Some("deploys".into()),
-        priority: Some("urgent".into()),
+        priority: Some(belfry::domain::Priority::Urgent),
         critical: true,
         title: "Deploy finished".into(),
         body: Some("Build 42 is live — 🎉".into()),
@@ -135,17 +135,11 @@ async fn realistic_history(engine: &TestEngine) {
         idempotency_key: Some("deploy-42".into()),
     };
     let keyed = engine
-        .run(Command::Send(
-            rich.clone()
-                .parse(belfry::clock::now())
-                .expect("valid send"),
-        ))
+        .run(Command::Send(parse_send(rich.clone())))
         .await
         .expect("send accepted");
     let retried = engine
-        .run(Command::Send(
-            rich.parse(belfry::clock::now()).expect("valid send"),
-        ))
+        .run(Command::Send(parse_send(rich)))
         .await
         .expect("retry accepted");
     assert!(retried.replayed && retried.events.is_empty());

@@ -11,13 +11,12 @@ use super::types::{
 };
 use super::{api, metadata, service, viewer, ApiError};
 use crate::auth::Scope;
-use crate::clock::now;
+use crate::clock::{notification_id, now};
 use crate::domain::event::Event;
 use crate::domain::inbox::{Mark, MarkAll};
-use crate::domain::notification::{Change, ChangeNotification};
+use crate::domain::notification::{Change, ChangeNotification, SendNotification};
 use crate::domain::preferences::SetPreferences;
-use crate::domain::{Category, Command, UserId};
-use crate::engine::input::SendInput;
+use crate::domain::{Category, Command, SendInput, UserId};
 use crate::projections::read;
 
 /// A notification to send to one or many people.
@@ -43,6 +42,23 @@ pub struct SendNotificationInput {
     pub idempotency_key: Option<String>,
 }
 
+impl From<SendNotificationInput> for SendInput {
+    fn from(input: SendNotificationInput) -> Self {
+        SendInput {
+            recipients: input.recipients,
+            category: input.category,
+            priority: input.priority.map(Into::into),
+            critical: input.critical,
+            title: input.title,
+            body: input.body,
+            data: input.data.map(|d| d.0),
+            action_url: input.action_url,
+            icon: input.icon,
+            idempotency_key: input.idempotency_key,
+        }
+    }
+}
+
 /// One switch to set.
 #[derive(InputObject)]
 pub struct PreferenceInput {
@@ -65,21 +81,8 @@ impl Mutation {
         input: SendNotificationInput,
     ) -> Result<SendResult> {
         service(ctx, Scope::Send)?;
-        let raw = SendInput {
-            recipients: input.recipients,
-            category: input.category,
-            priority: input
-                .priority
-                .map(|p| crate::domain::Priority::from(p).as_str().to_owned()),
-            critical: input.critical,
-            title: input.title,
-            body: input.body,
-            data: input.data.map(|d| d.0),
-            action_url: input.action_url,
-            icon: input.icon,
-            idempotency_key: input.idempotency_key,
-        };
-        let command = raw.parse(now()).map_err(ApiError::from)?;
+        let command = SendNotification::parse(input.into(), now(), notification_id)
+            .map_err(ApiError::from)?;
         let outcome = api(ctx)
             .engine
             .execute(Command::Send(command), metadata(ctx))

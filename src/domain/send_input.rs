@@ -1,23 +1,22 @@
-//! Raw input from the API and the CLI, parsed into commands. Bad input is refused with the
-//! field at fault, before anything reaches the appender.
+//! A send as a caller writes it, and the one place it is checked: the GraphQL input and the
+//! command line's flags both become a [`SendInput`], and [`SendNotification::parse`] turns it
+//! into the command, or refuses it with the field at fault before anything is decided.
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
 
-use crate::domain::notification::SendNotification;
-use crate::domain::values::limits;
-use crate::domain::{
+use super::notification::SendNotification;
+use super::values::limits;
+use super::{
     Body, Category, Content, IdempotencyKey, InputError, Link, NotificationId, Payload, Priority,
     Title, UserId,
 };
 
-/// A send as a caller writes it.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// The fields of a send, unchecked but for their types.
+#[derive(Debug, Clone, Default)]
 pub struct SendInput {
     pub recipients: Vec<String>,
     pub category: Option<String>,
-    pub priority: Option<String>,
-    #[serde(default)]
+    pub priority: Option<Priority>,
     pub critical: bool,
     pub title: String,
     pub body: Option<String>,
@@ -27,68 +26,65 @@ pub struct SendInput {
     pub idempotency_key: Option<String>,
 }
 
-impl SendInput {
-    /// Parses every field; each recipient gets a fresh time-ordered notification id.
-    pub fn parse(self, at: DateTime<Utc>) -> Result<SendNotification, InputError> {
-        if self.recipients.is_empty() {
+impl SendNotification {
+    /// Checks every field of `input`; each distinct recipient gets an id from `new_id`.
+    pub fn parse(
+        input: SendInput,
+        at: DateTime<Utc>,
+        new_id: impl FnMut() -> NotificationId,
+    ) -> Result<SendNotification, InputError> {
+        if input.recipients.is_empty() {
             return Err(InputError::new("recipients", "name at least one recipient"));
         }
-        if self.recipients.len() > limits::RECIPIENTS_MAX {
+        if input.recipients.len() > limits::RECIPIENTS_MAX {
             return Err(InputError::new(
                 "recipients",
                 format!("at most {} recipients per send", limits::RECIPIENTS_MAX),
             ));
         }
-        let recipients = self
+        let recipients = input
             .recipients
             .iter()
             .map(|r| UserId::parse(r))
             .collect::<Result<Vec<_>, _>>()?;
         let content = Content {
-            category: self
+            category: input
                 .category
                 .as_deref()
                 .map(Category::parse)
                 .transpose()?
                 .unwrap_or_default(),
-            priority: self
-                .priority
-                .as_deref()
-                .map(Priority::parse)
-                .transpose()?
-                .unwrap_or_default(),
-            critical: self.critical,
-            title: Title::parse(&self.title)?,
-            body: self
+            priority: input.priority.unwrap_or_default(),
+            critical: input.critical,
+            title: Title::parse(&input.title)?,
+            body: input
                 .body
                 .as_deref()
                 .map(Body::parse)
                 .transpose()?
                 .unwrap_or_default(),
-            data: self
+            data: input
                 .data
                 .map(Payload::parse)
                 .transpose()?
                 .unwrap_or_default(),
-            action_url: self
+            action_url: input
                 .action_url
                 .as_deref()
                 .map(|u| Link::parse("action url", u))
                 .transpose()?,
-            icon: self
+            icon: input
                 .icon
                 .as_deref()
                 .map(|u| Link::parse("icon", u))
                 .transpose()?,
         };
-        let key = self
+        let key = input
             .idempotency_key
             .as_deref()
             .map(IdempotencyKey::parse)
             .transpose()?;
-        Ok(SendNotification::new(recipients, content, key, at, || {
-            NotificationId::from_uuid(crate::clock::ordered_id())
-        }))
+        Ok(SendNotification::new(recipients, content, key, at, new_id))
     }
 }
 
@@ -104,9 +100,17 @@ mod tests {
         }
     }
 
+    fn parse(input: SendInput) -> Result<SendNotification, InputError> {
+        let mut next = 0u128;
+        SendNotification::parse(input, Utc::now(), || {
+            next += 1;
+            NotificationId::from_uuid(uuid::Uuid::from_u128(next))
+        })
+    }
+
     #[test]
     fn defaults_fill_what_a_send_leaves_out() {
-        let cmd = input().parse(Utc::now()).expect("valid");
+        let cmd = parse(input()).expect("valid");
         assert_eq!(cmd.content.category.as_str(), "general");
         assert_eq!(cmd.content.priority, Priority::Normal);
         assert!(!cmd.content.critical);
@@ -115,30 +119,43 @@ mod tests {
 
     #[test]
     fn a_send_without_recipients_names_the_field() {
-        let err = SendInput {
+        let err = parse(SendInput {
             recipients: vec![],
             ..input()
-        }
-        .parse(Utc::now())
+        })
         .unwrap_err();
         assert_eq!(err.field, "recipients");
     }
 
     #[test]
     fn the_first_bad_field_is_reported() {
-        let err = SendInput {
-            priority: Some("loud".into()),
-            ..input()
-        }
-        .parse(Utc::now())
-        .unwrap_err();
-        assert_eq!(err.field, "priority");
-        let err = SendInput {
+        let err = parse(SendInput {
+            category: Some("Not A Slug".into()),
             body: Some("b".repeat(5_001)),
             ..input()
-        }
-        .parse(Utc::now())
+        })
+        .unwrap_err();
+        assert_eq!(err.field, "category");
+        let err = parse(SendInput {
+            body: Some("b".repeat(5_001)),
+            ..input()
+        })
         .unwrap_err();
         assert_eq!(err.field, "body");
+    }
+
+    #[test]
+    fn each_distinct_recipient_gets_the_next_id() {
+        let cmd = parse(SendInput {
+            recipients: vec!["ann".into(), "bob".into(), "ann".into()],
+            ..input()
+        })
+        .expect("valid");
+        let ids: Vec<u128> = cmd
+            .deliveries
+            .iter()
+            .map(|(id, _)| id.as_uuid().as_u128())
+            .collect();
+        assert_eq!(ids, [1, 2]);
     }
 }
