@@ -1,11 +1,12 @@
-//! The browser side, embedded in the binary: the `<belfry-inbox>` web component at
-//! `/sdk/belfry-inbox.js` and the page at `/` (the demo when it is on, a short pointer to the
-//! API otherwise). Nothing is fetched from elsewhere at run time.
+//! The browser side, embedded in the binary: the `<belfry-inbox>` web component's ES modules
+//! under `/sdk/` (apps import `/sdk/belfry-inbox.js`, which imports the others beside it) and
+//! the page at `/` (the demo when it is on, a short pointer to the API otherwise). Nothing is
+//! fetched from elsewhere at run time.
 
 use std::sync::OnceLock;
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -14,8 +15,23 @@ use sha2::{Digest, Sha256};
 use crate::api::demo::DemoCredentials;
 use crate::api::ApiState;
 
-/// The component and its client, one plain JavaScript module (see `web/README.md`).
-pub const INBOX_JS: &str = include_str!("../web/belfry-inbox.js");
+/// `(name, content)` of files in `web/`, embedded.
+macro_rules! embed {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../web/", $name)))),*]
+    };
+}
+
+/// The browser SDK, served at `/sdk/<name>`: plain ES modules, no build step (see
+/// `web/README.md`). `belfry-inbox.js` is the entry point; every module it imports is listed.
+pub const SDK: &[(&str, &str)] = embed![
+    "belfry-inbox.js",
+    "belfry-client.js",
+    "belfry-store.js",
+    "belfry-view.js",
+    "belfry-toasts.js",
+    "belfry-element.js",
+];
 const DEMO_HTML: &str = include_str!("../web/demo.html");
 const LANDING_HTML: &str = include_str!("../web/landing.html");
 /// Where `web/demo.html` wants the demo's credentials, as JSON.
@@ -25,21 +41,34 @@ const DEMO_SLOT: &str = "{\"belfry\":\"demo-credentials\"}";
 pub fn routes() -> Router<ApiState> {
     Router::new()
         .route("/", get(index))
-        .route("/sdk/belfry-inbox.js", get(inbox_js))
+        .route("/sdk/{file}", get(sdk))
 }
 
-/// A strong ETag of the script, so browsers revalidate cheaply after an upgrade.
-fn inbox_js_etag() -> &'static str {
-    static ETAG: OnceLock<String> = OnceLock::new();
-    ETAG.get_or_init(|| {
-        let digest = Sha256::digest(INBOX_JS.as_bytes());
-        let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
-        format!("\"{hex}\"")
+/// A strong ETag per module (in `SDK` order), so browsers revalidate cheaply after an upgrade.
+fn sdk_etags() -> &'static [String] {
+    static ETAGS: OnceLock<Vec<String>> = OnceLock::new();
+    ETAGS.get_or_init(|| {
+        SDK.iter()
+            .map(|(_, content)| {
+                let digest = Sha256::digest(content.as_bytes());
+                let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+                format!("\"{hex}\"")
+            })
+            .collect()
     })
 }
 
-async fn inbox_js(headers: HeaderMap) -> Response {
-    let etag = inbox_js_etag();
+/// One SDK module, by its name in `SDK`; any other name is 404. The raw path is matched, not
+/// a decoded one, so there is exactly one URL per module.
+async fn sdk(uri: Uri, headers: HeaderMap) -> Response {
+    let name = uri.path().strip_prefix("/sdk/").unwrap_or_default();
+    let Some(((_, content), etag)) = SDK
+        .iter()
+        .zip(sdk_etags())
+        .find(|((path, _), _)| *path == name)
+    else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
     let cache = [
         (header::ETAG, HeaderValue::from_static(etag)),
         (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
@@ -57,7 +86,7 @@ async fn inbox_js(headers: HeaderMap) -> Response {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/javascript; charset=utf-8"),
         )],
-        INBOX_JS,
+        *content,
     )
         .into_response()
 }
@@ -86,6 +115,26 @@ pub fn demo_page(demo: &DemoCredentials) -> String {
 mod tests {
     use super::*;
     use crate::domain::UserId;
+
+    #[test]
+    fn every_module_in_web_is_served() {
+        let web = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
+        let mut files: Vec<String> = std::fs::read_dir(web)
+            .expect("web/")
+            .map(|entry| {
+                entry
+                    .expect("entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .filter(|name| name.ends_with(".js"))
+            .collect();
+        files.sort();
+        let mut served: Vec<&str> = SDK.iter().map(|(name, _)| *name).collect();
+        served.sort_unstable();
+        assert_eq!(files, served);
+    }
 
     #[test]
     fn the_demo_page_has_a_slot_for_its_credentials() {

@@ -1,4 +1,4 @@
-//! The embedded browser side: the component script, the demo page and CORS, as a browser
+//! The embedded browser side: the component's modules, the demo page and CORS, as a browser
 //! meets them. The component itself is tested in a browser by `scripts/e2e`.
 
 use belfry::app::Application;
@@ -11,39 +11,52 @@ fn url(port: u16, path: &str) -> String {
     format!("http://127.0.0.1:{port}{path}")
 }
 
-async fn the_component_script_is_served_from_the_binary(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
-    let http = reqwest::Client::new();
+/// The modules a script names by relative path (`from './x.js'`, `import('./x.js')`).
+fn relative_imports(script: &str) -> Vec<String> {
+    script
+        .split("'./")
+        .skip(1)
+        .filter_map(|rest| rest.split_once('\''))
+        .map(|(name, _)| name.to_owned())
+        .collect()
+}
+
+/// Fetches `/sdk/<name>` as a browser does, checks its headers and that it revalidates with its
+/// ETag; returns the body and the ETag.
+async fn fetch_module(http: &reqwest::Client, port: u16, name: &str) -> (String, String) {
     let response = http
-        .get(url(app.port(), "/sdk/belfry-inbox.js"))
+        .get(url(port, &format!("/sdk/{name}")))
         .send()
         .await
         .expect("get");
-    assert_eq!(response.status(), 200);
-    let header = |name: &str| {
+    assert_eq!(response.status(), 200, "{name}");
+    let header = |key: &str| {
         response
             .headers()
-            .get(name)
+            .get(key)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     };
     assert_eq!(
         header("content-type").as_deref(),
-        Some("text/javascript; charset=utf-8")
+        Some("text/javascript; charset=utf-8"),
+        "{name}"
     );
-    assert_eq!(header("cache-control").as_deref(), Some("no-cache"));
+    assert_eq!(
+        header("cache-control").as_deref(),
+        Some("no-cache"),
+        "{name}"
+    );
     let etag = header("etag").expect("an ETag");
     let body = response.text().await.expect("body");
-    assert_eq!(body, belfry::web::INBOX_JS);
-    assert!(
-        body.contains("customElements.define"),
-        "defines the element"
-    );
+    let embedded = belfry::web::SDK
+        .iter()
+        .find(|(path, _)| *path == name)
+        .map(|(_, content)| *content);
+    assert_eq!(Some(body.as_str()), embedded, "{name} is the embedded file");
 
     let again = http
-        .get(url(app.port(), "/sdk/belfry-inbox.js"))
+        .get(url(port, &format!("/sdk/{name}")))
         .header("if-none-match", &etag)
         .send()
         .await
@@ -51,9 +64,65 @@ async fn the_component_script_is_served_from_the_binary(backend: Backend) {
     assert_eq!(
         again.status(),
         304,
-        "a browser with the same script revalidates"
+        "a browser with the same {name} revalidates"
     );
     assert!(again.text().await.expect("body").is_empty());
+    (body, etag)
+}
+
+async fn the_component_modules_are_served_from_the_binary(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let http = reqwest::Client::new();
+    let (entry, entry_etag) = fetch_module(&http, app.port(), "belfry-inbox.js").await;
+    assert!(
+        entry.contains("customElements.define"),
+        "the entry point defines the element"
+    );
+
+    // Everything the entry point imports, and what those import, is served beside it.
+    let mut etags = vec![entry_etag];
+    let mut fetched = vec!["belfry-inbox.js".to_owned()];
+    let mut pending = relative_imports(&entry);
+    while let Some(name) = pending.pop() {
+        if fetched.contains(&name) {
+            continue;
+        }
+        let (body, etag) = fetch_module(&http, app.port(), &name).await;
+        pending.extend(relative_imports(&body));
+        etags.push(etag);
+        fetched.push(name);
+    }
+    fetched.sort();
+    let mut served: Vec<String> = belfry::web::SDK
+        .iter()
+        .map(|(name, _)| (*name).to_owned())
+        .collect();
+    served.sort();
+    assert_eq!(
+        fetched, served,
+        "every module served is reached from the entry"
+    );
+    etags.sort();
+    etags.dedup();
+    assert_eq!(etags.len(), served.len(), "each module has its own ETag");
+
+    for unknown in [
+        "/sdk/",
+        "/sdk/nope.js",
+        "/sdk/BELFRY-INBOX.JS",
+        "/sdk/belfry%2Dinbox.js",
+        "/sdk/belfry-inbox.js/more",
+        "/sdk/demo.html",
+    ] {
+        let response = http
+            .get(url(app.port(), unknown))
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(response.status(), 404, "{unknown}");
+    }
 }
 
 /// The JSON the demo page hands to its script.
@@ -194,7 +263,7 @@ async fn browsers_on_other_origins_may_call_the_api(backend: Backend) {
 }
 
 crate::on_both_backends!(
-    the_component_script_is_served_from_the_binary,
+    the_component_modules_are_served_from_the_binary,
     the_demo_page_signs_in_the_demo_user_when_the_demo_is_on,
     without_the_demo_the_front_page_hands_out_no_credentials,
     demo_needs_a_secret_to_mint_tokens_with,

@@ -362,5 +362,32 @@ test(`the inbox component works end to end (${BACKEND})`, async (t) => {
     assert.equal(new Set(listed).size, total, "no notification is listed twice");
   });
 
+  await t.test("relative times move on while the dropdown is open", async () => {
+    // A page of its own whose clock the test moves: five minutes pass at once.
+    const context = await browser.newContext({ viewport: { width: 1100, height: 760 } });
+    try {
+      const clocked = await context.newPage();
+      clocked.on("pageerror", (error) => pageErrors.push(error.message));
+      await clocked.clock.install();
+      await clocked.goto(`${proxy.url}/`);
+      const element = clocked.locator("belfry-inbox");
+      await element.locator('[part="status"][data-state="live"]').waitFor({ state: "attached" });
+      await element.locator('button[part="bell"]').click();
+      const id = await send("Fresh off the press");
+      const time = element.locator(`[part~="item"][data-id="${id}"] time`);
+      await time.waitFor();
+      // What the page's own locale calls "now" and "5 minutes ago".
+      const [now, fiveAgo] = await clocked.evaluate(() => {
+        const format = new Intl.RelativeTimeFormat(undefined, { numeric: "auto", style: "short" });
+        return [format.format(0, "second"), format.format(-5, "minute")];
+      });
+      assert.equal(await time.textContent(), now);
+      await clocked.clock.fastForward("05:00");
+      await eventually(async () => (await time.textContent()) === fiveAgo, `the time reads "${fiveAgo}"`);
+    } finally {
+      await context.close();
+    }
+  });
+
   assert.deepEqual(pageErrors, [], "no uncaught errors in the page");
 });

@@ -2,7 +2,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BelfryClient, BelfryError } from '../belfry-inbox.js';
+import { BelfryClient, BelfryError } from '../belfry-client.js';
 
 /** Lets pending promise callbacks (token resolution) run. */
 const flush = () => new Promise((resolve) => setImmediate(resolve));
