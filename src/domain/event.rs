@@ -99,6 +99,33 @@ impl Flags {
     pub fn counts_unseen(&self) -> bool {
         !self.seen && !self.archived
     }
+
+    /// How the unread and unseen counts move when a notification's flags go from `before`
+    /// to `after`: `(unread, unseen)`, each -1, 0 or 1.
+    pub fn delta(before: Flags, after: Flags) -> (i64, i64) {
+        (
+            i64::from(after.counts_unread()) - i64::from(before.counts_unread()),
+            i64::from(after.counts_unseen()) - i64::from(before.counts_unseen()),
+        )
+    }
+}
+
+/// Which bulk mark: everything read (which makes it seen too) or everything seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    Read,
+    Seen,
+}
+
+impl Mark {
+    /// The flags a notification ends with once marked.
+    pub fn apply(self, before: Flags) -> Flags {
+        Flags {
+            seen: true,
+            read: before.read || self == Mark::Read,
+            ..before
+        }
+    }
 }
 
 /// `notification.seen|read|unread|archived|unarchived`: one notification's flags changed.
@@ -154,8 +181,8 @@ pub enum Event {
     NotificationUnread(NotificationChanged),
     NotificationArchived(NotificationChanged),
     NotificationUnarchived(NotificationChanged),
-    InboxAllRead(InboxMarked),
-    InboxAllSeen(InboxMarked),
+    /// `inbox.all_read` or `inbox.all_seen`, as its mark says.
+    InboxMarked(Mark, InboxMarked),
     PreferenceChanged(PreferenceChanged),
 }
 
@@ -182,8 +209,8 @@ impl Event {
             Event::NotificationUnread(_) => "notification.unread",
             Event::NotificationArchived(_) => "notification.archived",
             Event::NotificationUnarchived(_) => "notification.unarchived",
-            Event::InboxAllRead(_) => "inbox.all_read",
-            Event::InboxAllSeen(_) => "inbox.all_seen",
+            Event::InboxMarked(Mark::Read, _) => "inbox.all_read",
+            Event::InboxMarked(Mark::Seen, _) => "inbox.all_seen",
             Event::PreferenceChanged(_) => "preference.changed",
         }
     }
@@ -199,8 +226,8 @@ impl Event {
             | Event::NotificationUnread(e)
             | Event::NotificationArchived(e)
             | Event::NotificationUnarchived(e) => notification_stream(e.notification_id),
-            Event::InboxAllRead(e) | Event::InboxAllSeen(e) => format!("inbox-{}", e.recipient),
-            Event::PreferenceChanged(e) => format!("preferences-{}", e.user),
+            Event::InboxMarked(_, e) => inbox_stream(&e.recipient),
+            Event::PreferenceChanged(e) => preferences_stream(&e.user),
         }
     }
 
@@ -213,7 +240,7 @@ impl Event {
             | Event::NotificationUnread(e)
             | Event::NotificationArchived(e)
             | Event::NotificationUnarchived(e) => &e.recipient,
-            Event::InboxAllRead(e) | Event::InboxAllSeen(e) => &e.recipient,
+            Event::InboxMarked(_, e) => &e.recipient,
             Event::PreferenceChanged(e) => &e.user,
         }
     }
@@ -227,7 +254,7 @@ impl Event {
             | Event::NotificationUnread(e)
             | Event::NotificationArchived(e)
             | Event::NotificationUnarchived(e) => to_raw_value(e),
-            Event::InboxAllRead(e) | Event::InboxAllSeen(e) => to_raw_value(e),
+            Event::InboxMarked(_, e) => to_raw_value(e),
             Event::PreferenceChanged(e) => to_raw_value(e),
         };
         // Serializing these plain structs cannot fail: every field is a string, number, bool or map.
@@ -262,8 +289,8 @@ impl Event {
             "notification.unread" => Event::NotificationUnread(de(t, data)?),
             "notification.archived" => Event::NotificationArchived(de(t, data)?),
             "notification.unarchived" => Event::NotificationUnarchived(de(t, data)?),
-            "inbox.all_read" => Event::InboxAllRead(de(t, data)?),
-            "inbox.all_seen" => Event::InboxAllSeen(de(t, data)?),
+            "inbox.all_read" => Event::InboxMarked(Mark::Read, de(t, data)?),
+            "inbox.all_seen" => Event::InboxMarked(Mark::Seen, de(t, data)?),
             "preference.changed" => Event::PreferenceChanged(de(t, data)?),
             other => return Err(DecodeError::Unknown(other.to_owned(), version)),
         }))
@@ -272,4 +299,14 @@ impl Event {
 
 pub fn notification_stream(id: NotificationId) -> String {
     format!("notification-{id}")
+}
+
+/// The stream of one person's bulk inbox facts.
+pub fn inbox_stream(user: &UserId) -> String {
+    format!("inbox-{user}")
+}
+
+/// The stream of one person's preference changes.
+pub fn preferences_stream(user: &UserId) -> String {
+    format!("preferences-{user}")
 }

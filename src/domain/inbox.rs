@@ -2,15 +2,9 @@
 
 use chrono::{DateTime, Utc};
 
+pub use super::event::Mark;
 use super::event::{BulkItem, Event, Flags, InboxMarked};
 use super::values::{Category, NotificationId, UserId};
-
-/// Which bulk mark to make.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mark {
-    Read,
-    Seen,
-}
 
 /// Mark everything in a person's inbox read (or seen), optionally only one category and only
 /// notifications sent at or before a position, so that one arriving meanwhile stays unread.
@@ -61,19 +55,7 @@ pub fn decide_mark_all(items: &[InboxItem], cmd: &MarkAll) -> Vec<Event> {
         items: selected,
         at: cmd.at,
     };
-    vec![match cmd.mark {
-        Mark::Read => Event::InboxAllRead(marked),
-        Mark::Seen => Event::InboxAllSeen(marked),
-    }]
-}
-
-/// The flags a bulk item ends with.
-pub fn marked_flags(mark: Mark, before: Flags) -> Flags {
-    Flags {
-        seen: true,
-        read: before.read || mark == Mark::Read,
-        ..before
-    }
+    vec![Event::InboxMarked(cmd.mark, marked)]
 }
 
 /// Folds one event (at its log position) into one person's inbox items.
@@ -95,14 +77,9 @@ pub fn evolve(mut items: Vec<InboxItem>, position: i64, event: &Event) -> Vec<In
         | Event::NotificationUnread(e)
         | Event::NotificationArchived(e)
         | Event::NotificationUnarchived(e) => set(e.notification_id, &|_| e.after),
-        Event::InboxAllRead(e) | Event::InboxAllSeen(e) => {
-            let mark = if matches!(event, Event::InboxAllRead(_)) {
-                Mark::Read
-            } else {
-                Mark::Seen
-            };
+        Event::InboxMarked(mark, e) => {
             for item in &e.items {
-                set(item.notification_id, &|f| marked_flags(mark, f));
+                set(item.notification_id, &|f| mark.apply(f));
             }
         }
         Event::NotificationSuppressed(_) | Event::PreferenceChanged(_) => {}

@@ -201,10 +201,9 @@ pub fn evolve(state: Option<Notification>, event: &Event) -> Option<Notification
             },
             ..n
         }),
-        Event::InboxAllRead(e) | Event::InboxAllSeen(e) => state.map(|mut n| {
+        Event::InboxMarked(mark, e) => state.map(|mut n| {
             if e.items.iter().any(|i| i.notification_id == n.id) {
-                n.flags.seen = true;
-                n.flags.read |= matches!(event, Event::InboxAllRead(_));
+                n.flags = mark.apply(n.flags);
             }
             n
         }),

@@ -318,7 +318,7 @@ fn mark_all(mark: Mark, category: Option<&str>, up_to: Option<i64>) -> MarkAll {
 
 fn marked_ids(events: &[Event]) -> Vec<u128> {
     match events {
-        [Event::InboxAllRead(e) | Event::InboxAllSeen(e)] => e
+        [Event::InboxMarked(_, e)] => e
             .items
             .iter()
             .map(|i: &BulkItem| i.notification_id.as_uuid().as_u128())

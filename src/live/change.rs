@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use crate::domain::event::{Event, Flags};
-use crate::domain::inbox::{marked_flags, Mark};
 use crate::domain::{NotificationId, UserId};
 use crate::eventlog::RecordedEvent;
 use crate::projections::read::{Counts, InboxEntry};
@@ -35,13 +34,6 @@ pub struct UserChange {
     pub kind: ChangeKind,
     /// (category, unread delta, unseen delta), exact because events carry flags before and after.
     pub delta: Vec<(String, i64, i64)>,
-}
-
-fn delta(before: Flags, after: Flags) -> (i64, i64) {
-    (
-        i64::from(after.counts_unread()) - i64::from(before.counts_unread()),
-        i64::from(after.counts_unseen()) - i64::from(before.counts_unseen()),
-    )
 }
 
 /// The inbox change an event makes, if any (suppressed sends and preferences make none).
@@ -79,7 +71,7 @@ pub fn derive(recorded: &RecordedEvent) -> anyhow::Result<Option<UserChange>> {
         | Event::NotificationUnread(e)
         | Event::NotificationArchived(e)
         | Event::NotificationUnarchived(e) => {
-            let (du, ds) = delta(e.before, e.after);
+            let (du, ds) = Flags::delta(e.before, e.after);
             UserChange {
                 user: e.recipient.clone(),
                 position,
@@ -91,19 +83,14 @@ pub fn derive(recorded: &RecordedEvent) -> anyhow::Result<Option<UserChange>> {
                 delta: vec![(e.category.as_str().to_owned(), du, ds)],
             }
         }
-        Event::InboxAllRead(e) | Event::InboxAllSeen(e) => {
-            let mark = if matches!(event, Event::InboxAllRead(_)) {
-                Mark::Read
-            } else {
-                Mark::Seen
-            };
+        Event::InboxMarked(mark, e) => {
             let mut per_category: BTreeMap<String, (i64, i64)> = BTreeMap::new();
             let states = e
                 .items
                 .iter()
                 .map(|item| {
-                    let after = marked_flags(mark, item.before);
-                    let (du, ds) = delta(item.before, after);
+                    let after = mark.apply(item.before);
+                    let (du, ds) = Flags::delta(item.before, after);
                     let d = per_category
                         .entry(item.category.as_str().to_owned())
                         .or_default();

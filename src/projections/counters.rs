@@ -7,17 +7,9 @@ use std::collections::HashMap;
 use anyhow::Context;
 
 use crate::domain::event::{Event, Flags};
-use crate::domain::inbox::{marked_flags, Mark};
 use crate::eventlog::copy::copy_in;
 use crate::eventlog::{RecordedEvent, WriteTx};
 use crate::on_tx;
-
-fn delta(before: Flags, after: Flags) -> (i64, i64) {
-    (
-        i64::from(after.counts_unread()) - i64::from(before.counts_unread()),
-        i64::from(after.counts_unseen()) - i64::from(before.counts_unseen()),
-    )
-}
 
 /// The counter changes one event makes, per category of its recipient.
 fn changes(event: &Event) -> Vec<(&str, &str, (i64, i64))> {
@@ -32,25 +24,19 @@ fn changes(event: &Event) -> Vec<(&str, &str, (i64, i64))> {
         | Event::NotificationUnarchived(e) => vec![(
             e.recipient.as_str(),
             e.category.as_str(),
-            delta(e.before, e.after),
+            Flags::delta(e.before, e.after),
         )],
-        Event::InboxAllRead(e) | Event::InboxAllSeen(e) => {
-            let mark = if matches!(event, Event::InboxAllRead(_)) {
-                Mark::Read
-            } else {
-                Mark::Seen
-            };
-            e.items
-                .iter()
-                .map(|item| {
-                    (
-                        e.recipient.as_str(),
-                        item.category.as_str(),
-                        delta(item.before, marked_flags(mark, item.before)),
-                    )
-                })
-                .collect()
-        }
+        Event::InboxMarked(mark, e) => e
+            .items
+            .iter()
+            .map(|item| {
+                (
+                    e.recipient.as_str(),
+                    item.category.as_str(),
+                    Flags::delta(item.before, mark.apply(item.before)),
+                )
+            })
+            .collect(),
         Event::NotificationSuppressed(_) | Event::PreferenceChanged(_) => Vec::new(),
     }
 }

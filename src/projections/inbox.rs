@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 
 use crate::domain::event::{Event, InboxMarked, NotificationChanged, NotificationCreated};
-use crate::domain::inbox::{marked_flags, Mark};
+use crate::domain::inbox::Mark;
 use crate::eventlog::copy::copy_in;
 use crate::eventlog::rows_in::ARRAY_ROWS;
 use crate::eventlog::{RecordedEvent, WriteTx};
@@ -66,18 +66,13 @@ pub(super) async fn apply(
                 }
                 changed.push((position, e));
             }
-            Event::InboxAllRead(e) | Event::InboxAllSeen(e) => {
+            Event::InboxMarked(m, e) => {
                 insert(tx, table, &created).await?;
                 created.clear();
                 set_flags(tx, table, &changed).await?;
                 changed.clear();
                 changed_ids.clear();
-                let m = if matches!(event, Event::InboxAllRead(_)) {
-                    Mark::Read
-                } else {
-                    Mark::Seen
-                };
-                mark(tx, table, position, m, e)
+                mark(tx, table, position, *m, e)
                     .await
                     .with_context(|| format!("Failed to project event {position} into {table}"))?;
             }
@@ -385,7 +380,7 @@ async fn mark(
     e: &InboxMarked,
 ) -> anyhow::Result<()> {
     for item in &e.items {
-        let after = marked_flags(mark, item.before);
+        let after = mark.apply(item.before);
         set_one(
             tx,
             table,

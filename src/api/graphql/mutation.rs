@@ -236,7 +236,7 @@ async fn mark_all(
         .map_err(ApiError::from)?;
     let mut changed = 0;
     for recorded in outcome.events.iter() {
-        if let Ok(Some(Event::InboxAllRead(e) | Event::InboxAllSeen(e))) = recorded.decode() {
+        if let Ok(Some(Event::InboxMarked(_, e))) = recorded.decode() {
             changed += e.items.len() as i64;
         }
     }

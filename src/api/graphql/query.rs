@@ -9,8 +9,9 @@ use super::types::{
 };
 use super::{api, service, viewer, ApiError};
 use crate::auth::Scope;
-use crate::domain::event::notification_stream;
+use crate::domain::event::{inbox_stream, notification_stream, Event};
 use crate::domain::{Category, NotificationId};
+use crate::eventlog::RecordedEvent;
 use crate::projections::{self as status, read};
 
 /// Which part of the inbox to list.
@@ -153,31 +154,29 @@ impl Query {
             .read_stream(&notification_stream(id))
             .await
             .map_err(ApiError::internal)?;
-        let Some(recipient) = events.first().and_then(|e| {
-            e.data
-                .to_value()
-                .get("recipient")
-                .and_then(|r| r.as_str())
-                .map(str::to_owned)
-        }) else {
+        let first = match events.first().map(RecordedEvent::decode) {
+            Some(decoded) => decoded.map_err(|e| ApiError::internal(e.into()))?,
+            None => None,
+        };
+        let Some(first) = first else {
             return Err(ApiError::NotFound(format!("notification {id} not found")).into());
         };
-        let wanted = id.to_string();
         let bulk = log
-            .read_stream(&format!("inbox-{recipient}"))
+            .read_stream(&inbox_stream(first.user()))
             .await
             .map_err(ApiError::internal)?;
-        events.extend(bulk.into_iter().filter(|e| {
-            e.data
-                .to_value()
-                .get("items")
-                .and_then(|items| items.as_array())
-                .is_some_and(|items| {
-                    items.iter().any(|item| {
-                        item.get("notification_id").and_then(|v| v.as_str()) == Some(&wanted)
-                    })
-                })
-        }));
+        for recorded in bulk {
+            let touched = match recorded
+                .decode()
+                .map_err(|e| ApiError::internal(e.into()))?
+            {
+                Some(Event::InboxMarked(_, e)) => e.items.iter().any(|i| i.notification_id == id),
+                _ => false,
+            };
+            if touched {
+                events.push(recorded);
+            }
+        }
         events.sort_by_key(|e| e.position);
         Ok(events
             .into_iter()
