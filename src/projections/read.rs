@@ -41,8 +41,7 @@ pub struct InboxFilter {
     pub archived: bool,
 }
 
-const COLUMNS: &str = "notification_id, recipient, category, priority, critical, title, body, data, \
-                       action_url, icon, sent_at, sent_position, seen_at, read_at, archived_at, last_position";
+const COLUMNS: &str = super::inbox::SELECTED;
 
 macro_rules! entry {
     ($r:expr) => {{
