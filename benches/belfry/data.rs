@@ -1,5 +1,5 @@
-//! Test data made by the domain code itself: sends decided by `decide_send` and reads decided by
-//! `decide_change`, recorded with gap-free positions. `load_log` writes such events straight into
+//! Test data made by the domain code itself: sends and reads decided by the domain's
+//! `Decide`, recorded with gap-free positions. `load_log` writes such events straight into
 //! the log under the log lock (the projections are then built by replay); the raw writers
 //! measure what the database can do without the engine.
 
@@ -12,10 +12,9 @@ use sqlx::types::Json;
 
 use belfry::domain::event::{Event, NotificationCreated};
 use belfry::domain::notification::{
-    decide_change, decide_send, Change, ChangeNotification, Notification, SendNotification,
-    SendState,
+    Change, ChangeNotification, Notification, SendNotification, SendState,
 };
-use belfry::domain::SendInput;
+use belfry::domain::{Decide, SendInput};
 use belfry::eventlog::{rows_in, Db, Metadata, NewEvent, RecordedEvent, WriteTx};
 use belfry::on_tx;
 
@@ -35,8 +34,9 @@ pub fn sent(i: u64, recipient: String) -> anyhow::Result<(Event, NotificationCre
     };
     let cmd = SendNotification::parse(cmd, belfry::clock::now(), belfry::clock::notification_id)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut events =
-        decide_send(&SendState::default(), &cmd).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut events = cmd
+        .decide(&SendState::default())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let event = events.pop().context("a send decided nothing")?;
     let Event::NotificationSent(created) = &event else {
         anyhow::bail!("a send decided something else than notification.sent");
@@ -59,7 +59,7 @@ pub fn read(created: &NotificationCreated) -> anyhow::Result<Event> {
         change: Change::MarkRead,
         at: Utc::now().trunc_subsecs(6),
     };
-    decide_change(Some(&state), &cmd)
+    cmd.decide(&Some(state))
         .map_err(|e| anyhow::anyhow!("{e}"))?
         .pop()
         .context("a read decided nothing")

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 pub use super::event::Mark;
 use super::event::{BulkItem, Event, Flags, InboxMarked};
 use super::values::{Category, NotificationId, UserId};
+use super::{Decide, DomainError};
 
 /// Mark everything in a person's inbox read (or seen), optionally only one category and only
 /// notifications sent at or before a position, so that one arriving meanwhile stays unread.
@@ -29,33 +30,38 @@ pub struct InboxItem {
 
 /// Decides a bulk mark over the person's inbox items (the caller may pre-filter them; the
 /// filter is applied here again). Archived items are left alone. Nothing to change, no event.
-pub fn decide_mark_all(items: &[InboxItem], cmd: &MarkAll) -> Vec<Event> {
-    let selected: Vec<BulkItem> = items
-        .iter()
-        .filter(|i| !i.flags.archived)
-        .filter(|i| cmd.category.as_ref().is_none_or(|c| *c == i.category))
-        .filter(|i| cmd.up_to_position.is_none_or(|p| i.sent_position <= p))
-        .filter(|i| match cmd.mark {
-            Mark::Read => !i.flags.read,
-            Mark::Seen => !i.flags.seen,
-        })
-        .map(|i| BulkItem {
-            notification_id: i.notification_id,
-            category: i.category.clone(),
-            before: i.flags,
-        })
-        .collect();
-    if selected.is_empty() {
-        return Vec::new();
+impl Decide for MarkAll {
+    type State = Vec<InboxItem>;
+
+    fn decide(&self, items: &Vec<InboxItem>) -> Result<Vec<Event>, DomainError> {
+        let cmd = self;
+        let selected: Vec<BulkItem> = items
+            .iter()
+            .filter(|i| !i.flags.archived)
+            .filter(|i| cmd.category.as_ref().is_none_or(|c| *c == i.category))
+            .filter(|i| cmd.up_to_position.is_none_or(|p| i.sent_position <= p))
+            .filter(|i| match cmd.mark {
+                Mark::Read => !i.flags.read,
+                Mark::Seen => !i.flags.seen,
+            })
+            .map(|i| BulkItem {
+                notification_id: i.notification_id,
+                category: i.category.clone(),
+                before: i.flags,
+            })
+            .collect();
+        if selected.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marked = InboxMarked {
+            recipient: cmd.user.clone(),
+            category: cmd.category.clone(),
+            up_to_position: cmd.up_to_position,
+            items: selected,
+            at: cmd.at,
+        };
+        Ok(vec![Event::InboxMarked(cmd.mark, marked)])
     }
-    let marked = InboxMarked {
-        recipient: cmd.user.clone(),
-        category: cmd.category.clone(),
-        up_to_position: cmd.up_to_position,
-        items: selected,
-        at: cmd.at,
-    };
-    vec![Event::InboxMarked(cmd.mark, marked)]
 }
 
 /// Folds one event (at its log position) into one person's inbox items.

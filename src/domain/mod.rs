@@ -30,6 +30,15 @@ pub enum DomainError {
     IdempotencyConflict(IdempotencyKey),
 }
 
+/// The one shape of every decision: a command, decided against the state it needs (read by the
+/// engine from the projections, or folded from earlier events in tests), gives the events to
+/// append, none when it changes nothing, or a refusal.
+pub trait Decide {
+    type State;
+
+    fn decide(&self, state: &Self::State) -> Result<Vec<Event>, DomainError>;
+}
+
 /// Every command the engine accepts.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 
 use super::event::{Content, Event, Flags, NotificationChanged, NotificationCreated};
 use super::values::{Category, IdempotencyKey, NotificationId, UserId};
-use super::DomainError;
+use super::{Decide, DomainError};
 
 /// Send one notification to one or more people. Ids and the clock reading come from outside.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,33 +67,38 @@ pub struct SendState {
 /// Decides a send: one `sent` (or `suppressed`, when muted and not critical) per recipient.
 /// A retry of an earlier keyed send decides nothing new; a different request under the
 /// same key is a conflict.
-pub fn decide_send(state: &SendState, cmd: &SendNotification) -> Result<Vec<Event>, DomainError> {
-    if let Some(previous) = &state.previous_fingerprint {
-        return match &cmd.idempotency_key {
-            Some(key) if *previous != cmd.fingerprint() => {
-                Err(DomainError::IdempotencyConflict(key.clone()))
-            }
-            _ => Ok(Vec::new()),
-        };
-    }
-    let content = Arc::new(cmd.content.clone());
-    Ok(cmd
-        .deliveries
-        .iter()
-        .map(|(id, recipient)| {
-            let created = NotificationCreated {
-                notification_id: *id,
-                recipient: recipient.clone(),
-                content: Arc::clone(&content),
-                at: cmd.at,
+impl Decide for SendNotification {
+    type State = SendState;
+
+    fn decide(&self, state: &SendState) -> Result<Vec<Event>, DomainError> {
+        let cmd = self;
+        if let Some(previous) = &state.previous_fingerprint {
+            return match &cmd.idempotency_key {
+                Some(key) if *previous != cmd.fingerprint() => {
+                    Err(DomainError::IdempotencyConflict(key.clone()))
+                }
+                _ => Ok(Vec::new()),
             };
-            if state.muted.contains(recipient) && !cmd.content.critical {
-                Event::NotificationSuppressed(created)
-            } else {
-                Event::NotificationSent(created)
-            }
-        })
-        .collect())
+        }
+        let content = Arc::new(cmd.content.clone());
+        Ok(cmd
+            .deliveries
+            .iter()
+            .map(|(id, recipient)| {
+                let created = NotificationCreated {
+                    notification_id: *id,
+                    recipient: recipient.clone(),
+                    content: Arc::clone(&content),
+                    at: cmd.at,
+                };
+                if state.muted.contains(recipient) && !cmd.content.critical {
+                    Event::NotificationSuppressed(created)
+                } else {
+                    Event::NotificationSent(created)
+                }
+            })
+            .collect())
+    }
 }
 
 /// One delivered notification as commands see it.
@@ -126,56 +131,59 @@ pub struct ChangeNotification {
 
 /// Decides a change. Someone else's notification is reported as not found, so ids never
 /// leak; a change that is already in effect decides nothing (retries are harmless).
-pub fn decide_change(
-    state: Option<&Notification>,
-    cmd: &ChangeNotification,
-) -> Result<Vec<Event>, DomainError> {
-    let n = state
-        .filter(|n| n.recipient == cmd.actor)
-        .ok_or(DomainError::NotificationNotFound(cmd.id))?;
-    let before = n.flags;
-    let after = match cmd.change {
-        // Reading implies having seen it.
-        Change::MarkRead => Flags {
-            seen: true,
-            read: true,
-            ..before
-        },
-        Change::MarkSeen => Flags {
-            seen: true,
-            ..before
-        },
-        Change::MarkUnread => Flags {
-            read: false,
-            ..before
-        },
-        Change::Archive => Flags {
-            archived: true,
-            ..before
-        },
-        Change::Unarchive => Flags {
-            archived: false,
-            ..before
-        },
-    };
-    if after == before {
-        return Ok(Vec::new());
+impl Decide for ChangeNotification {
+    type State = Option<Notification>;
+
+    fn decide(&self, state: &Option<Notification>) -> Result<Vec<Event>, DomainError> {
+        let cmd = self;
+        let n = state
+            .as_ref()
+            .filter(|n| n.recipient == cmd.actor)
+            .ok_or(DomainError::NotificationNotFound(cmd.id))?;
+        let before = n.flags;
+        let after = match cmd.change {
+            // Reading implies having seen it.
+            Change::MarkRead => Flags {
+                seen: true,
+                read: true,
+                ..before
+            },
+            Change::MarkSeen => Flags {
+                seen: true,
+                ..before
+            },
+            Change::MarkUnread => Flags {
+                read: false,
+                ..before
+            },
+            Change::Archive => Flags {
+                archived: true,
+                ..before
+            },
+            Change::Unarchive => Flags {
+                archived: false,
+                ..before
+            },
+        };
+        if after == before {
+            return Ok(Vec::new());
+        }
+        let changed = NotificationChanged {
+            notification_id: n.id,
+            recipient: n.recipient.clone(),
+            category: n.category.clone(),
+            before,
+            after,
+            at: cmd.at,
+        };
+        Ok(vec![match cmd.change {
+            Change::MarkSeen => Event::NotificationSeen(changed),
+            Change::MarkRead => Event::NotificationRead(changed),
+            Change::MarkUnread => Event::NotificationUnread(changed),
+            Change::Archive => Event::NotificationArchived(changed),
+            Change::Unarchive => Event::NotificationUnarchived(changed),
+        }])
     }
-    let changed = NotificationChanged {
-        notification_id: n.id,
-        recipient: n.recipient.clone(),
-        category: n.category.clone(),
-        before,
-        after,
-        at: cmd.at,
-    };
-    Ok(vec![match cmd.change {
-        Change::MarkSeen => Event::NotificationSeen(changed),
-        Change::MarkRead => Event::NotificationRead(changed),
-        Change::MarkUnread => Event::NotificationUnread(changed),
-        Change::Archive => Event::NotificationArchived(changed),
-        Change::Unarchive => Event::NotificationUnarchived(changed),
-    }])
 }
 
 /// Folds one event into a notification's state. Suppressed notifications never exist for

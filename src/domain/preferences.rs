@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::event::{Event, PreferenceChanged};
 use super::values::{Category, Channel, UserId};
+use super::{Decide, DomainError};
 
 /// One person's switches. Anything never switched is on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -40,24 +41,29 @@ pub struct SetPreferences {
 }
 
 /// One `preference.changed` per switch that actually changes.
-pub fn decide(state: &Preferences, cmd: &SetPreferences) -> Vec<Event> {
-    let mut current = state.clone();
-    let mut events = Vec::new();
-    for (category, channel, enabled) in &cmd.changes {
-        if current.enabled(category, *channel) == *enabled {
-            continue;
+impl Decide for SetPreferences {
+    type State = Preferences;
+
+    fn decide(&self, state: &Preferences) -> Result<Vec<Event>, DomainError> {
+        let cmd = self;
+        let mut current = state.clone();
+        let mut events = Vec::new();
+        for (category, channel, enabled) in &cmd.changes {
+            if current.enabled(category, *channel) == *enabled {
+                continue;
+            }
+            let event = Event::PreferenceChanged(PreferenceChanged {
+                user: cmd.user.clone(),
+                category: category.clone(),
+                channel: *channel,
+                enabled: *enabled,
+                at: cmd.at,
+            });
+            current = evolve(current, &event);
+            events.push(event);
         }
-        let event = Event::PreferenceChanged(PreferenceChanged {
-            user: cmd.user.clone(),
-            category: category.clone(),
-            channel: *channel,
-            enabled: *enabled,
-            at: cmd.at,
-        });
-        current = evolve(current, &event);
-        events.push(event);
+        Ok(events)
     }
-    events
 }
 
 pub fn evolve(mut state: Preferences, event: &Event) -> Preferences {

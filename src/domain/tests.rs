@@ -7,7 +7,7 @@ use super::inbox::{self, InboxItem, Mark, MarkAll};
 use super::notification::{self, Change, ChangeNotification, SendNotification, SendState};
 use super::preferences::{self, Preferences, SetPreferences};
 use super::values::*;
-use super::DomainError;
+use super::{Decide, DomainError};
 
 fn at() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5)
@@ -54,6 +54,33 @@ fn send(recipients: &[&str], c: Content, key: Option<&str>) -> SendNotification 
     )
 }
 
+/// Given the state a command is decided against, when the command comes, then these events.
+struct Given<S>(S);
+
+fn given_state<S>(state: S) -> Given<S> {
+    Given(state)
+}
+
+impl<S> Given<S> {
+    fn when<C: Decide<State = S>>(&self, cmd: &C) -> Result<Vec<Event>, DomainError> {
+        cmd.decide(&self.0)
+    }
+}
+
+/// A person's preferences after these earlier events.
+fn preferences_after(history: &[Event]) -> Preferences {
+    history
+        .iter()
+        .fold(Preferences::default(), preferences::evolve)
+}
+
+/// A person's inbox after these earlier events, the first at position 1.
+fn inbox_after(history: &[Event]) -> Vec<InboxItem> {
+    (1..).zip(history).fold(Vec::new(), |items, (position, e)| {
+        inbox::evolve(items, position, e)
+    })
+}
+
 /// Given earlier events of one notification, when a change is asked, then these events.
 struct GivenNotification(Option<notification::Notification>);
 
@@ -68,24 +95,19 @@ impl GivenNotification {
             .as_ref()
             .map(|n| n.id)
             .unwrap_or_else(|| NotificationId::from_uuid(uuid::Uuid::from_u128(1)));
-        notification::decide_change(
-            self.0.as_ref(),
-            &ChangeNotification {
-                id,
-                actor: user(by),
-                change,
-                at: at(),
-            },
-        )
+        given_state(self.0).when(&ChangeNotification {
+            id,
+            actor: user(by),
+            change,
+            at: at(),
+        })
     }
 }
 
 fn sent_to(who: &str) -> Vec<Event> {
-    notification::decide_send(
-        &SendState::default(),
-        &send(&[who], content("builds", false), None),
-    )
-    .expect("send is accepted")
+    given_state(SendState::default())
+        .when(&send(&[who], content("builds", false), None))
+        .expect("send is accepted")
 }
 
 fn flags_after(events: &[Event]) -> Flags {
@@ -102,7 +124,9 @@ fn flags_after(events: &[Event]) -> Flags {
 #[test]
 fn a_send_to_several_people_creates_one_notification_each_and_drops_duplicates() {
     let cmd = send(&["ann", "bob", "ann"], content("builds", false), None);
-    let events = notification::decide_send(&SendState::default(), &cmd).expect("accepted");
+    let events = given_state(SendState::default())
+        .when(&cmd)
+        .expect("accepted");
     assert_eq!(events.len(), 2);
     let recipients: Vec<_> = events
         .iter()
@@ -119,11 +143,9 @@ fn a_send_to_someone_who_muted_the_category_is_suppressed_not_shown() {
         previous_fingerprint: None,
         muted: [user("bob")].into(),
     };
-    let events = notification::decide_send(
-        &state,
-        &send(&["ann", "bob"], content("builds", false), None),
-    )
-    .expect("accepted");
+    let events = given_state(state)
+        .when(&send(&["ann", "bob"], content("builds", false), None))
+        .expect("accepted");
     assert_eq!(events[0].type_name(), "notification.sent");
     assert_eq!(events[1].type_name(), "notification.suppressed");
     assert_eq!(notification::evolve(None, &events[1]), None);
@@ -135,9 +157,9 @@ fn a_critical_send_reaches_people_who_muted_the_category() {
         previous_fingerprint: None,
         muted: [user("bob")].into(),
     };
-    let events =
-        notification::decide_send(&state, &send(&["bob"], content("security", true), None))
-            .expect("accepted");
+    let events = given_state(state)
+        .when(&send(&["bob"], content("security", true), None))
+        .expect("accepted");
     assert_eq!(events[0].type_name(), "notification.sent");
 }
 
@@ -151,7 +173,7 @@ fn a_retried_keyed_send_with_the_same_payload_decides_nothing_new() {
     // A retry carries new ids and a new clock reading; the fingerprint ignores both.
     let mut retry = send(&["ann"], content("builds", false), Some("order-1"));
     retry.at = at() + chrono::Duration::seconds(5);
-    assert_eq!(notification::decide_send(&state, &retry), Ok(vec![]));
+    assert_eq!(given_state(state).when(&retry), Ok(vec![]));
 }
 
 #[test]
@@ -163,7 +185,7 @@ fn a_keyed_send_with_a_different_payload_is_a_conflict() {
     };
     let changed = send(&["ann", "bob"], content("builds", false), Some("order-1"));
     assert_eq!(
-        notification::decide_send(&state, &changed),
+        given_state(state).when(&changed),
         Err(DomainError::IdempotencyConflict(
             IdempotencyKey::parse("order-1").expect("key")
         ))
@@ -289,7 +311,8 @@ fn a_suppressed_notification_cannot_be_changed() {
         previous_fingerprint: None,
         muted: [user("ann")].into(),
     };
-    let events = notification::decide_send(&state, &send(&["ann"], content("builds", false), None))
+    let events = given_state(state)
+        .when(&send(&["ann"], content("builds", false), None))
         .expect("accepted");
     assert!(matches!(
         given(&events).when("ann", Change::MarkRead),
@@ -344,7 +367,9 @@ fn mark_all_read_marks_every_unread_unarchived_notification() {
         item(3, "builds", 3, read),
         item(4, "builds", 4, archived),
     ];
-    let events = inbox::decide_mark_all(&items, &mark_all(Mark::Read, None, None));
+    let events = given_state(items.to_vec())
+        .when(&mark_all(Mark::Read, None, None))
+        .expect("accepted");
     assert_eq!(events[0].type_name(), "inbox.all_read");
     assert_eq!(events[0].stream_id(), "inbox-ann");
     assert_eq!(marked_ids(&events), [1, 2]);
@@ -356,7 +381,9 @@ fn mark_all_read_by_category_leaves_other_categories_unread() {
         item(1, "builds", 1, Flags::default()),
         item(2, "deploys", 2, Flags::default()),
     ];
-    let events = inbox::decide_mark_all(&items, &mark_all(Mark::Read, Some("deploys"), None));
+    let events = given_state(items.to_vec())
+        .when(&mark_all(Mark::Read, Some("deploys"), None))
+        .expect("accepted");
     assert_eq!(marked_ids(&events), [2]);
 }
 
@@ -366,7 +393,9 @@ fn mark_all_read_up_to_a_cursor_leaves_later_arrivals_unread() {
         item(1, "builds", 10, Flags::default()),
         item(2, "builds", 11, Flags::default()),
     ];
-    let events = inbox::decide_mark_all(&items, &mark_all(Mark::Read, None, Some(10)));
+    let events = given_state(items.to_vec())
+        .when(&mark_all(Mark::Read, None, Some(10)))
+        .expect("accepted");
     assert_eq!(marked_ids(&events), [1]);
 }
 
@@ -380,7 +409,9 @@ fn mark_all_seen_marks_unseen_only_and_keeps_them_unread() {
         item(1, "builds", 1, Flags::default()),
         item(2, "builds", 2, seen),
     ];
-    let events = inbox::decide_mark_all(&items, &mark_all(Mark::Seen, None, None));
+    let events = given_state(items.to_vec())
+        .when(&mark_all(Mark::Seen, None, None))
+        .expect("accepted");
     assert_eq!(events[0].type_name(), "inbox.all_seen");
     assert_eq!(marked_ids(&events), [1]);
     let after = inbox::evolve(items.to_vec(), 3, &events[0]);
@@ -394,10 +425,11 @@ fn mark_all_with_nothing_to_mark_decides_nothing() {
         read: true,
         archived: false,
     };
-    assert!(inbox::decide_mark_all(&[], &mark_all(Mark::Read, None, None)).is_empty());
-    assert!(
-        inbox::decide_mark_all(&[item(1, "b", 1, read)], &mark_all(Mark::Read, None, None))
-            .is_empty()
+    let nothing = mark_all(Mark::Read, None, None);
+    assert_eq!(given_state(Vec::new()).when(&nothing), Ok(vec![]));
+    assert_eq!(
+        given_state(vec![item(1, "b", 1, read)]).when(&nothing),
+        Ok(vec![])
     );
 }
 
@@ -408,9 +440,11 @@ fn a_bulk_mark_replays_onto_the_notification_state() {
         Event::NotificationSent(e) => e.notification_id,
         other => panic!("unexpected {other:?}"),
     };
-    let items = inbox::evolve(Vec::new(), 1, &history[0]);
+    let items = inbox_after(&history);
     assert_eq!(items[0].notification_id, id);
-    let bulk = inbox::decide_mark_all(&items, &mark_all(Mark::Read, None, None));
+    let bulk = given_state(items)
+        .when(&mark_all(Mark::Read, None, None))
+        .expect("accepted");
     let state = [history[0].clone(), bulk[0].clone()]
         .iter()
         .fold(None, notification::evolve);
@@ -438,10 +472,9 @@ fn every_channel_is_on_until_switched_off() {
 
 #[test]
 fn switching_a_channel_off_records_a_preference_change() {
-    let events = preferences::decide(
-        &Preferences::default(),
-        &set(&[("builds", Channel::InApp, false)]),
-    );
+    let events = given_state(preferences_after(&[]))
+        .when(&set(&[("builds", Channel::InApp, false)]))
+        .expect("accepted");
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].type_name(), "preference.changed");
     assert_eq!(events[0].stream_id(), "preferences-ann");
@@ -453,29 +486,30 @@ fn switching_a_channel_off_records_a_preference_change() {
 
 #[test]
 fn setting_a_switch_to_its_current_value_decides_nothing() {
-    assert!(preferences::decide(
-        &Preferences::default(),
-        &set(&[("builds", Channel::Email, true)])
-    )
-    .is_empty());
-    let off = Preferences::from_switches([(cat("builds"), Channel::Sms, false)]);
-    assert!(preferences::decide(&off, &set(&[("builds", Channel::Sms, false)])).is_empty());
+    let on = set(&[("builds", Channel::Email, true)]);
+    assert_eq!(given_state(preferences_after(&[])).when(&on), Ok(vec![]));
+    let switched_off = given_state(preferences_after(&[]))
+        .when(&set(&[("builds", Channel::Sms, false)]))
+        .expect("accepted");
+    let off = set(&[("builds", Channel::Sms, false)]);
+    assert_eq!(
+        given_state(preferences_after(&switched_off)).when(&off),
+        Ok(vec![])
+    );
+    let from_switches = Preferences::from_switches([(cat("builds"), Channel::Sms, false)]);
+    assert_eq!(given_state(from_switches).when(&off), Ok(vec![]));
 }
 
 #[test]
 fn within_one_command_a_later_change_to_the_same_switch_wins() {
-    let events = preferences::decide(
-        &Preferences::default(),
-        &set(&[
+    let events = given_state(preferences_after(&[]))
+        .when(&set(&[
             ("builds", Channel::Push, false),
             ("builds", Channel::Push, true),
-        ]),
-    );
+        ]))
+        .expect("accepted");
     assert_eq!(events.len(), 2);
-    let state = events
-        .iter()
-        .fold(Preferences::default(), preferences::evolve);
-    assert!(state.enabled(&cat("builds"), Channel::Push));
+    assert!(preferences_after(&events).enabled(&cat("builds"), Channel::Push));
 }
 
 #[test]
@@ -486,10 +520,11 @@ fn events_round_trip_through_their_stored_form() {
             .when("ann", Change::Archive)
             .expect("archive"),
     );
-    events.extend(preferences::decide(
-        &Preferences::default(),
-        &set(&[("builds", Channel::InApp, false)]),
-    ));
+    events.extend(
+        given_state(preferences_after(&[]))
+            .when(&set(&[("builds", Channel::InApp, false)]))
+            .expect("accepted"),
+    );
     for event in events {
         let decoded = Event::decode(event.type_name(), Event::VERSION, event.to_raw_json().get())
             .expect("decodes")

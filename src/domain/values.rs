@@ -40,11 +40,16 @@ fn has_control(s: &str) -> bool {
 
 /// A person who receives notifications (the JWT `sub`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(try_from = "String")]
 pub struct UserId(String);
 
 impl UserId {
     pub fn parse(raw: &str) -> Result<Self, InputError> {
+        Self::check(raw)?;
+        Ok(Self(raw.to_owned()))
+    }
+
+    fn check(raw: &str) -> Result<(), InputError> {
         const F: &str = "user id";
         if raw.is_empty() {
             return Err(InputError::new(F, "must not be empty"));
@@ -61,11 +66,20 @@ impl UserId {
                 "must not contain whitespace or control characters",
             ));
         }
-        Ok(Self(raw.to_owned()))
+        Ok(())
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl TryFrom<String> for UserId {
+    type Error = InputError;
+
+    fn try_from(raw: String) -> Result<Self, InputError> {
+        Self::check(&raw)?;
+        Ok(Self(raw))
     }
 }
 
@@ -104,13 +118,18 @@ impl fmt::Display for NotificationId {
 
 /// A notification category, e.g. `comments` or `billing.invoices`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(try_from = "String")]
 pub struct Category(String);
 
 impl Category {
     pub const DEFAULT: &'static str = "general";
 
     pub fn parse(raw: &str) -> Result<Self, InputError> {
+        Self::check(raw)?;
+        Ok(Self(raw.to_owned()))
+    }
+
+    fn check(raw: &str) -> Result<(), InputError> {
         const F: &str = "category";
         let valid_char =
             |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.:-".contains(c);
@@ -130,11 +149,20 @@ impl Category {
                 "must start with a lowercase letter or digit and use only a-z, 0-9, '_', '.', ':', '-'",
             ));
         }
-        Ok(Self(raw.to_owned()))
+        Ok(())
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl TryFrom<String> for Category {
+    type Error = InputError;
+
+    fn try_from(raw: String) -> Result<Self, InputError> {
+        Self::check(&raw)?;
+        Ok(Self(raw))
     }
 }
 
@@ -203,12 +231,17 @@ impl Default for Priority {
 
 /// A notification title: 1 to 200 characters, trimmed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(try_from = "String")]
 pub struct Title(String);
 
 impl Title {
     pub fn parse(raw: &str) -> Result<Self, InputError> {
         let t = raw.trim();
+        Self::check(t)?;
+        Ok(Self(t.to_owned()))
+    }
+
+    fn check(t: &str) -> Result<(), InputError> {
         if t.is_empty() {
             return Err(InputError::new("title", "must not be empty"));
         }
@@ -224,7 +257,7 @@ impl Title {
                 "must not contain control characters",
             ));
         }
-        Ok(Self(t.to_owned()))
+        Ok(())
     }
 
     pub fn as_str(&self) -> &str {
@@ -232,13 +265,30 @@ impl Title {
     }
 }
 
+impl TryFrom<String> for Title {
+    type Error = InputError;
+
+    fn try_from(raw: String) -> Result<Self, InputError> {
+        if raw.trim().len() != raw.len() {
+            return Self::parse(&raw);
+        }
+        Self::check(&raw)?;
+        Ok(Self(raw))
+    }
+}
+
 /// A notification body: up to 5,000 characters (may be empty).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(try_from = "String")]
 pub struct Body(String);
 
 impl Body {
     pub fn parse(raw: &str) -> Result<Self, InputError> {
+        Self::check(raw)?;
+        Ok(Self(raw.to_owned()))
+    }
+
+    fn check(raw: &str) -> Result<(), InputError> {
         if raw.chars().count() > limits::BODY_MAX {
             return Err(InputError::new(
                 "body",
@@ -249,7 +299,7 @@ impl Body {
         if raw.contains('\0') {
             return Err(InputError::new("body", "must not contain NUL characters"));
         }
-        Ok(Self(raw.to_owned()))
+        Ok(())
     }
 
     pub fn as_str(&self) -> &str {
@@ -257,9 +307,18 @@ impl Body {
     }
 }
 
+impl TryFrom<String> for Body {
+    type Error = InputError;
+
+    fn try_from(raw: String) -> Result<Self, InputError> {
+        Self::check(&raw)?;
+        Ok(Self(raw))
+    }
+}
+
 /// Application data attached to a notification: a JSON object of at most 16 KiB.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(try_from = "serde_json::Value")]
 pub struct Payload(serde_json::Value);
 
 impl Payload {
@@ -274,9 +333,7 @@ impl Payload {
                 "must not contain NUL characters in its strings or keys",
             ));
         }
-        let size = serde_json::to_vec(&value)
-            .map(|v| v.len())
-            .unwrap_or(usize::MAX);
+        let size = json_len(&value);
         if size > limits::DATA_MAX_BYTES {
             return Err(InputError::new(
                 "data",
@@ -291,6 +348,33 @@ impl Payload {
 
     pub fn as_json(&self) -> &serde_json::Value {
         &self.0
+    }
+}
+
+impl TryFrom<serde_json::Value> for Payload {
+    type Error = InputError;
+
+    fn try_from(value: serde_json::Value) -> Result<Self, InputError> {
+        Self::parse(value)
+    }
+}
+
+/// The length of `value` as compact JSON, counted without writing it anywhere.
+fn json_len(value: &serde_json::Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        Err(_) => usize::MAX,
     }
 }
 
@@ -313,11 +397,16 @@ impl Default for Payload {
 
 /// A link a notification points to (action URL, icon): `http(s)://...` or an app path `/...`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(try_from = "String")]
 pub struct Link(String);
 
 impl Link {
     pub fn parse(field: &'static str, raw: &str) -> Result<Self, InputError> {
+        Self::check(field, raw)?;
+        Ok(Self(raw.to_owned()))
+    }
+
+    fn check(field: &'static str, raw: &str) -> Result<(), InputError> {
         if raw.len() > limits::LINK_MAX {
             return Err(InputError::new(
                 field,
@@ -333,7 +422,7 @@ impl Link {
                 "must be an http(s) URL or a path starting with '/', without spaces",
             ));
         }
-        Ok(Self(raw.to_owned()))
+        Ok(())
     }
 
     pub fn as_str(&self) -> &str {
@@ -341,13 +430,27 @@ impl Link {
     }
 }
 
+impl TryFrom<String> for Link {
+    type Error = InputError;
+
+    fn try_from(raw: String) -> Result<Self, InputError> {
+        Self::check("link", &raw)?;
+        Ok(Self(raw))
+    }
+}
+
 /// A caller-chosen key that makes a send safe to retry.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(try_from = "String")]
 pub struct IdempotencyKey(String);
 
 impl IdempotencyKey {
     pub fn parse(raw: &str) -> Result<Self, InputError> {
+        Self::check(raw)?;
+        Ok(Self(raw.to_owned()))
+    }
+
+    fn check(raw: &str) -> Result<(), InputError> {
         const F: &str = "idempotency key";
         if raw.is_empty() || raw.len() > limits::IDEMPOTENCY_KEY_MAX {
             return Err(InputError::new(
@@ -358,7 +461,7 @@ impl IdempotencyKey {
         if has_control(raw) {
             return Err(InputError::new(F, "must not contain control characters"));
         }
-        Ok(Self(raw.to_owned()))
+        Ok(())
     }
 
     pub fn as_str(&self) -> &str {
@@ -366,9 +469,48 @@ impl IdempotencyKey {
     }
 }
 
+impl TryFrom<String> for IdempotencyKey {
+    type Error = InputError;
+
+    fn try_from(raw: String) -> Result<Self, InputError> {
+        Self::check(&raw)?;
+        Ok(Self(raw))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_value_read_from_json_is_parsed_like_one_from_input() {
+        let read = |json: &str| serde_json::from_str::<UserId>(json);
+        assert_eq!(
+            read("\"ann\"").expect("valid"),
+            UserId::parse("ann").expect("valid")
+        );
+        assert!(read("\"\"").is_err());
+        assert!(read("\"two words\"").is_err());
+        assert!(serde_json::from_str::<Category>("\"Billing\"").is_err());
+        assert!(serde_json::from_str::<Title>("\"bell\\u0007\"").is_err());
+        assert_eq!(
+            serde_json::from_str::<Title>("\" padded \"")
+                .expect("trimmed")
+                .as_str(),
+            "padded"
+        );
+        assert!(serde_json::from_str::<Body>("\"nul\\u0000\"").is_err());
+        assert!(serde_json::from_str::<Link>("\"javascript:alert(1)\"").is_err());
+        assert!(serde_json::from_str::<IdempotencyKey>("\"\"").is_err());
+        assert!(serde_json::from_str::<Payload>("[1]").is_err());
+        let big = format!("{{\"a\":\"{}\"}}", "x".repeat(limits::DATA_MAX_BYTES));
+        assert!(serde_json::from_str::<Payload>(&big).is_err());
+        // What is written reads back as the same value.
+        let title = Title::parse("Deploy finished").expect("valid");
+        let json = serde_json::to_string(&title).expect("serialize");
+        assert_eq!(json, "\"Deploy finished\"");
+        assert_eq!(serde_json::from_str::<Title>(&json).expect("read"), title);
+    }
 
     #[test]
     fn categories_are_lowercase_slugs() {

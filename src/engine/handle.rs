@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::{CommandError, CommittedEvents, Outcome};
 use crate::domain::event::Event;
-use crate::domain::{inbox, notification, preferences, Command, UserId};
+use crate::domain::{notification, Command, Decide, UserId};
 use crate::eventlog::batch::Batch;
 use crate::eventlog::{Metadata, RecordedEvent};
 use crate::projections::state::{self, Delivery};
@@ -67,7 +67,7 @@ pub(super) async fn handle(
         Command::Send(cmd) => return send(batch, cache, cmd, metadata).await,
         Command::Change(cmd) => {
             let current = state::notification(batch.tx(), cmd.id).await?;
-            notification::decide_change(current.as_ref(), cmd)
+            cmd.decide(&current)
         }
         Command::MarkAll(cmd) => {
             let items = state::inbox_items(
@@ -78,11 +78,11 @@ pub(super) async fn handle(
                 cmd.up_to_position,
             )
             .await?;
-            Ok(inbox::decide_mark_all(&items, cmd))
+            cmd.decide(&items)
         }
         Command::SetPreferences(cmd) => {
             let current = state::preferences(batch.tx(), &cmd.user).await?;
-            Ok(preferences::decide(&current, cmd))
+            cmd.decide(&current)
         }
     };
     let events = match decided {
@@ -136,7 +136,7 @@ async fn send(
         previous_fingerprint: previous.as_ref().map(|p| p.request_hash.clone()),
         muted,
     };
-    let events = match notification::decide_send(&decision_state, cmd) {
+    let events = match cmd.decide(&decision_state) {
         Ok(events) => events,
         Err(rejected) => return Ok(Err(rejected.into())),
     };

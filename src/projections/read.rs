@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use sqlx::Row;
 
+use crate::domain::event::NotificationCreated;
 use crate::domain::{Category, Channel, NotificationId, UserId};
 use crate::eventlog::Db;
 use crate::on_reader;
@@ -30,6 +31,31 @@ pub struct InboxEntry {
     pub archived_at: Option<DateTime<Utc>>,
     /// Log position of the last change to this notification.
     pub last_position: i64,
+}
+
+impl InboxEntry {
+    /// The row a send makes: what the inbox holds for it until its flags change.
+    pub fn sent(e: &NotificationCreated, position: i64) -> InboxEntry {
+        let c = &e.content;
+        InboxEntry {
+            notification_id: e.notification_id,
+            recipient: e.recipient.as_str().to_owned(),
+            category: c.category.as_str().to_owned(),
+            priority: c.priority.as_str().to_owned(),
+            critical: c.critical,
+            title: c.title.as_str().to_owned(),
+            body: c.body.as_str().to_owned(),
+            data: c.data.as_json().clone(),
+            action_url: c.action_url.as_ref().map(|l| l.as_str().to_owned()),
+            icon: c.icon.as_ref().map(|l| l.as_str().to_owned()),
+            sent_at: e.at,
+            sent_position: position,
+            seen_at: None,
+            read_at: None,
+            archived_at: None,
+            last_position: position,
+        }
+    }
 }
 
 /// Which part of the inbox to list.
