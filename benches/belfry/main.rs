@@ -15,14 +15,17 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod append;
+mod broadcast;
 mod data;
 mod http;
+mod idle;
 mod live;
 mod plot;
 mod queries;
 mod replay;
 mod report;
 mod server;
+mod sockets;
 mod store;
 
 use std::path::PathBuf;
@@ -82,15 +85,15 @@ enum Scenario {
     /// 2. Sends through the GraphQL HTTP API of a real `belfry serve`.
     Http(http::Args),
     /// 3. End-to-end delivery to live `inbox` subscriptions over WebSocket.
-    Live(live::LiveArgs),
+    Live(live::Args),
     /// 4. Server memory with many idle, subscribed sockets.
-    Idle(live::IdleArgs),
+    Idle(idle::Args),
     /// 5. Read queries on a large read model built by the replay path.
     Queries(queries::Args),
     /// 6. Replay: rebuild every projection from a large log, and the raw read rate of the log.
     Replay(replay::Args),
     /// 7. One send to many recipients: until every inbox row exists, and until it is live.
-    Broadcast(live::BroadcastArgs),
+    Broadcast(broadcast::Args),
     /// Draw the SVG plots from the JSON results.
     Plot(plot::Args),
 }
@@ -108,11 +111,11 @@ fn main() -> anyhow::Result<()> {
         match scenario {
             Scenario::Append(a) => append::run(a).await,
             Scenario::Http(a) => http::run(a).await,
-            Scenario::Live(a) => live::run_live(a).await,
-            Scenario::Idle(a) => live::run_idle(a).await,
+            Scenario::Live(a) => live::run(a).await,
+            Scenario::Idle(a) => idle::run(a).await,
             Scenario::Queries(a) => queries::run(a).await,
             Scenario::Replay(a) => replay::run(a).await,
-            Scenario::Broadcast(a) => live::run_broadcast(a).await,
+            Scenario::Broadcast(a) => broadcast::run(a).await,
             Scenario::Plot(a) => plot::run(a),
         }
     })
