@@ -156,26 +156,15 @@ impl Db {
 
     /// Begins a transaction that holds the log lock until it commits or rolls back.
     pub async fn begin_write(&self) -> anyhow::Result<WriteTx> {
-        match self {
-            Db::Sqlite { writer, .. } => Ok(WriteTx::Sqlite(
-                writer
-                    .begin_with("BEGIN IMMEDIATE")
-                    .await
-                    .context("Failed to begin a SQLite write transaction")?,
-            )),
-            Db::Postgres(pool) => {
-                let mut tx = pool
-                    .begin()
-                    .await
-                    .context("Failed to begin a Postgres transaction")?;
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(LOG_LOCK_KEY)
-                    .execute(&mut *tx)
-                    .await
-                    .context("Failed to take the log lock")?;
-                Ok(WriteTx::Postgres(tx))
-            }
+        let mut tx = self.begin_plain().await?;
+        if let WriteTx::Postgres(tx) = &mut tx {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(LOG_LOCK_KEY)
+                .execute(&mut **tx)
+                .await
+                .context("Failed to take the log lock")?;
         }
+        Ok(tx)
     }
 
     /// Checks that the database answers.
