@@ -4,11 +4,12 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use async_graphql::futures_util::stream::{self, AbortHandle, Abortable, BoxStream, SelectAll};
-use async_graphql::futures_util::{SinkExt, StreamExt};
+use async_graphql::futures_util::StreamExt;
 use async_graphql::Response;
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use axum::extract::ws::{Message, WebSocket};
 use serde_json::Value;
 
+use super::ending::{close_with, read_error, too_slow, SLOW_GRACE};
 use super::protocol::{self, close, ClientMessage, Protocol};
 use crate::api::error::code;
 use crate::api::ApiState;
@@ -90,19 +91,6 @@ fn deadline(at: SystemTime) -> tokio::time::Instant {
         .duration_since(SystemTime::now())
         .unwrap_or(Duration::ZERO);
     tokio::time::Instant::now() + left
-}
-
-/// Why the peer's frame could not be read, as a close code; `None` when the peer is gone.
-fn read_error(error: axum::Error) -> Option<(u16, &'static str)> {
-    let inner = error.into_inner();
-    match inner.downcast_ref::<tungstenite::Error>()? {
-        tungstenite::Error::Capacity(_) => Some((close::TOO_BIG, "Message too big")),
-        tungstenite::Error::Utf8(_) => Some((close::INVALID_PAYLOAD, "Text frame is not UTF-8")),
-        tungstenite::Error::Protocol(_) => {
-            Some((close::PROTOCOL_ERROR, "WebSocket protocol error"))
-        }
-        _ => None,
-    }
 }
 
 /// Runs one socket until the peer leaves, a protocol rule closes it, or the server stops.
@@ -193,7 +181,7 @@ pub async fn serve(
     match step {
         Step::Close(code, reason) => {
             let grace = conn.send_timeout;
-            close_with(&mut conn, code, &reason, &[], grace).await
+            close_with(&mut conn.socket, code, &reason, &[], grace).await
         }
         Step::TooSlow => {
             let errors: Vec<String> = ops.iter().map(|id| too_slow(conn.protocol, id)).collect();
@@ -201,62 +189,19 @@ pub async fn serve(
             // A slow reader may yet catch up with what it was sent: give it time to, so it
             // learns why the socket ends.
             let grace = conn.send_timeout.max(SLOW_GRACE);
-            close_with(&mut conn, close::TRY_AGAIN_LATER, reason, &errors, grace).await;
+            close_with(
+                &mut conn.socket,
+                close::TRY_AGAIN_LATER,
+                reason,
+                &errors,
+                grace,
+            )
+            .await;
         }
         Step::Continue | Step::End => {}
     }
     state.metrics.sockets(-1);
 }
-
-/// The error that ends operation `id` of a socket too slow to take its messages.
-fn too_slow(protocol: Protocol, id: &str) -> String {
-    let errors = serde_json::json!([{
-        "message": "this connection did not take its messages in time and was closed; \
-                    subscribe again with `after` set to the last cursor you received",
-        "extensions": { "code": code::RATE_LIMITED, "reason": "SLOW_SUBSCRIBER" }
-    }]);
-    protocol::error(protocol, id, errors)
-}
-
-/// Queues `messages` and a close frame behind whatever the socket still holds, flushes them
-/// within `grace`, then reads on briefly so the peer's close (or what is left of
-/// a refused frame) is taken before the socket is dropped: closing with unread bytes would
-/// reset the connection and lose the close frame on the way.
-async fn close_with(
-    conn: &mut Conn,
-    code: u16,
-    reason: &str,
-    messages: &[String],
-    grace: Duration,
-) {
-    let frame = CloseFrame {
-        code,
-        reason: close::reason(reason).into(),
-    };
-    let queued = async {
-        for message in messages {
-            conn.socket.feed(Message::text(message.clone())).await?;
-        }
-        conn.socket.feed(Message::Close(Some(frame))).await?;
-        conn.socket.flush().await
-    };
-    if !matches!(tokio::time::timeout(grace, queued).await, Ok(Ok(()))) {
-        return;
-    }
-    let linger = async {
-        while let Some(Ok(message)) = conn.socket.recv().await {
-            if matches!(message, Message::Close(_)) {
-                break;
-            }
-        }
-    };
-    let _ = tokio::time::timeout(LINGER, linger).await;
-}
-
-/// How long a closing socket waits for the peer's close frame.
-const LINGER: Duration = Duration::from_secs(1);
-/// How long a socket closed for being too slow has to take its last messages.
-const SLOW_GRACE: Duration = Duration::from_secs(10);
 
 async fn on_message(conn: &mut Conn, state: &ApiState, message: Message) -> Step {
     let text = match message {

@@ -9,6 +9,7 @@
 //! be checked.
 
 pub mod connection;
+mod ending;
 pub mod protocol;
 
 pub use connection::{serve, Credentials, WsConfig};
