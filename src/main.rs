@@ -21,8 +21,10 @@ use belfry::domain::notification::SendNotification;
 use belfry::domain::{Command, Priority, SendInput};
 use belfry::engine::Engine;
 use belfry::eventlog::Metadata;
-use belfry::projections::{self, replay, Projection};
+use belfry::projections::replay::{self, Progress};
+use belfry::projections::{self, Projection};
 use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -268,14 +270,18 @@ async fn run(command: Cmd, settings: Settings) -> anyhow::Result<ExitCode> {
         }
         Cmd::Import { input } => {
             let db = open_db(&settings).await?;
+            let mut bar = ReplayBar::default();
             let count = match input {
                 Some(path) => {
                     let file = std::fs::File::open(&path)
                         .with_context(|| format!("Failed to open {}", path.display()))?;
-                    belfry::transfer::import(&db, BufReader::new(file), true).await?
+                    belfry::transfer::import(&db, BufReader::new(file), |p| bar.show(p)).await?
                 }
-                None => belfry::transfer::import(&db, std::io::stdin().lock(), true).await?,
+                None => {
+                    belfry::transfer::import(&db, std::io::stdin().lock(), |p| bar.show(p)).await?
+                }
             };
+            bar.clear();
             println!(
                 "imported {count} events into {} and rebuilt every projection",
                 settings.database_label()
@@ -493,11 +499,13 @@ async fn replay_cmd(
     };
     let db = open_db(&settings).await?;
     let names: Vec<&str> = selected.iter().map(|p| p.name()).collect();
+    let mut bar = ReplayBar::default();
     let report = if verify {
-        replay::verify(&db, &selected, true).await?
+        replay::verify(&db, &selected, |p| bar.show(p)).await?
     } else {
-        replay::rebuild(&db, &selected, true).await?
+        replay::rebuild(&db, &selected, |p| bar.show(p)).await?
     };
+    bar.clear();
     let verb = if verify { "verified" } else { "rebuilt" };
     println!(
         "{verb} {} from {} events in {:.2} s ({:.0} events/s)",
@@ -523,4 +531,38 @@ async fn replay_cmd(
         );
     }
     Ok(ExitCode::from(1))
+}
+
+/// The progress bar of a replay (`belfry replay`, and the rebuild after `belfry import`),
+/// drawn from the replay's [`Progress`] reports on stderr, and not at all when stderr is not
+/// a terminal.
+#[derive(Default)]
+struct ReplayBar(Option<ProgressBar>);
+
+impl ReplayBar {
+    fn show(&mut self, progress: Progress) {
+        match &self.0 {
+            Some(bar) => bar.set_position(progress.events),
+            // The first report: the build starts, from 0, towards the head it began at.
+            None => self.0 = Some(replay_bar(progress.head)),
+        }
+    }
+
+    /// Clears the bar once the replay is done. A replay that fails leaves it standing above
+    /// the error instead.
+    fn clear(self) {
+        if let Some(bar) = self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn replay_bar(head: u64) -> ProgressBar {
+    let bar = ProgressBar::new(head);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{spinner} replaying [{bar:40}] {pos}/{len} events  {per_sec}  ETA {eta}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
 }

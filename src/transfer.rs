@@ -7,7 +7,8 @@ use std::io::{BufRead, Write};
 use anyhow::Context;
 
 use crate::eventlog::{rows_in, Db, EventLog, RecordedEvent};
-use crate::projections::{replay, Projection};
+use crate::projections::replay::{self, Progress};
+use crate::projections::Projection;
 
 /// Writes the whole log to `out`, one event per line. Returns the number of events.
 pub async fn export(db: &Db, out: &mut impl Write) -> anyhow::Result<i64> {
@@ -27,9 +28,14 @@ pub async fn export(db: &Db, out: &mut impl Write) -> anyhow::Result<i64> {
     Ok(head.min(position))
 }
 
-/// Loads an export into an empty store and rebuilds every projection. All or nothing: the
-/// events are written in one transaction, after every line has been checked.
-pub async fn import(db: &Db, input: impl BufRead, progress: bool) -> anyhow::Result<i64> {
+/// Loads an export into an empty store and rebuilds every projection, reporting the
+/// rebuild's progress to `on_progress`. All or nothing: the events are written in one
+/// transaction, after every line has been checked.
+pub async fn import(
+    db: &Db,
+    input: impl BufRead,
+    on_progress: impl FnMut(Progress) + Send,
+) -> anyhow::Result<i64> {
     let mut events: Vec<RecordedEvent> = Vec::new();
     for (n, line) in input.lines().enumerate() {
         let line = line.context("Failed to read the import")?;
@@ -55,6 +61,6 @@ pub async fn import(db: &Db, input: impl BufRead, progress: bool) -> anyhow::Res
     );
     rows_in::insert_in(&mut tx, &events).await?;
     tx.commit().await?;
-    replay::rebuild(db, &Projection::ALL, progress).await?;
+    replay::rebuild(db, &Projection::ALL, on_progress).await?;
     Ok(events.len() as i64)
 }

@@ -61,7 +61,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         let events = data::load_log(&db, args.notifications, |i| recipient(i, users, heavy), None).await?;
         let load_s = started.elapsed().as_secs_f64();
         println!("  loaded {events} events in {load_s:.0} s; replaying ...");
-        let rebuilt = replay::rebuild(&db, &Projection::ALL, false).await?;
+        let rebuilt = replay::rebuild(&db, &Projection::ALL, |_| {}).await?;
         println!("  replayed at {:.0} events/s", rebuilt.events_per_second());
         // The queries run on a settled store: the write-back of the build (and on Postgres
         // of its `VACUUM`) is finished before the first one, not running beside them.

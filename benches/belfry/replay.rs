@@ -77,7 +77,7 @@ async fn round(db: &belfry::eventlog::Db) -> anyhow::Result<Round> {
     let read_cpu = cpu.stop();
 
     let cpu = CpuWatch::start(None);
-    let rebuilt = replay::rebuild(db, &Projection::ALL, false).await?;
+    let rebuilt = replay::rebuild(db, &Projection::ALL, |_| {}).await?;
     Ok(Round {
         read,
         read_s,

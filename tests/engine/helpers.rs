@@ -323,7 +323,7 @@ impl Drop for TestEngine {
 /// live read model.
 pub async fn assert_replay_finds_no_differences(db: &Db) {
     let report =
-        belfry::projections::replay::verify(db, &belfry::projections::Projection::ALL, false)
+        belfry::projections::replay::verify(db, &belfry::projections::Projection::ALL, |_| {})
             .await
             .expect("verify");
     assert!(

@@ -110,7 +110,7 @@ async fn idempotency_keys_survive_a_rebuild_of_the_read_model(backend: Backend) 
         .await
         .expect("first");
     engine.stop().await;
-    replay::rebuild(&store.db, &Projection::ALL, false)
+    replay::rebuild(&store.db, &Projection::ALL, |_| {})
         .await
         .expect("rebuild");
     let engine = store.engine().await;

@@ -346,7 +346,7 @@ async fn a_log_written_before_the_json_columns_reads_the_same_after_the_migratio
     }
 
     // Replay builds the read model from those events; an engine then appends to the log.
-    replay::rebuild(&old.db, &Projection::ALL, false)
+    replay::rebuild(&old.db, &Projection::ALL, |_| {})
         .await
         .expect("replay");
     let engine = old.engine().await;

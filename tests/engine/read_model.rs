@@ -464,7 +464,7 @@ async fn a_large_send_stores_every_field_as_a_small_one_does(backend: Backend) {
     let drift = store.counter_drift().await;
     assert!(drift.is_empty(), "counters drifted: {drift:?}");
     assert_replay_finds_no_differences(&store.db).await;
-    replay::rebuild(&store.db, &Projection::ALL, false)
+    replay::rebuild(&store.db, &Projection::ALL, |_| {})
         .await
         .expect("rebuild");
     assert_eq!(counts(&store, "full-1499").await, (1, 1));
@@ -550,7 +550,7 @@ async fn commands_queued_together_see_each_others_events(backend: Backend) {
 /// Replay reads the log in pages of 10,000 events, and on Postgres writes a page's rows while
 /// the page before's changes are written on another connection (decision 0025). Changes here
 /// touch rows of their own page, of the page before and of two pages back; a rebuild must
-/// still equal what the appender built.
+/// still equal what the appender built, and report its progress page by page.
 async fn a_replay_across_pages_rebuilds_what_the_appender_built(backend: Backend) {
     let Some(store) = TestStore::new(backend).await else {
         return;
@@ -616,10 +616,18 @@ async fn a_replay_across_pages_rebuilds_what_the_appender_built(backend: Backend
     assert!(head > 20_000, "the log spans three pages: {head}");
 
     assert_replay_finds_no_differences(&store.db).await;
-    let report = replay::rebuild(&store.db, &Projection::ALL, false)
+    let mut reports = Vec::new();
+    let report = replay::rebuild(&store.db, &Projection::ALL, |p| reports.push(p))
         .await
         .expect("rebuild");
     assert_eq!(report.events, head);
+    // The start, then each page folded, up to the head.
+    let head = u64::try_from(head).expect("a positive head");
+    let expected: Vec<replay::Progress> = [0, 10_000, 20_000, head]
+        .into_iter()
+        .map(|events| replay::Progress { events, head })
+        .collect();
+    assert_eq!(reports, expected);
     // user-0: the first send read, the second unread and unseen.
     assert_eq!(counts(&store, "user-0").await, (1, 1));
     // user-1: the first archived (no longer counted), the second seen but unread.
@@ -779,7 +787,7 @@ async fn check_history(backend: Backend, ops: Vec<Op>) -> Result<(), TestCaseErr
         drift.is_empty(),
         "counters drifted from a recount: {drift:?}"
     );
-    let report = replay::verify(&store.db, &Projection::ALL, false)
+    let report = replay::verify(&store.db, &Projection::ALL, |_| {})
         .await
         .expect("verify");
     prop_assert!(

@@ -79,7 +79,7 @@ async fn serve_refuses_to_start_until_a_stale_projection_is_replayed(backend: Ba
     belfry::projections::replay::rebuild(
         &store.db,
         &[belfry::projections::Projection::Inbox],
-        false,
+        |_| {},
     )
     .await
     .expect("replay");

@@ -215,7 +215,7 @@ async fn a_log_exported_from_sqlite_imports_into_postgres_with_an_identical_read
     engine.stop().await;
 
     let bytes = export_to_vec(&sqlite.db).await;
-    let imported = belfry::transfer::import(&pg.db, &bytes[..], false)
+    let imported = belfry::transfer::import(&pg.db, &bytes[..], |_| {})
         .await
         .expect("import into postgres");
 
@@ -259,7 +259,7 @@ async fn a_log_exported_from_sqlite_imports_into_postgres_with_an_identical_read
         "the read model on Postgres differs from the one on SQLite"
     );
 
-    assert!(replay::verify(&pg.db, &Projection::ALL, false)
+    assert!(replay::verify(&pg.db, &Projection::ALL, |_| {})
         .await
         .expect("verify")
         .differences
@@ -302,7 +302,7 @@ async fn import_refuses_a_store_that_already_has_events_and_a_file_with_a_gap(ba
         .expect("counts");
     assert_eq!(before.len(), 4);
 
-    let err = belfry::transfer::import(&source.db, &bytes[..], false)
+    let err = belfry::transfer::import(&source.db, &bytes[..], |_| {})
         .await
         .expect_err("import into a store with events");
     let message = format!("{err:#}");
@@ -329,7 +329,7 @@ async fn import_refuses_a_store_that_already_has_events_and_a_file_with_a_gap(ba
     let mut lines: Vec<&str> = text.lines().collect();
     lines.remove(2);
     let gapped = lines.join("\n") + "\n";
-    let err = belfry::transfer::import(&target.db, gapped.as_bytes(), false)
+    let err = belfry::transfer::import(&target.db, gapped.as_bytes(), |_| {})
         .await
         .expect_err("import of a file with a gap");
     let message = format!("{err:#}");
@@ -343,7 +343,7 @@ async fn import_refuses_a_store_that_already_has_events_and_a_file_with_a_gap(ba
     );
 
     // The refusals left the target empty and usable: the whole file imports.
-    let imported = belfry::transfer::import(&target.db, &bytes[..], false)
+    let imported = belfry::transfer::import(&target.db, &bytes[..], |_| {})
         .await
         .expect("import");
     assert_eq!(imported, 4);
