@@ -44,6 +44,10 @@ pub async fn import(
         }
         let event: RecordedEvent = serde_json::from_str(&line)
             .with_context(|| format!("line {} is not an exported event", n + 1))?;
+        // Every value is parsed as the API parses it, so nothing invalid reaches the store.
+        event
+            .decode()
+            .with_context(|| format!("line {} holds an invalid event", n + 1))?;
         let expected = events.len() as i64 + 1;
         anyhow::ensure!(
             event.position == expected,

@@ -342,6 +342,22 @@ async fn import_refuses_a_store_that_already_has_events_and_a_file_with_a_gap(ba
         "a refused import wrote events"
     );
 
+    // A value the API would refuse is refused here too, before anything is written.
+    let blank = text.replacen("\"recipient\":\"carol\"", "\"recipient\":\"\"", 1);
+    assert_ne!(blank, text, "the export names carol as a recipient");
+    let err = belfry::transfer::import(&target.db, blank.as_bytes(), |_| {})
+        .await
+        .expect_err("import of an invalid recipient");
+    let message = format!("{err:#}");
+    assert!(
+        message.contains("line 4 holds an invalid event") && message.contains("user id"),
+        "{message}"
+    );
+    assert!(
+        target.all_events().await.is_empty(),
+        "a refused import wrote events"
+    );
+
     // The refusals left the target empty and usable: the whole file imports.
     let imported = belfry::transfer::import(&target.db, &bytes[..], |_| {})
         .await
