@@ -43,11 +43,11 @@ impl Decided {
 /// pass. Called before every decision-state read that could depend on them, and once before
 /// the batch commits, so a batch of sends writes its projection rows in a few statements.
 pub(super) async fn project(batch: &mut Batch) -> anyhow::Result<()> {
-    let (tx, events, domain) = batch.unprojected();
+    let (tx, events) = batch.unprojected();
     if events.is_empty() {
         return Ok(());
     }
-    projections::apply(tx, &Target::live(), events, domain).await
+    projections::apply(tx, &Target::live(), events).await
 }
 
 /// Decides one command against the batch so far and pushes its events. `Err` is an

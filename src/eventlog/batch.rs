@@ -13,10 +13,9 @@ use crate::domain::event::Event;
 pub struct Batch {
     tx: WriteTx,
     head: i64,
-    pending: Vec<RecordedEvent>,
-    /// The domain event of each pending event (`None` for types the engine does not know), so
-    /// the projections need not decode what the appender has just encoded.
-    domain: Vec<Option<Event>>,
+    /// Each event with its domain event, so the projections need not decode what the
+    /// appender has just encoded.
+    pending: Vec<(RecordedEvent, Event)>,
     /// How many of `pending` have been handed out by [`Batch::unprojected`].
     projected: usize,
     /// Stream versions as of `pending[..indexed]`, and of streams read from the log. Built
@@ -35,7 +34,6 @@ impl Batch {
             tx,
             head,
             pending: Vec::new(),
-            domain: Vec::new(),
             projected: 0,
             versions: HashMap::new(),
             indexed: 0,
@@ -56,7 +54,7 @@ impl Batch {
 
     /// The current version of a stream, counting events appended earlier in this batch.
     pub async fn stream_version(&mut self, stream_id: &str) -> anyhow::Result<i64> {
-        for e in &self.pending[self.indexed..] {
+        for (e, _) in &self.pending[self.indexed..] {
             // In position order, so the last event of a stream leaves its version.
             self.versions.insert(e.stream_id.clone(), e.stream_version);
         }
@@ -73,7 +71,6 @@ impl Batch {
     /// of copying them at every doubling.
     pub fn reserve(&mut self, additional: usize) {
         self.pending.reserve(additional);
-        self.domain.reserve(additional);
     }
 
     /// Appends one domain event to `stream_id` and returns its position. `new_stream`: the
@@ -93,8 +90,7 @@ impl Batch {
         } + 1;
         self.head += 1;
         let recorded = self.record(stream_id, version, NewEvent::from_domain(&event, metadata));
-        self.pending.push(recorded);
-        self.domain.push(Some(event));
+        self.pending.push((recorded, event));
         Ok(self.head)
     }
 
@@ -114,10 +110,10 @@ impl Batch {
 
     /// The transaction and the events pushed since the last call, with their domain events,
     /// for the caller to fold into the projections in one go.
-    pub fn unprojected(&mut self) -> (&mut WriteTx, &[RecordedEvent], &[Option<Event>]) {
+    pub fn unprojected(&mut self) -> (&mut WriteTx, &[(RecordedEvent, Event)]) {
         let from = self.projected;
         self.projected = self.pending.len();
-        (&mut self.tx, &self.pending[from..], &self.domain[from..])
+        (&mut self.tx, &self.pending[from..])
     }
 
     /// How many events are waiting to be written.
@@ -132,8 +128,9 @@ impl Batch {
     /// Writes the pending events and commits: one insert per 1,000 events, one commit.
     /// Returns the new head and the events as written.
     pub async fn commit(mut self) -> anyhow::Result<(i64, Vec<RecordedEvent>)> {
-        rows::insert_in(&mut self.tx, &self.pending).await?;
+        let recorded: Vec<RecordedEvent> = self.pending.into_iter().map(|(r, _)| r).collect();
+        rows::insert_in(&mut self.tx, &recorded).await?;
         self.tx.commit().await?;
-        Ok((self.head, self.pending))
+        Ok((self.head, recorded))
     }
 }

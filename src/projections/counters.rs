@@ -67,7 +67,7 @@ impl Sums {
         }
     }
 
-    pub(super) fn add(&mut self, events: &[(&RecordedEvent, &Event)]) {
+    pub(super) fn add(&mut self, events: &[(RecordedEvent, Event)]) {
         for (_, event) in events {
             for (recipient, category, (unread, unseen)) in changes(event) {
                 if unread == 0 && unseen == 0 {

@@ -154,9 +154,8 @@ impl Target {
     }
 }
 
-/// Folds `events` into each target's table, in order, given the domain event of each (`None`
-/// for types the engine does not know, which are skipped). The appender has them at hand, so
-/// nothing is decoded again (see [`Fold::apply_decoded`]).
+/// Folds `events` into each target's table, in order, each with its domain event. The
+/// appender has them at hand, so nothing is decoded again (see [`Fold::apply_decoded`]).
 ///
 /// Set-based: the inbox gets one multi-row insert per run of sends, and the counters one
 /// multi-row upsert of the summed changes for the whole slice, so a batch or a replay page
@@ -165,11 +164,10 @@ impl Target {
 pub async fn apply(
     tx: &mut WriteTx,
     targets: &[Target],
-    events: &[RecordedEvent],
-    domain: &[Option<Event>],
+    events: &[(RecordedEvent, Event)],
 ) -> anyhow::Result<()> {
     let mut fold = Fold::new(targets);
-    fold.apply_decoded(tx, events, domain).await?;
+    fold.apply_decoded(tx, events).await?;
     fold.flush(tx).await
 }
 
@@ -207,21 +205,20 @@ impl<'a> Fold<'a> {
     pub(crate) async fn apply(
         &mut self,
         tx: &mut WriteTx,
-        events: &[RecordedEvent],
+        events: Vec<RecordedEvent>,
     ) -> anyhow::Result<()> {
-        let domain = decode(events)?;
-        self.apply_decoded(tx, events, &domain).await
+        let decoded = decode(events)?;
+        self.apply_decoded(tx, &decoded).await
     }
 
-    /// Like [`Fold::apply`] with each event's domain event already at hand (`None` for types
-    /// the engine does not know), as the appender has them: nothing is decoded again.
+    /// Like [`Fold::apply`] with each event's domain event already at hand, as the appender
+    /// has them: nothing is decoded again.
     pub(crate) async fn apply_decoded(
         &mut self,
         tx: &mut WriteTx,
-        events: &[RecordedEvent],
-        domain: &[Option<Event>],
+        events: &[(RecordedEvent, Event)],
     ) -> anyhow::Result<()> {
-        self.apply_part(tx, events, domain, inbox::Part::All).await
+        self.apply_part(tx, events, inbox::Part::All).await
     }
 
     /// Like [`Fold::apply_decoded`] but for the inbox rows of sends, which [`insert_sends`]
@@ -230,33 +227,29 @@ impl<'a> Fold<'a> {
     pub(crate) async fn apply_changes(
         &mut self,
         tx: &mut WriteTx,
-        events: &[RecordedEvent],
-        domain: &[Option<Event>],
+        events: &[(RecordedEvent, Event)],
     ) -> anyhow::Result<()> {
-        self.apply_part(tx, events, domain, inbox::Part::Changes)
-            .await
+        self.apply_part(tx, events, inbox::Part::Changes).await
     }
 
     async fn apply_part(
         &mut self,
         tx: &mut WriteTx,
-        events: &[RecordedEvent],
-        domain: &[Option<Event>],
+        decoded: &[(RecordedEvent, Event)],
         part: inbox::Part,
     ) -> anyhow::Result<()> {
-        let decoded = pair(events, domain)?;
         for target in self.targets {
             let t = target.table.as_str();
             match target.projection {
-                Projection::Inbox => inbox::apply(tx, t, &decoded, part).await?,
-                Projection::UnreadCounters => self.sums.add(&decoded),
+                Projection::Inbox => inbox::apply(tx, t, decoded, part).await?,
+                Projection::UnreadCounters => self.sums.add(decoded),
                 Projection::Preferences => {
-                    for (recorded, event) in &decoded {
+                    for (recorded, event) in decoded {
                         preferences::apply(tx, t, recorded, event).await?;
                     }
                 }
                 Projection::IdempotencyKeys => {
-                    for (recorded, event) in &decoded {
+                    for (recorded, event) in decoded {
                         idempotency::apply(tx, t, recorded, event).await?;
                     }
                 }
@@ -284,47 +277,30 @@ impl<'a> Fold<'a> {
 pub(crate) async fn insert_sends(
     tx: &mut WriteTx,
     targets: &[Target],
-    events: &[RecordedEvent],
-    domain: &[Option<Event>],
+    decoded: &[(RecordedEvent, Event)],
 ) -> anyhow::Result<()> {
-    let decoded = pair(events, domain)?;
     for target in targets {
         if target.projection == Projection::Inbox {
-            inbox::apply(tx, &target.table, &decoded, inbox::Part::Sends).await?;
+            inbox::apply(tx, &target.table, decoded, inbox::Part::Sends).await?;
         }
     }
     Ok(())
 }
 
-/// Each event's domain event, `None` for types the engine does not know.
-pub(crate) fn decode(events: &[RecordedEvent]) -> anyhow::Result<Vec<Option<Event>>> {
-    events
-        .iter()
-        .map(|recorded| {
-            recorded.decode().map_err(|e| {
-                anyhow::anyhow!(
-                    "Failed to decode event at position {}: {e}",
-                    recorded.position
-                )
-            })
-        })
-        .collect()
-}
-
-/// The events the engine knows, each with its domain event.
-fn pair<'e>(
-    events: &'e [RecordedEvent],
-    domain: &'e [Option<Event>],
-) -> anyhow::Result<Vec<(&'e RecordedEvent, &'e Event)>> {
-    anyhow::ensure!(
-        events.len() == domain.len(),
-        "{} events but {} domain events to project",
-        events.len(),
-        domain.len()
-    );
-    Ok(events
-        .iter()
-        .zip(domain)
-        .filter_map(|(recorded, event)| event.as_ref().map(|e| (recorded, e)))
-        .collect())
+/// Each event with its domain event; events of types the engine does not know are left out,
+/// as no projection reads them.
+pub(crate) fn decode(events: Vec<RecordedEvent>) -> anyhow::Result<Vec<(RecordedEvent, Event)>> {
+    let mut decoded = Vec::with_capacity(events.len());
+    for recorded in events {
+        let event = recorded.decode().map_err(|e| {
+            anyhow::anyhow!(
+                "Failed to decode event at position {}: {e}",
+                recorded.position
+            )
+        })?;
+        if let Some(event) = event {
+            decoded.push((recorded, event));
+        }
+    }
+    Ok(decoded)
 }

@@ -67,7 +67,7 @@ struct FlagSet {
 pub(super) async fn apply(
     tx: &mut WriteTx,
     table: &str,
-    events: &[(&RecordedEvent, &Event)],
+    events: &[(RecordedEvent, Event)],
     part: Part,
 ) -> anyhow::Result<()> {
     let mut pending = Pending::default();

@@ -60,7 +60,7 @@ async fn catch_up(
         let Some(last) = page.last().map(|e| e.position) else {
             break;
         };
-        fold.apply(tx, &page).await?;
+        fold.apply(tx, page).await?;
         progress.folded(last);
         position = last;
     }

@@ -23,8 +23,9 @@ const BUILD_FILLFACTOR: u32 = 80;
 /// Pages read or written ahead of the next step.
 const QUEUED_PAGES: usize = 4;
 
-/// A page of events with the domain event of each (`None` for types the engine does not know).
-type Decoded = (Vec<RecordedEvent>, Vec<Option<Event>>);
+/// A page's last position, and its events with the domain event of each (types the engine
+/// does not know left out).
+type Decoded = (i64, Vec<(RecordedEvent, Event)>);
 
 /// A page being decoded on a blocking thread.
 type Decoding = JoinHandle<anyhow::Result<Decoded>>;
@@ -92,9 +93,8 @@ async fn read_pages(build: &Build<'_>, decoding: mpsc::Sender<Decoding>) -> anyh
         // Rows into events, and events into domain events, off this task's thread, which
         // also drives the two writing steps.
         let decoded = tokio::task::spawn_blocking(move || {
-            let page = rows.decode()?;
-            let domain = projections::decode(&page)?;
-            Ok((page, domain))
+            let page = projections::decode(rows.decode()?)?;
+            Ok((last, page))
         });
         if decoding.send(decoded).await.is_err() {
             // The writers stopped; their error is the one to report.
@@ -112,11 +112,11 @@ async fn insert_rows(
     inserted: mpsc::Sender<Decoded>,
 ) -> anyhow::Result<()> {
     while let Some(decoded) = decoding.recv().await {
-        let (page, domain) = decoded.await.context("Failed to decode a page")??;
+        let (last, page) = decoded.await.context("Failed to decode a page")??;
         let mut tx = scratch_tx(build.db).await?;
-        projections::insert_sends(&mut tx, &build.scratch.targets, &page, &domain).await?;
+        projections::insert_sends(&mut tx, &build.scratch.targets, &page).await?;
         tx.commit().await?;
-        if inserted.send((page, domain)).await.is_err() {
+        if inserted.send((last, page)).await.is_err() {
             return Ok(());
         }
     }
@@ -135,17 +135,15 @@ async fn write_changes(
     progress: &mut Reporter<'_>,
 ) -> anyhow::Result<i64> {
     let mut position = 0;
-    while let Some((page, domain)) = inserted.recv().await {
+    while let Some((last, page)) = inserted.recv().await {
         let mut tx = scratch_tx(db).await?;
-        fold.apply_changes(&mut tx, &page, &domain).await?;
+        fold.apply_changes(&mut tx, &page).await?;
         if fold.pending() >= HELD_COUNTERS {
             fold.flush(&mut tx).await?;
         }
         tx.commit().await?;
-        if let Some(last) = page.last().map(|e| e.position) {
-            progress.folded(last);
-            position = last;
-        }
+        progress.folded(last);
+        position = last;
     }
     Ok(position)
 }

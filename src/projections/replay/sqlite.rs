@@ -32,7 +32,7 @@ async fn fold_pages(
         let fold = &mut *fold;
         let write = async {
             let mut tx = scratch_tx(build.db).await?;
-            fold.apply(&mut tx, &page).await?;
+            fold.apply(&mut tx, page).await?;
             if fold.pending() >= HELD_COUNTERS || last >= build.head {
                 fold.flush(&mut tx).await?;
             }
