@@ -1,0 +1,118 @@
+//! `belfry send`: one send from the shell, through the engine as the API sends it.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use belfry::app::open_db;
+use belfry::clock;
+use belfry::config::Settings;
+use belfry::domain::notification::SendNotification;
+use belfry::domain::{Command, Priority, SendInput};
+use belfry::engine::Engine;
+use belfry::eventlog::Metadata;
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+
+/// The flags of `belfry send`: the fields of a send, as the GraphQL input has them.
+#[derive(Args)]
+pub struct SendArgs {
+    /// A recipient's user id (repeatable).
+    #[arg(long = "to", required = true, value_name = "USER")]
+    to: Vec<String>,
+    #[arg(long)]
+    title: String,
+    #[arg(long)]
+    body: Option<String>,
+    #[arg(long)]
+    category: Option<String>,
+    /// low, normal, high or urgent
+    #[arg(long, value_parser = parse_priority)]
+    priority: Option<Priority>,
+    /// Deliver even to people who muted the category.
+    #[arg(long)]
+    critical: bool,
+    /// A JSON object of application data.
+    #[arg(long)]
+    data: Option<String>,
+    #[arg(long)]
+    action_url: Option<String>,
+    #[arg(long)]
+    icon: Option<String>,
+    /// Retrying with the same key returns the first result and sends nothing new.
+    #[arg(long)]
+    idempotency_key: Option<String>,
+}
+
+impl SendArgs {
+    fn into_input(self) -> anyhow::Result<SendInput> {
+        let data = self
+            .data
+            .map(|d| serde_json::from_str(&d).context("--data must be a JSON object"))
+            .transpose()?;
+        Ok(SendInput {
+            recipients: self.to,
+            category: self.category,
+            priority: self.priority,
+            critical: self.critical,
+            title: self.title,
+            body: self.body,
+            data,
+            action_url: self.action_url,
+            icon: self.icon,
+            idempotency_key: self.idempotency_key,
+        })
+    }
+}
+
+fn parse_priority(s: &str) -> Result<Priority, String> {
+    Priority::parse(s).map_err(|e| e.message)
+}
+
+pub async fn run(settings: Settings, args: SendArgs) -> anyhow::Result<ExitCode> {
+    let input = args.into_input()?;
+    let cmd = SendNotification::parse(input, clock::now(), clock::notification_id)?;
+    let (engine, stop, appender) = start_engine(&settings).await?;
+    let outcome = engine.execute(Command::Send(cmd), cli_metadata()).await;
+    stop.cancel();
+    let _ = appender.await;
+    let outcome = outcome?;
+    let created: Vec<serde_json::Value> = outcome
+        .deliveries
+        .iter()
+        .map(|d| {
+            serde_json::json!({
+                "id": d.notification_id.to_string(),
+                "recipient": d.recipient.as_str(),
+                "suppressed": d.suppressed,
+                "position": d.position,
+            })
+        })
+        .collect();
+    println!(
+        "{}",
+        serde_json::json!({ "notifications": created, "replayed": outcome.replayed })
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cli_metadata() -> Metadata {
+    Metadata {
+        actor: Some("service:cli".to_owned()),
+        correlation_id: Some(uuid::Uuid::new_v4()),
+        ..Metadata::default()
+    }
+}
+
+async fn start_engine(
+    settings: &Settings,
+) -> anyhow::Result<(Engine, CancellationToken, tokio::task::JoinHandle<()>)> {
+    let db = open_db(settings).await?;
+    let stop = CancellationToken::new();
+    let (engine, appender) = Engine::start(
+        db,
+        belfry::app::engine_config(settings, belfry::metrics::Metrics::new()),
+        stop.clone(),
+    )
+    .await?;
+    Ok((engine, stop, appender))
+}
