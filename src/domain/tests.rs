@@ -110,6 +110,27 @@ fn sent_to(who: &str) -> Vec<Event> {
         .expect("send is accepted")
 }
 
+/// Seen and read (reading a notification marks it seen too).
+const READ: Flags = Flags {
+    seen: true,
+    read: true,
+    archived: false,
+};
+
+/// Seen, still unread.
+const SEEN: Flags = Flags {
+    seen: true,
+    read: false,
+    archived: false,
+};
+
+/// Then: exactly one change event, of this type, leaving these flags.
+fn then_one_change(events: &[Event], type_name: &str, after: Flags) {
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].type_name(), type_name);
+    assert_eq!(flags_after(events), after);
+}
+
 fn flags_after(events: &[Event]) -> Flags {
     match events {
         [Event::NotificationSeen(e)
@@ -206,15 +227,7 @@ fn marking_read_also_marks_seen() {
     let events = given(&sent_to("ann"))
         .when("ann", Change::MarkRead)
         .expect("accepted");
-    assert_eq!(events[0].type_name(), "notification.read");
-    assert_eq!(
-        flags_after(&events),
-        Flags {
-            seen: true,
-            read: true,
-            archived: false
-        }
-    );
+    then_one_change(&events, "notification.read", READ);
 }
 
 #[test]
@@ -222,15 +235,7 @@ fn marking_seen_leaves_it_unread() {
     let events = given(&sent_to("ann"))
         .when("ann", Change::MarkSeen)
         .expect("accepted");
-    assert_eq!(events[0].type_name(), "notification.seen");
-    assert_eq!(
-        flags_after(&events),
-        Flags {
-            seen: true,
-            read: false,
-            archived: false
-        }
-    );
+    then_one_change(&events, "notification.seen", SEEN);
 }
 
 #[test]
@@ -240,15 +245,7 @@ fn marking_unread_after_read_keeps_it_seen() {
     let events = given(&history)
         .when("ann", Change::MarkUnread)
         .expect("accepted");
-    assert_eq!(events[0].type_name(), "notification.unread");
-    assert_eq!(
-        flags_after(&events),
-        Flags {
-            seen: true,
-            read: false,
-            archived: false
-        }
-    );
+    then_one_change(&events, "notification.unread", SEEN);
 }
 
 #[test]
@@ -352,11 +349,6 @@ fn marked_ids(events: &[Event]) -> Vec<u128> {
 
 #[test]
 fn mark_all_read_marks_every_unread_unarchived_notification() {
-    let read = Flags {
-        seen: true,
-        read: true,
-        archived: false,
-    };
     let archived = Flags {
         archived: true,
         ..Flags::default()
@@ -364,7 +356,7 @@ fn mark_all_read_marks_every_unread_unarchived_notification() {
     let items = [
         item(1, "builds", 1, Flags::default()),
         item(2, "deploys", 2, Flags::default()),
-        item(3, "builds", 3, read),
+        item(3, "builds", 3, READ),
         item(4, "builds", 4, archived),
     ];
     let events = given_state(items.to_vec())
@@ -401,13 +393,9 @@ fn mark_all_read_up_to_a_cursor_leaves_later_arrivals_unread() {
 
 #[test]
 fn mark_all_seen_marks_unseen_only_and_keeps_them_unread() {
-    let seen = Flags {
-        seen: true,
-        ..Flags::default()
-    };
     let items = [
         item(1, "builds", 1, Flags::default()),
-        item(2, "builds", 2, seen),
+        item(2, "builds", 2, SEEN),
     ];
     let events = given_state(items.to_vec())
         .when(&mark_all(Mark::Seen, None, None))
@@ -420,15 +408,10 @@ fn mark_all_seen_marks_unseen_only_and_keeps_them_unread() {
 
 #[test]
 fn mark_all_with_nothing_to_mark_decides_nothing() {
-    let read = Flags {
-        seen: true,
-        read: true,
-        archived: false,
-    };
     let nothing = mark_all(Mark::Read, None, None);
     assert_eq!(given_state(Vec::new()).when(&nothing), Ok(vec![]));
     assert_eq!(
-        given_state(vec![item(1, "b", 1, read)]).when(&nothing),
+        given_state(vec![item(1, "b", 1, READ)]).when(&nothing),
         Ok(vec![])
     );
 }
