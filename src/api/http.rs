@@ -131,6 +131,19 @@ async fn graphql_get(
     let Ok(upgrade) = upgrade else {
         return graphiql().await.into_response();
     };
+    // A client offering only sub-protocols we do not speak would get a socket with none
+    // chosen, and abort on its own terms: tell it why instead.
+    if !offers_ours(&headers) {
+        let error = ApiError::BadInput {
+            field: None,
+            message: format!(
+                "no WebSocket sub-protocol this server speaks was offered: use {} (or the legacy {})",
+                Protocol::TRANSPORT_WS,
+                Protocol::LEGACY
+            ),
+        };
+        return refuse(StatusCode::BAD_REQUEST, &error);
+    }
     // Browsers cannot set headers on a WebSocket; other clients may authenticate here
     // instead of in `connection_init`.
     let credentials = match credentials(&state, &headers).await {
@@ -151,6 +164,20 @@ async fn graphql_get(
             let tracker = state.sockets.clone();
             tracker.track_future(ws::serve(socket, protocol, credentials, state))
         })
+}
+
+/// No `Sec-WebSocket-Protocol` (graphql-transport-ws is assumed), or one that lists ours.
+fn offers_ours(headers: &HeaderMap) -> bool {
+    let mut offered = headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .peekable();
+    offered.peek().is_none()
+        || offered.any(|p| p == Protocol::TRANSPORT_WS || p == Protocol::LEGACY)
 }
 
 async fn graphiql() -> Html<String> {

@@ -78,7 +78,12 @@ impl TokenVerifier {
                 ErrorKind::MissingRequiredClaim(claim) => {
                     AuthError::Malformed(format!("the token has no {claim:?} claim"))
                 }
-                _ => AuthError::Malformed(e.to_string()),
+                // The decoder's own words (base64 offsets, JSON internals) mean nothing to
+                // the client: say what is wrong in its terms, and keep the detail for the log.
+                _ => {
+                    tracing::debug!(error = %e, "refused a token that could not be decoded");
+                    AuthError::Malformed("it is not a JWT this server can read".to_owned())
+                }
             })?;
         let user = UserId::parse(&data.claims.sub)
             .map_err(|e| AuthError::Malformed(format!("the token's sub is not a user id: {e}")))?;
@@ -167,5 +172,13 @@ mod tests {
             v.verify("not.a.jwt"),
             Err(AuthError::Malformed(_))
         ));
+        // The client is told what is wrong in its terms, never the decoder's internals.
+        for garbage in ["not.a.jwt", "eyJhbGciOiJub25lIn0.e30.", "a.b.c.d", "x"] {
+            let said = v.verify(garbage).unwrap_err().to_string();
+            assert_eq!(
+                said,
+                "the token is malformed: it is not a JWT this server can read"
+            );
+        }
     }
 }

@@ -307,6 +307,21 @@ impl Ws {
         message["payload"].clone()
     }
 
+    /// The next protocol message as the server wrote it (pings answered and skipped).
+    pub async fn next_text(&mut self) -> String {
+        loop {
+            let frame = tokio::time::timeout(WAIT, self.stream.next())
+                .await
+                .expect("a message within the wait");
+            match frame {
+                Some(Ok(Message::Text(text))) => return text.as_str().to_owned(),
+                Some(Ok(Message::Close(frame))) => panic!("socket closed: {frame:?}"),
+                Some(Ok(_)) => continue,
+                other => panic!("socket ended: {other:?}"),
+            }
+        }
+    }
+
     pub async fn next_or_close(&mut self) -> Result<Value, Closed> {
         loop {
             let frame = tokio::time::timeout(WAIT, self.stream.next())

@@ -204,8 +204,11 @@ async fn refused_credentials_get_a_close_frame_that_fits(backend: Backend) {
             .await;
         let closed = ws.closed().await;
         assert_eq!(closed.code, 4403, "{closed:?}");
-        assert!(closed.reason.starts_with("Forbidden"), "{closed:?}");
-        assert!(closed.reason.len() <= 123, "{closed:?}");
+        // In the client's terms, not the decoder's (no base64 offsets, no JSON internals).
+        assert_eq!(
+            closed.reason,
+            "Forbidden: the token is malformed: it is not a JWT this server can read"
+        );
     }
 }
 

@@ -54,6 +54,33 @@ async fn each_protocol_violation_closes_with_its_code(backend: Backend) {
     );
 }
 
+async fn a_socket_offering_only_unknown_sub_protocols_is_refused_with_400(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = format!("ws://127.0.0.1:{}/graphql", app.port())
+        .into_client_request()
+        .expect("request");
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "mqtt, wamp".parse().expect("header"),
+    );
+    let refused = tokio_tungstenite::connect_async(request)
+        .await
+        .expect_err("the upgrade is refused");
+    let tokio_tungstenite::tungstenite::Error::Http(response) = refused else {
+        panic!("not an HTTP refusal: {refused:?}");
+    };
+    assert_eq!(response.status().as_u16(), 400);
+    let body = String::from_utf8_lossy(response.body().as_deref().unwrap_or_default()).into_owned();
+    assert!(body.contains("graphql-transport-ws"), "{body}");
+    // Ours is still accepted.
+    let mut ws = Ws::connect(app.port(), "graphql-transport-ws").await;
+    ws.init(json!({ "Authorization": format!("Bearer {}", app.token("ann")) }))
+        .await;
+}
+
 async fn a_socket_that_never_initialises_is_closed_with_4408(backend: Backend) {
     let Some(app) = spawn_app_with(backend, |s| s.ws_init_timeout_ms = 300).await else {
         return;
@@ -124,7 +151,66 @@ async fn the_legacy_graphql_ws_protocol_delivers_too(backend: Backend) {
     assert_eq!(ws.closed().await.code, 1000);
 }
 
+/// Where each of `names` (as JSON keys) stands in `text`, in order of appearance.
+fn key_order(text: &str, names: &[&str]) -> Vec<usize> {
+    names
+        .iter()
+        .map(|n| {
+            text.find(&format!("\"{n}\":"))
+                .unwrap_or_else(|| panic!("{n} not in {text}"))
+        })
+        .collect()
+}
+
+async fn a_result_keeps_the_selection_order_over_http_and_the_socket(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let query = "{ viewerId counts { unseen unread } }";
+    let http = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{}/graphql", app.port()))
+        .bearer_auth(app.token("ann"))
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .expect("POST /graphql")
+        .text()
+        .await
+        .expect("body");
+    let mut ws = app.ws("ann").await;
+    ws.subscribe("1", query, json!({})).await;
+    let frame = ws.next_text().await;
+    for text in [&http, &frame] {
+        let at = key_order(text, &["viewerId", "counts", "unseen", "unread"]);
+        assert!(
+            at[0] < at[1] && at[2] < at[3],
+            "not in selection order: {text}"
+        );
+    }
+    let mut legacy = Ws::connect(app.port(), "graphql-ws").await;
+    legacy
+        .send(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", app.token("ann")) } }))
+        .await;
+    let _ack = legacy.next().await;
+    legacy
+        .send(json!({ "id": "1", "type": "start", "payload": { "query": query } }))
+        .await;
+    let frame = loop {
+        let text = legacy.next_text().await;
+        if !text.contains("\"ka\"") {
+            break text;
+        }
+    };
+    let at = key_order(&frame, &["viewerId", "counts", "unseen", "unread"]);
+    assert!(
+        at[0] < at[1] && at[2] < at[3],
+        "not in selection order: {frame}"
+    );
+}
+
 crate::on_both_backends!(
+    a_socket_offering_only_unknown_sub_protocols_is_refused_with_400,
+    a_result_keeps_the_selection_order_over_http_and_the_socket,
     each_protocol_violation_closes_with_its_code,
     a_socket_that_never_initialises_is_closed_with_4408,
     ping_complete_and_reuse_of_a_finished_id_follow_the_protocol,

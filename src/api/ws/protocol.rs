@@ -104,13 +104,25 @@ pub fn pong(payload: Option<Value>) -> String {
     .to_string()
 }
 
-/// An execution result for operation `id`.
+/// An execution result for operation `id`. The result is serialized straight into the frame,
+/// so its fields keep the order of the selection (a `serde_json::Value` would sort them).
 pub fn next(protocol: Protocol, id: &str, payload: &async_graphql::Response) -> String {
+    #[derive(serde::Serialize)]
+    struct Frame<'a> {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        id: &'a str,
+        payload: &'a async_graphql::Response,
+    }
     let kind = match protocol {
         Protocol::TransportWs => "next",
         Protocol::Legacy => "data",
     };
-    json!({ "type": kind, "id": id, "payload": payload }).to_string()
+    serde_json::to_string(&Frame { kind, id, payload }).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "failed to serialize a result");
+        let errors = json!([{ "message": "internal error", "extensions": { "code": "INTERNAL" } }]);
+        error(protocol, id, errors)
+    })
 }
 
 /// Operation `id` failed before it produced any result (graphql-transport-ws sends a list of
