@@ -1,20 +1,24 @@
-//! HTTP routes of the API: `POST /graphql`, the WebSocket upgrade on `GET /graphql`,
-//! GraphiQL at `/graphiql`, the SDL at `/schema.graphql`, and the probes an operator points
-//! at the server: `/healthz`, `/readyz` and `/metrics`.
+//! HTTP routes of the API: `POST /graphql`, the WebSocket upgrade on `GET /graphql` (the
+//! playground, [`super::graphiql`], for a browser that opens it), the SDL at `/schema.graphql`,
+//! and the probes an operator points at the server: `/healthz`, `/readyz` and `/metrics`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 
-use super::error::{code, error_body, ApiError};
+use super::error::ApiError;
+use super::graphiql;
+use super::graphql::Exchange;
+use super::over_http::{self, MediaType};
 use super::ws::{self, Credentials, Protocol};
 use super::ApiState;
 use crate::auth::Principal;
@@ -23,37 +27,12 @@ use crate::auth::Principal;
 pub fn routes(max_body: usize) -> Router<ApiState> {
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
-        .route("/graphiql", get(graphiql))
         .route("/schema.graphql", get(schema_sdl))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(max_body))
-}
-
-fn refuse(status: StatusCode, error: &ApiError) -> Response {
-    (status, Json(error_body(error))).into_response()
-}
-
-/// Seconds a client is asked to wait before retrying a request the server could not serve.
-const RETRY_AFTER_SECS: &str = "1";
-
-/// A credential that could not be checked is the server's failure, not the client's: 503
-/// with `Retry-After`, never a 401 that tells a client its key is bad.
-fn refuse_credentials(error: &ApiError) -> Response {
-    match error {
-        ApiError::Unavailable(_) => unavailable(Json(error_body(error)).into_response()),
-        _ => refuse(StatusCode::UNAUTHORIZED, error),
-    }
-}
-
-fn unavailable(mut response: Response) -> Response {
-    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-    response.headers_mut().insert(
-        header::RETRY_AFTER,
-        header::HeaderValue::from_static(RETRY_AFTER_SECS),
-    );
-    response
+        .merge(graphiql::routes())
 }
 
 /// The caller named by the `Authorization` header; no header is an anonymous caller.
@@ -73,11 +52,24 @@ async fn credentials(state: &ApiState, headers: &HeaderMap) -> Result<Credential
     Ok(Credentials { principal, expires })
 }
 
+/// `Accept` naming nothing this server answers with.
+fn not_acceptable(state: &ApiState) -> Response {
+    let error = ApiError::bad_input(
+        "Accept",
+        "the Accept header names no media type this server answers with: accept application/graphql-response+json or application/json",
+    );
+    state.metrics.error("invalid", error.code());
+    over_http::refuse(MediaType::Json, StatusCode::NOT_ACCEPTABLE, &error)
+}
+
 async fn graphql_post(
     State(state): State<ApiState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let Some(media) = MediaType::negotiate(&headers) else {
+        return not_acceptable(&state);
+    };
     let body = match body {
         Ok(body) => body,
         Err(rejection) => {
@@ -91,46 +83,139 @@ async fn graphql_post(
                 ApiError::bad_input("body", rejection.body_text())
             };
             state.metrics.error("invalid", error.code());
-            return refuse(status, &error);
+            return over_http::refuse(media, status, &error);
         }
     };
-    let principal = match principal(&state, &headers).await {
+    if let Err(error) = over_http::check_content_type(&headers) {
+        state.metrics.error("invalid", error.code());
+        return over_http::refuse(media, StatusCode::UNSUPPORTED_MEDIA_TYPE, &error);
+    }
+    let request = serde_json::from_slice::<async_graphql::Request>(&body)
+        .map_err(|e| ApiError::bad_input("body", format!("not a GraphQL request: {e}")))
+        .and_then(|request| has_query(&request).map(|()| request));
+    let request = match request {
+        Ok(request) => request,
+        Err(error) => {
+            state.metrics.error("invalid", error.code());
+            return over_http::refuse(media, StatusCode::BAD_REQUEST, &error);
+        }
+    };
+    execute(&state, &headers, media, request, Exchange::default()).await
+}
+
+/// A request without a document is not a GraphQL request (this server keeps no persisted
+/// queries to look one up by).
+fn has_query(request: &async_graphql::Request) -> Result<(), ApiError> {
+    if request.query.trim().is_empty() {
+        return Err(ApiError::bad_input(
+            "query",
+            "the request has no query: send the GraphQL document in the query parameter",
+        ));
+    }
+    Ok(())
+}
+
+/// Authenticates the caller and runs the request, answering as the spec has it for `media`.
+async fn execute(
+    state: &ApiState,
+    headers: &HeaderMap,
+    media: MediaType,
+    request: async_graphql::Request,
+    exchange: Exchange,
+) -> Response {
+    let principal = match principal(state, headers).await {
         Ok(principal) => principal,
         Err(error) => {
             state.metrics.error("unauthenticated", error.code());
-            return refuse_credentials(&error);
+            return over_http::refuse_credentials(media, &error);
         }
     };
-    let request: async_graphql::Request = match serde_json::from_slice(&body) {
-        Ok(request) => request,
-        Err(e) => {
-            let error = ApiError::bad_input("body", format!("not a GraphQL request: {e}"));
-            state.metrics.error("invalid", error.code());
-            return refuse(StatusCode::BAD_REQUEST, &error);
-        }
-    };
-    let response = state.schema.execute(request.data(principal)).await;
-    let retry = response.errors.iter().any(|e| {
-        e.extensions.as_ref().and_then(|x| x.get("code"))
-            == Some(&async_graphql::Value::from(code::UNAVAILABLE))
-    });
-    let response = Json(response).into_response();
-    if retry {
-        unavailable(response)
-    } else {
-        response
+    let anonymous = matches!(principal, Principal::Anonymous);
+    let exchange = Arc::new(exchange);
+    let response = state
+        .schema
+        .execute(request.data(principal).data(exchange.clone()))
+        .await;
+    if exchange.not_a_query() {
+        let mut http = over_http::answer(media, &response, false, anonymous);
+        *http.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+        http.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+        return http;
     }
+    over_http::answer(media, &response, exchange.executed(), anonymous)
 }
 
-/// A WebSocket upgrade for subscriptions, or GraphiQL for a browser that opens the URL.
+/// `GET /graphql`: a WebSocket upgrade for subscriptions, a query in the URL's parameters, or
+/// GraphiQL for a browser that opens the URL.
 async fn graphql_get(
     State(state): State<ApiState>,
     headers: HeaderMap,
+    Query(params): Query<Vec<(String, String)>>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    let Ok(upgrade) = upgrade else {
-        return graphiql().await.into_response();
+    match upgrade {
+        Ok(upgrade) => subscribe(state, headers, upgrade).await,
+        Err(_) if params.is_empty() && wants_html(&headers) => graphiql::page().await,
+        Err(_) => query_in_url(&state, &headers, params).await,
+    }
+}
+
+/// A browser navigating to the URL, rather than a client asking for a result.
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.to_ascii_lowercase().contains("text/html"))
+}
+
+/// A query sent with GET: `query`, `operationName`, and JSON-encoded `variables` and
+/// `extensions` as URL parameters. Mutations are refused with 405.
+async fn query_in_url(
+    state: &ApiState,
+    headers: &HeaderMap,
+    params: Vec<(String, String)>,
+) -> Response {
+    let Some(media) = MediaType::negotiate(headers) else {
+        return not_acceptable(state);
     };
+    let request = match request_from_params(params) {
+        Ok(request) => request,
+        Err(error) => {
+            state.metrics.error("invalid", error.code());
+            return over_http::refuse(media, StatusCode::BAD_REQUEST, &error);
+        }
+    };
+    execute(state, headers, media, request, Exchange::queries_only()).await
+}
+
+/// The request the URL's parameters describe, checked as a POSTed body would be.
+fn request_from_params(params: Vec<(String, String)>) -> Result<async_graphql::Request, ApiError> {
+    let mut fields = serde_json::Map::new();
+    for (name, value) in params {
+        let value = match name.as_str() {
+            "query" | "operationName" => serde_json::Value::String(value),
+            "variables" | "extensions" => serde_json::from_str(&value).map_err(|e| {
+                ApiError::bad_input(&name, format!("the {name} parameter is not JSON: {e}"))
+            })?,
+            _ => continue,
+        };
+        if fields.insert(name.clone(), value).is_some() {
+            return Err(ApiError::bad_input(
+                &name,
+                format!("the {name} parameter is given more than once"),
+            ));
+        }
+    }
+    let request = serde_json::from_value(serde_json::Value::Object(fields))
+        .map_err(|e| ApiError::bad_input("query", format!("not a GraphQL request: {e}")))?;
+    has_query(&request)?;
+    Ok(request)
+}
+
+/// The WebSocket upgrade for subscriptions.
+async fn subscribe(state: ApiState, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Response {
     // A client offering only sub-protocols we do not speak would get a socket with none
     // chosen, and abort on its own terms: tell it why instead.
     if !offers_ours(&headers) {
@@ -142,13 +227,13 @@ async fn graphql_get(
                 Protocol::LEGACY
             ),
         };
-        return refuse(StatusCode::BAD_REQUEST, &error);
+        return over_http::refuse(MediaType::Json, StatusCode::BAD_REQUEST, &error);
     }
     // Browsers cannot set headers on a WebSocket; other clients may authenticate here
     // instead of in `connection_init`.
     let credentials = match credentials(&state, &headers).await {
         Ok(credentials) => credentials,
-        Err(error) => return refuse_credentials(&error),
+        Err(error) => return over_http::refuse_credentials(MediaType::Json, &error),
     };
     let limit = state.max_body;
     upgrade
@@ -178,16 +263,6 @@ fn offers_ours(headers: &HeaderMap) -> bool {
         .peekable();
     offered.peek().is_none()
         || offered.any(|p| p == Protocol::TRANSPORT_WS || p == Protocol::LEGACY)
-}
-
-async fn graphiql() -> Html<String> {
-    Html(
-        async_graphql::http::GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql")
-            .title("Belfry GraphiQL")
-            .finish(),
-    )
 }
 
 async fn schema_sdl(State(state): State<ApiState>) -> impl IntoResponse {

@@ -3,8 +3,10 @@
 
 pub mod demo;
 pub mod error;
+pub mod graphiql;
 pub mod graphql;
 pub mod http;
+pub mod over_http;
 pub mod ws;
 
 use tokio_util::sync::CancellationToken;

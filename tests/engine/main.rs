@@ -15,6 +15,7 @@ mod live;
 mod loadgen;
 mod log;
 mod outage;
+mod over_http;
 mod protocol;
 mod read_model;
 mod server;

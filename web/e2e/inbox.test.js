@@ -15,66 +15,15 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdtemp, mkdir, rm } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { createServer, connect } from "node:net";
-import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
+import { startServer, BACKEND } from "./server.js";
 
-const BACKEND = process.env.BELFRY_E2E_BACKEND ?? "sqlite";
 const SHOTS = resolve(process.env.BELFRY_E2E_SCREENSHOTS ?? "artifacts/screenshots");
 /// How long to wait for something that should happen; a failure, never a pause.
 const WAIT = 15_000;
-
-/** Starts `belfry serve` on a free port; resolves once it listens. */
-async function startServer() {
-  const bin = process.env.BELFRY_BIN;
-  assert.ok(bin, "BELFRY_BIN must name the belfry binary");
-  const dataDir = await mkdtemp(join(tmpdir(), "belfry-e2e-"));
-  const env = {
-    ...process.env,
-    BELFRY_DATA_DIR: dataDir,
-    BELFRY_LISTEN: "127.0.0.1:0",
-    BELFRY_LOG: "warn",
-  };
-  if (BACKEND === "postgres") {
-    assert.ok(process.env.BELFRY_E2E_DATABASE_URL, "postgres needs BELFRY_E2E_DATABASE_URL");
-    env.BELFRY_DATABASE_URL = process.env.BELFRY_E2E_DATABASE_URL;
-    env.BELFRY_JWT_SECRET = "e2e-secret-that-is-long-enough-0123456789";
-    env.BELFRY_DEMO = "true";
-  } else {
-    // The README's embedded default: no secret configured, the demo turns on by itself.
-    delete env.BELFRY_DATABASE_URL;
-    delete env.BELFRY_JWT_SECRET;
-    delete env.BELFRY_DEMO;
-  }
-  const child = spawn(bin, ["serve"], { env, stdio: ["ignore", "pipe", "inherit"] });
-  const lines = createInterface({ input: child.stdout });
-  const printed = [];
-  const url = await new Promise((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`server did not start:\n${printed.join("\n")}`)), 60_000);
-    child.once("exit", (code) => fail(new Error(`server exited with ${code}:\n${printed.join("\n")}`)));
-    lines.on("line", (line) => {
-      printed.push(line);
-      const m = line.match(/listening on (http:\/\/[\d.:]+)/);
-      if (m) {
-        clearTimeout(timer);
-        ok(m[1]);
-      }
-    });
-  });
-  return {
-    url,
-    printed,
-    async stop() {
-      child.kill("SIGTERM");
-      await new Promise((ok) => (child.exitCode !== null ? ok() : child.once("exit", ok)));
-      await rm(dataDir, { recursive: true, force: true });
-    },
-  };
-}
 
 /** A TCP proxy to `port` whose connections can be cut, and new ones refused, at will. */
 async function startProxy(port) {

@@ -12,7 +12,7 @@ pub mod types;
 use async_graphql::{Context, Schema};
 
 pub use mutation::Mutation;
-pub use observe::Observe;
+pub use observe::{Exchange, Observe};
 pub use query::Query;
 pub use subscription::Subscription;
 

@@ -5,11 +5,12 @@
 //! operations over and over.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextRequest,
-    NextSubscribe,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
+    NextRequest, NextSubscribe,
 };
 use async_graphql::futures_util::stream::BoxStream;
 use async_graphql::futures_util::StreamExt;
@@ -20,6 +21,35 @@ use async_graphql::{Request, Response, ServerError, ServerResult, Variables};
 use super::super::error::code;
 use super::guard::{self, DocumentLimits};
 use crate::metrics::Metrics;
+
+/// What a transport learns of a request it passes in (as request data): whether execution
+/// began (a request that fails to parse or validate never gets there), and, for a transport
+/// that takes only queries (HTTP GET), whether it was refused for being something else.
+#[derive(Debug, Default)]
+pub struct Exchange {
+    queries_only: bool,
+    executed: AtomicBool,
+    not_a_query: AtomicBool,
+}
+
+impl Exchange {
+    /// For a transport that must not run mutations (or subscriptions).
+    pub fn queries_only() -> Self {
+        Self {
+            queries_only: true,
+            ..Self::default()
+        }
+    }
+
+    pub fn executed(&self) -> bool {
+        self.executed.load(Ordering::Relaxed)
+    }
+
+    /// The operation was a mutation or a subscription, on a transport that takes only queries.
+    pub fn not_a_query(&self) -> bool {
+        self.not_a_query.load(Ordering::Relaxed)
+    }
+}
 
 /// Creates one [`ObserveRequest`] per request.
 pub struct Observe {
@@ -106,23 +136,29 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The operation a request selects, if the document has it.
+fn selected<'d>(
+    doc: &'d ExecutableDocument,
+    operation_name: Option<&str>,
+) -> Option<&'d async_graphql::parser::types::OperationDefinition> {
+    doc.operations
+        .iter()
+        .find(|(name, _)| operation_name.is_none() || name.map(|n| n.as_str()) == operation_name)
+        .map(|(_, op)| &op.node)
+}
+
 /// Names an operation by its type and first root field, so labels stay few: a field the
 /// schema does not define is `invalid`, whatever its name.
 fn label(doc: &ExecutableDocument, operation_name: Option<&str>, registry: &Registry) -> String {
-    let op = doc
-        .operations
-        .iter()
-        .find(|(name, _)| operation_name.is_none() || name.map(|n| n.as_str()) == operation_name)
-        .map(|(_, op)| op);
-    let Some(op) = op else {
+    let Some(op) = selected(doc, operation_name) else {
         return "unknown".to_owned();
     };
-    let (kind, root) = match op.node.ty {
+    let (kind, root) = match op.ty {
         OperationType::Query => ("query", Some(registry.query_type.as_str())),
         OperationType::Mutation => ("mutation", registry.mutation_type.as_deref()),
         OperationType::Subscription => ("subscription", registry.subscription_type.as_deref()),
     };
-    let field = match op.node.selection_set.node.items.first().map(|s| &s.node) {
+    let field = match op.selection_set.node.items.first().map(|s| &s.node) {
         Some(Selection::Field(f)) => {
             let name = f.node.name.node.as_str();
             let defined = name == "__typename"
@@ -199,7 +235,28 @@ impl Extension for ObserveRequest {
         };
         let name = lock(&self.operation_name).clone();
         *lock(&self.label) = Some(label(&doc, name.as_deref(), &ctx.schema_env.registry));
+        if let Some(exchange) = ctx.data_opt::<Arc<Exchange>>() {
+            let ty = selected(&doc, name.as_deref()).map(|op| op.ty);
+            if exchange.queries_only && ty.is_some_and(|ty| ty != OperationType::Query) {
+                exchange.not_a_query.store(true, Ordering::Relaxed);
+                return Err(refused(guard::Refused(
+                    "only queries may be sent with GET: send mutations with POST".to_owned(),
+                )));
+            }
+        }
         Ok(doc)
+    }
+
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        if let Some(exchange) = ctx.data_opt::<Arc<Exchange>>() {
+            exchange.executed.store(true, Ordering::Relaxed);
+        }
+        next.run(ctx, operation_name).await
     }
 
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
