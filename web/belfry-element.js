@@ -63,6 +63,8 @@ export class BelfryInbox extends Base {
     if (this.#isOpen() && !event.composedPath().includes(this)) this.hide(false);
   };
 
+  #onResize = () => this.#isOpen() && this.#place();
+
   /** A function returning a user JWT, for apps that mint tokens on their backend (overrides `token`). */
   get tokenProvider() {
     return this.#tokenProvider;
@@ -81,6 +83,7 @@ export class BelfryInbox extends Base {
   connectedCallback() {
     if (!this.shadowRoot) this.#build();
     document.addEventListener('pointerdown', this.#onDocumentPointer, true);
+    addEventListener('resize', this.#onResize);
     clearInterval(this.#clock);
     this.#clock = setInterval(() => this.#renderTimes(), CLOCK_MS);
     this.#queueRestart();
@@ -88,6 +91,7 @@ export class BelfryInbox extends Base {
 
   disconnectedCallback() {
     document.removeEventListener('pointerdown', this.#onDocumentPointer, true);
+    removeEventListener('resize', this.#onResize);
     clearInterval(this.#clock);
     this.#clock = undefined;
     this.#stop();
@@ -105,6 +109,7 @@ export class BelfryInbox extends Base {
   show() {
     if (this.#isOpen() || !this.shadowRoot) return;
     this.#ui.panel.hidden = false;
+    this.#place();
     this.#ui.bell.setAttribute('aria-expanded', 'true');
     this.#render();
     this.#renderTimes();
@@ -120,6 +125,19 @@ export class BelfryInbox extends Base {
     this.#ui.bell.setAttribute('aria-expanded', 'false');
     this.#showView('inbox', false);
     if (focusBell) this.#ui.bell.focus();
+  }
+
+  /**
+   * Moves the dropdown sideways into the viewport when the bell is too close to an edge for
+   * its width (a bell 24 px from the edge of a 390 px phone, say), 8 px from the edges.
+   */
+  #place() {
+    const panel = this.#ui.panel;
+    panel.style.translate = '';
+    const { left, right } = panel.getBoundingClientRect();
+    const width = document.documentElement.clientWidth;
+    const shift = left < 8 ? 8 - left : right > width - 8 ? width - 8 - right : 0;
+    panel.style.translate = shift ? `${shift}px` : '';
   }
 
   #isOpen() {
@@ -583,7 +601,7 @@ export class BelfryInbox extends Base {
       let tab = this.#tabs.get(category);
       if (!tab) {
         tab = h('button', { part: 'tab', class: 'tab', type: 'button', role: 'tab', 'data-category': category, id: `tab-${index}` },
-          category || 'All', h('span', { part: 'tab-count', class: 'tab-count' }));
+          category || 'All', h('span', { part: 'tab-count', class: 'tab-count' }), h('span', { class: 'sr' }, ' unread'));
         this.#tabs.set(category, tab);
       }
       const selected = category === this.#tab;
@@ -591,10 +609,11 @@ export class BelfryInbox extends Base {
       tab.setAttribute('aria-selected', String(selected));
       tab.setAttribute('part', selected ? 'tab selected' : 'tab');
       tab.tabIndex = selected ? 0 : -1;
-      const badge = /** @type {HTMLElement} */ (tab.lastElementChild);
+      // The name is the visible text ("Billing 3") plus a hidden " unread", so it contains what
+      // a speech user reads off the tab (WCAG 2.5.3).
+      const [badge, unread] = /** @type {HTMLElement[]} */ ([...tab.children]);
       badge.textContent = String(count);
-      badge.hidden = count === 0;
-      tab.setAttribute('aria-label', `${category || 'All'}${count ? `, ${count} unread` : ''}`);
+      badge.hidden = unread.hidden = count === 0;
       if (this.#ui.tabs.children[index] !== tab) this.#ui.tabs.insertBefore(tab, this.#ui.tabs.children[index] ?? null);
       if (selected) this.#ui.scroll.setAttribute('aria-labelledby', tab.id);
     });

@@ -26,7 +26,7 @@ export const ICONS = {
 const LIGHT = `--_bg: var(--belfry-bg, #ffffff); --_fg: var(--belfry-fg, #1f2328); --_muted: var(--belfry-muted, #636c76);
   --_border: var(--belfry-border, #d8dee4); --_hover: var(--belfry-hover, #f3f4f6); --_unread-bg: var(--belfry-unread-bg, #f1f4ff);
   --_accent: var(--belfry-accent, #3557d4); --_accent-fg: var(--belfry-accent-fg, #ffffff); --_badge: var(--belfry-badge, #d1242f);
-  --_high: var(--belfry-high, #9a6700); --_urgent: var(--belfry-urgent, #d1242f); --_live: var(--belfry-live, #1a7f37);
+  --_high: var(--belfry-high, #8a5c00); --_urgent: var(--belfry-urgent, #d1242f); --_live: var(--belfry-live, #1a7f37);
   --_shadow: var(--belfry-shadow, 0 12px 32px rgb(31 35 40 / .18), 0 2px 6px rgb(31 35 40 / .08)); color-scheme: light;`;
 const DARK = `--_bg: var(--belfry-bg, #1d2129); --_fg: var(--belfry-fg, #e7e9ee); --_muted: var(--belfry-muted, #9ea7b6);
   --_border: var(--belfry-border, #343a46); --_hover: var(--belfry-hover, #272c36); --_unread-bg: var(--belfry-unread-bg, #232a3d);
@@ -50,7 +50,7 @@ button:focus-visible, input:focus-visible, [tabindex="-1"]:focus-visible { outli
 .bell:hover, .bell[aria-expanded="true"] { background: var(--_hover); }
 .bell svg { width: 22px; height: 22px; }
 .badge { position: absolute; top: 2px; inset-inline-end: 0; min-width: 18px; height: 18px; padding: 0 5px; border-radius: 9px;
-  background: var(--_badge); color: #fff; font-size: 11px; font-weight: 700; line-height: 18px; text-align: center;
+  background: var(--_badge); color: var(--_bg); font-size: 11px; font-weight: 700; line-height: 18px; text-align: center;
   box-shadow: 0 0 0 2px var(--_bg); animation: pop .25s ease-out; }
 .panel { position: absolute; z-index: var(--belfry-z-index, 1000); top: calc(100% + 8px); inset-inline-end: 0;
   width: var(--belfry-panel-width, min(380px, calc(100vw - 16px))); max-height: var(--belfry-panel-height, min(540px, 80vh));
@@ -103,7 +103,7 @@ ul { list-style: none; margin: 0; padding: 0; }
 .meta .category { text-transform: capitalize; }
 .flag { font-size: 10px; font-weight: 700; letter-spacing: .04em; text-transform: uppercase; padding: 0 5px; border-radius: 4px; line-height: 16px; }
 .flag.HIGH { color: var(--_high); border: 1px solid currentColor; }
-.flag.URGENT { color: #fff; background: var(--_urgent); }
+.flag.URGENT { color: var(--_bg); background: var(--_urgent); }
 .actions { display: flex; flex-direction: column; gap: 2px; padding: 8px 8px 8px 0; opacity: .0; transition: opacity .12s; }
 .item:hover .actions, .item:focus-within .actions { opacity: 1; }
 @media (hover: none) { .actions { opacity: 1; } }

@@ -19,7 +19,7 @@ import { mkdir } from "node:fs/promises";
 import { createServer, connect } from "node:net";
 import { join, resolve } from "node:path";
 import { chromium } from "playwright-core";
-import { startServer, BACKEND } from "./server.js";
+import { startServer, BACKEND, demoCredentials, graphql } from "./server.js";
 
 const SHOTS = resolve(process.env.BELFRY_E2E_SCREENSHOTS ?? "artifacts/screenshots");
 /// How long to wait for something that should happen; a failure, never a pause.
@@ -69,26 +69,6 @@ async function startProxy(port) {
       return new Promise((ok) => server.close(() => ok()));
     },
   };
-}
-
-/** GraphQL over HTTP straight to the server (not through the proxy). */
-async function graphql(server, credential, query, variables = {}) {
-  const response = await fetch(`${server.url}/graphql`, {
-    method: "POST",
-    headers: { "Content-Type": "application/json", Authorization: `Bearer ${credential}` },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = await response.json();
-  assert.equal(body.errors, undefined, `GraphQL errors: ${JSON.stringify(body.errors)}`);
-  return body.data;
-}
-
-/** The demo page's credentials, as the page itself reads them. */
-async function demoCredentials(server) {
-  const html = await (await fetch(`${server.url}/`)).text();
-  const m = html.match(/<script type="application\/json" id="belfry-demo">(.*?)<\/script>/s);
-  assert.ok(m, "the demo page carries its credentials");
-  return JSON.parse(m[1]);
 }
 
 /** Polls `check` until it holds, failing after WAIT: for state the page changes asynchronously. */

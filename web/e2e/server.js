@@ -3,10 +3,11 @@
 // Environment:
 //   BELFRY_BIN               the server binary (required)
 //   BELFRY_E2E_BACKEND       `sqlite` (embedded default, demo on by itself) or `postgres`
-//   BELFRY_E2E_DATABASE_URL  a fresh, empty Postgres database (postgres only)
+//   BELFRY_E2E_DATABASE_URL  a fresh, empty Postgres database (postgres only); tests that must
+//                            not share it make their own beside it (`ownDatabase`)
 
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -72,4 +73,58 @@ export async function startServer(extraEnv = {}) {
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * On Postgres, a fresh database beside BELFRY_E2E_DATABASE_URL, named after it plus `_${suffix}`
+ * (made and dropped with psql), for a test that must not share that one: the tests of this
+ * directory may run at the same time, and some count the demo user's notifications. Null on
+ * SQLite, where each server has a data directory of its own. Pass `url` to `startServer` as
+ * `BELFRY_DATABASE_URL`.
+ *
+ * @param {string} suffix
+ * @returns {{ url: string, drop(): void } | null}
+ */
+export function ownDatabase(suffix) {
+  if (BACKEND !== "postgres") return null;
+  const given = process.env.BELFRY_E2E_DATABASE_URL;
+  assert.ok(given, "postgres needs BELFRY_E2E_DATABASE_URL");
+  const url = new URL(given);
+  const name = `${url.pathname.slice(1)}_${suffix}`;
+  assert.match(name, /^\w+$/, "the database name is a plain identifier");
+  const psql = (/** @type {string} */ sql) => execFileSync("psql", ["-q", "-v", "ON_ERROR_STOP=1", given, "-c", sql]);
+  psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  psql(`CREATE DATABASE ${name}`);
+  url.pathname = `/${name}`;
+  return { url: url.href, drop: () => void psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+}
+
+/**
+ * GraphQL over HTTP straight to the server; fails the test on any GraphQL error.
+ *
+ * @param {{ url: string }} server @param {string} credential a token or a service key
+ * @param {string} query @param {Record<string, unknown>} [variables]
+ */
+export async function graphql(server, credential, query, variables = {}) {
+  const response = await fetch(`${server.url}/graphql`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${credential}` },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = await response.json();
+  assert.equal(body.errors, undefined, `GraphQL errors: ${JSON.stringify(body.errors)}`);
+  return body.data;
+}
+
+/**
+ * The demo page's credentials, as the page itself reads them.
+ *
+ * @param {{ url: string }} server
+ * @returns {Promise<{ user: string, token: string, serviceKey: string }>}
+ */
+export async function demoCredentials(server) {
+  const html = await (await fetch(`${server.url}/`)).text();
+  const m = html.match(/<script type="application\/json" id="belfry-demo">(.*?)<\/script>/s);
+  assert.ok(m, "the demo page carries its credentials");
+  return JSON.parse(m[1]);
 }
