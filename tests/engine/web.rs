@@ -11,6 +11,10 @@ fn url(port: u16, path: &str) -> String {
     format!("http://127.0.0.1:{port}{path}")
 }
 
+async fn get(http: &reqwest::Client, port: u16, path: &str) -> reqwest::Response {
+    http.get(url(port, path)).send().await.expect("get")
+}
+
 /// The modules a script names by relative path (`from './x.js'`, `import('./x.js')`).
 fn relative_imports(script: &str) -> Vec<String> {
     script
@@ -21,9 +25,23 @@ fn relative_imports(script: &str) -> Vec<String> {
         .collect()
 }
 
-/// Fetches `/sdk/<name>` as a browser does, checks its headers and that it revalidates with its
-/// ETag; returns the body and the ETag.
+const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
+const TYPESCRIPT: &str = "application/typescript; charset=utf-8";
+
+/// Fetches the module `/sdk/<name>` as a browser does; see `fetch_sdk_file`.
 async fn fetch_module(http: &reqwest::Client, port: u16, name: &str) -> (String, String) {
+    fetch_sdk_file(http, port, name, JAVASCRIPT, belfry::web::SDK).await
+}
+
+/// Fetches `/sdk/<name>`, checks its headers, that it is the file embedded in `table` and that
+/// it revalidates with its ETag; returns the body and the ETag.
+async fn fetch_sdk_file(
+    http: &reqwest::Client,
+    port: u16,
+    name: &str,
+    content_type: &str,
+    table: &[(&str, &str)],
+) -> (String, String) {
     let response = http
         .get(url(port, &format!("/sdk/{name}")))
         .send()
@@ -39,7 +57,7 @@ async fn fetch_module(http: &reqwest::Client, port: u16, name: &str) -> (String,
     };
     assert_eq!(
         header("content-type").as_deref(),
-        Some("text/javascript; charset=utf-8"),
+        Some(content_type),
         "{name}"
     );
     assert_eq!(
@@ -49,7 +67,7 @@ async fn fetch_module(http: &reqwest::Client, port: u16, name: &str) -> (String,
     );
     let etag = header("etag").expect("an ETag");
     let body = response.text().await.expect("body");
-    let embedded = belfry::web::SDK
+    let embedded = table
         .iter()
         .find(|(path, _)| *path == name)
         .map(|(_, content)| *content);
@@ -115,13 +133,61 @@ async fn the_component_modules_are_served_from_the_binary(backend: Backend) {
         "/sdk/belfry%2Dinbox.js",
         "/sdk/belfry-inbox.js/more",
         "/sdk/demo.html",
+        "/sdk/belfry-store.d.ts",
+        "/sdk/types/belfry-inbox.d.ts",
     ] {
-        let response = http
-            .get(url(app.port(), unknown))
-            .send()
-            .await
-            .expect("get");
+        let response = get(&http, app.port(), unknown).await;
         assert_eq!(response.status(), 404, "{unknown}");
+    }
+}
+
+async fn the_typescript_declarations_are_served_beside_the_modules(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let http = reqwest::Client::new();
+    let mut declared = Vec::new();
+    let mut imports = 0;
+    for (name, _) in belfry::web::DECLARATIONS {
+        let (body, _) = fetch_sdk_file(
+            &http,
+            app.port(),
+            name,
+            TYPESCRIPT,
+            belfry::web::DECLARATIONS,
+        )
+        .await;
+        // `tsc` reads `./belfry-client.js` in a declaration file as `./belfry-client.d.ts`.
+        for import in relative_imports(&body) {
+            let types = format!("/sdk/{}", import.replace(".js", ".d.ts"));
+            let response = get(&http, app.port(), &types).await;
+            assert_eq!(response.status(), 200, "{name} imports {import}");
+            imports += 1;
+        }
+        declared.push(name.replace(".d.ts", ".js"));
+    }
+    assert!(
+        imports > 0,
+        "the entry point's declarations import the client's"
+    );
+    assert!(
+        declared.contains(&"belfry-inbox.js".to_owned()),
+        "the entry point has declarations"
+    );
+
+    // Each module with declarations names them (relative to itself) for tools that ask.
+    for (module, _) in belfry::web::SDK {
+        let response = get(&http, app.port(), &format!("/sdk/{module}")).await;
+        let types = response
+            .headers()
+            .get("x-typescript-types")
+            .map(|v| v.to_str().expect("text").to_owned());
+        if declared.iter().any(|d| d == module) {
+            let expected = format!("./{}", module.replace(".js", ".d.ts"));
+            assert_eq!(types.as_deref(), Some(expected.as_str()), "{module}");
+        } else {
+            assert_eq!(types, None, "{module} has no declarations");
+        }
     }
 }
 
@@ -264,6 +330,7 @@ async fn browsers_on_other_origins_may_call_the_api(backend: Backend) {
 
 crate::on_both_backends!(
     the_component_modules_are_served_from_the_binary,
+    the_typescript_declarations_are_served_beside_the_modules,
     the_demo_page_signs_in_the_demo_user_when_the_demo_is_on,
     without_the_demo_the_front_page_hands_out_no_credentials,
     demo_needs_a_secret_to_mint_tokens_with,

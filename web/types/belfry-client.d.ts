@@ -1,0 +1,239 @@
+// TypeScript declarations for Belfry's browser client, served at /sdk/belfry-client.d.ts beside
+// /sdk/belfry-client.js. They describe the module exactly; no DOM types are needed, so the
+// client can be typed in Node or a worker as well. See web/README.md ("TypeScript").
+
+export type Priority = 'LOW' | 'NORMAL' | 'HIGH' | 'URGENT';
+export type Channel = 'IN_APP' | 'EMAIL' | 'SMS' | 'PUSH' | 'WEBHOOK';
+
+/** One notification in the signed-in user's inbox. */
+export interface Notification {
+  id: string;
+  category: string;
+  priority: Priority;
+  critical: boolean;
+  title: string;
+  body: string;
+  /** The sender's JSON payload, as sent. */
+  data: unknown;
+  actionUrl: string | null;
+  icon: string | null;
+  /** RFC 3339. */
+  sentAt: string;
+  seen: boolean;
+  read: boolean;
+  archived: boolean;
+  /** Opaque; compared for equality only. */
+  cursor: string;
+}
+
+/** The flags of a notification that changed. */
+export interface NotificationState {
+  id: string;
+  category: string;
+  seen: boolean;
+  read: boolean;
+  archived: boolean;
+}
+
+export interface CategoryCount {
+  category: string;
+  unread: number;
+  unseen: number;
+}
+
+export interface Counts {
+  unread: number;
+  unseen: number;
+  byCategory: CategoryCount[];
+}
+
+/** One change to the inbox, as `inbox({ onChange })` receives it. */
+export interface InboxChange {
+  cursor: string;
+  /** New notifications, de-duplicated by id. */
+  added: Notification[];
+  changed: NotificationState[];
+  counts: Counts;
+}
+
+/** One page of the inbox, newest first. */
+export interface NotificationPage {
+  notifications: Notification[];
+  pageInfo: { hasNextPage: boolean; endCursor: string | null };
+  /** Where a live subscription starts so that nothing is missed: pass it as `inbox({ after })`. */
+  liveCursor: string;
+  counts: Counts;
+}
+
+/** One switch: notifications of `category` on `channel`. */
+export interface Preference {
+  category: string;
+  channel: Channel;
+  enabled: boolean;
+}
+
+export interface MarkAllResult {
+  /** How many notifications changed. */
+  changed: number;
+  counts: Counts;
+}
+
+export interface GraphQLError {
+  message: string;
+  extensions?: { code?: string };
+}
+
+/** What the shared connection is doing. */
+export interface Status {
+  /** `error` is final: nothing retries. */
+  state: 'connecting' | 'live' | 'offline' | 'error';
+  /** Failed attempts in a row (`offline`). */
+  attempt?: number;
+  /** Delay before the next attempt (`offline`). */
+  retryInMs?: number;
+  /** Why (`error`). */
+  error?: BelfryError;
+}
+
+/** A user JWT, or a (possibly async) function returning one, called on every connect and after a rejection. */
+export type TokenSource = string | (() => string | Promise<string>);
+
+/** The part of the browser `WebSocket` the client uses. */
+export interface SocketLike {
+  readyState: number;
+  send: (data: string) => void;
+  close: (code?: number, reason?: string) => void;
+  onopen: ((event: unknown) => void) | null;
+  onmessage: ((event: { data: unknown }) => void) | null;
+  onclose: ((event: { code: number; reason: string }) => void) | null;
+  onerror: ((event: unknown) => void) | null;
+}
+
+export type SocketConstructor = new (url: string, protocols?: string | string[]) => SocketLike;
+
+/** The part of `fetch` the client uses. */
+export type FetchLike = (
+  input: string,
+  init: { method: string; headers: Record<string, string>; body: string },
+) => Promise<{ status: number; ok: boolean; json(): Promise<any> }>;
+
+export interface ClientOptions {
+  /** The server's base URL (absolute, or relative to the page); `/graphql` is appended. */
+  url: string;
+  /** A user JWT, or a (possibly async) function returning one. */
+  token: TokenSource;
+  /** Default: the global `WebSocket`. */
+  WebSocket?: SocketConstructor;
+  /** Default: the global `fetch`. */
+  fetch?: FetchLike;
+  /** Reconnect delays (250 ms doubling to 15 s). */
+  backoff?: { initialMs?: number; maxMs?: number };
+  /** Jitter source in [0, 1); default `Math.random`. */
+  random?: () => number;
+  setTimeout?: (callback: () => void, ms: number) => unknown;
+  clearTimeout?: (handle: any) => void;
+}
+
+export interface NotificationsOptions {
+  /** Default 20, at most 100. */
+  first?: number;
+  /** The previous page's `pageInfo.endCursor`. */
+  after?: string | null;
+  category?: string | null;
+  archived?: boolean;
+  unreadOnly?: boolean;
+}
+
+export interface MarkAllOptions {
+  /** One category only; default: all. */
+  category?: string | null;
+  /** Up to this notification's `cursor`, so one arriving meanwhile is left alone. */
+  upTo?: string | null;
+}
+
+export interface InboxOptions {
+  /** Where to start: a page's `liveCursor`. */
+  after?: string | null;
+  onChange?: (change: InboxChange) => void;
+  onStatus?: (status: Status) => void;
+  /** The subscription is over: it will not resume. */
+  onError?: (error: BelfryError) => void;
+}
+
+export interface UnreadCountOptions {
+  onCounts?: (counts: Counts) => void;
+  onStatus?: (status: Status) => void;
+  /** The subscription is over: it will not resume. */
+  onError?: (error: BelfryError) => void;
+}
+
+/** A live subscription; `close()` ends it (the last one closes the shared WebSocket). */
+export interface Subscription {
+  close: () => void;
+}
+
+export interface InboxSubscription extends Subscription {
+  /** The last change's cursor (where a resume continues). */
+  readonly cursor: string | null;
+}
+
+/** A failed request or subscription. */
+export declare class BelfryError extends Error {
+  /**
+   * @param code BAD_USER_INPUT, UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, CONFLICT, RATE_LIMITED,
+   *   INTERNAL, or NETWORK when the server could not be reached.
+   */
+  constructor(message: string, code: string, details?: { status?: number; errors?: GraphQLError[]; cause?: unknown });
+  /** The first error of a GraphQL response, with all of them in `errors`. */
+  static from(errors: GraphQLError[], status?: number): BelfryError;
+  /**
+   * The GraphQL `extensions.code` (BAD_USER_INPUT, UNAUTHENTICATED, FORBIDDEN, NOT_FOUND,
+   * CONFLICT, RATE_LIMITED, INTERNAL), or NETWORK when the server could not be reached.
+   */
+  code: string;
+  /** The HTTP status (0 for WebSocket errors and unreachable servers). */
+  status: number;
+  /** Every GraphQL error of the response. */
+  errors: GraphQLError[];
+}
+
+/** A Belfry client for one signed-in user: queries, mutations and live subscriptions. */
+export declare class BelfryClient {
+  constructor(options: ClientOptions);
+  /** The GraphQL endpoint over HTTP. */
+  get url(): string;
+  /** The shared connection's state, or undefined while no subscription is open. */
+  get status(): Status | undefined;
+  /**
+   * Runs a query or mutation and returns the `data` of the response (typed as `T`, unchecked);
+   * throws a `BelfryError` on any error. After a 401 a function token source is asked once for
+   * a fresh token and the request retried.
+   */
+  query<T = any>(query: string, variables?: Record<string, unknown>): Promise<T>;
+  /** The signed-in user's id. */
+  viewerId(): Promise<string>;
+  /** One page of the inbox, newest first, with the counts and the `liveCursor` to subscribe after. */
+  notifications(options?: NotificationsOptions): Promise<NotificationPage>;
+  counts(): Promise<Counts>;
+  /** The explicit switches; anything not listed is on. */
+  preferences(): Promise<Preference[]>;
+  /** Sets switches; returns every explicit switch. */
+  updatePreferences(changes: Preference[]): Promise<Preference[]>;
+  markSeen(id: string): Promise<Notification>;
+  markRead(id: string): Promise<Notification>;
+  markUnread(id: string): Promise<Notification>;
+  archive(id: string): Promise<Notification>;
+  unarchive(id: string): Promise<Notification>;
+  /** Marks everything read, optionally one category only and up to a notification's cursor. */
+  markAllRead(options?: MarkAllOptions): Promise<MarkAllResult>;
+  /** Like `markAllRead`, for seen (opening the inbox). */
+  markAllSeen(options?: MarkAllOptions): Promise<MarkAllResult>;
+  /**
+   * Every change to the inbox after `after` (a page's `liveCursor`), live, resumed after the
+   * last change received on every reconnect.
+   */
+  inbox(options?: InboxOptions): InboxSubscription;
+  /** The counts now, then after every change. */
+  unreadCount(options?: UnreadCountOptions): Subscription;
+  #private;
+}
