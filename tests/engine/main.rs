@@ -9,6 +9,7 @@ mod helpers;
 
 mod cli;
 mod crash;
+mod graphiql;
 mod hostile;
 mod idempotency;
 mod live;
