@@ -68,6 +68,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(crate::web::routes())
         .layer(cors)
         .layer(timeout)
+        .layer(axum::middleware::from_fn(crate::api::request_id::assign))
         .with_state(state)
 }
 
@@ -83,7 +84,12 @@ fn cors_layer(origins: &[HeaderValue]) -> CorsLayer {
     CorsLayer::new()
         .allow_origin(allow)
         .allow_methods([Method::GET, Method::POST])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            crate::api::request_id::HEADER,
+        ])
+        .expose_headers([crate::api::request_id::HEADER])
         .max_age(Duration::from_secs(3600))
 }
 

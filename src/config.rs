@@ -30,6 +30,8 @@ pub struct Settings {
     pub queue_capacity: usize,
     /// Log filter, e.g. `info` or `belfry=debug` (`RUST_LOG` wins when set).
     pub log: String,
+    /// How log lines are written to stderr.
+    pub log_format: LogFormat,
     /// HS256 secret for user tokens. Unset on the embedded default: one is generated into
     /// `data_dir`. Required on Postgres unless `jwt_public_key` is set.
     pub jwt_secret: Option<SecretString>,
@@ -93,6 +95,17 @@ pub struct Settings {
     pub cors_origins: Vec<String>,
 }
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// For people: one line per event, fields as `name=value`.
+    Text,
+    /// For log shippers: one JSON object per line, with `timestamp`, `level`, `target`,
+    /// `message`, the event's fields, and the enclosing span's (`request_id` on a request).
+    Json,
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Self {
@@ -104,6 +117,7 @@ impl Default for Settings {
             batch_max: 512,
             queue_capacity: 4_096,
             log: "info,sqlx=warn".to_owned(),
+            log_format: LogFormat::Text,
             jwt_secret: None,
             jwt_public_key: None,
             jwt_leeway_secs: 30,

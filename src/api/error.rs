@@ -3,6 +3,7 @@
 
 use async_graphql::ErrorExtensions;
 
+use super::request_id::RequestId;
 use crate::auth::AuthError;
 use crate::domain::{DomainError, InputError};
 use crate::engine::CommandError;
@@ -150,9 +151,22 @@ impl From<ApiError> for async_graphql::Error {
     }
 }
 
+/// One error object as a client sees it, for failures outside GraphQL execution (auth, body
+/// size, a socket's limits): message, `extensions.code` (and `field` or `reason` where the
+/// error has one) and `extensions.requestId`.
+pub fn error_object(error: &ApiError, request: &RequestId) -> serde_json::Value {
+    let mut extensions = serde_json::json!({ "code": error.code(), "requestId": request.as_str() });
+    match error {
+        ApiError::BadInput {
+            field: Some(field), ..
+        } => extensions["field"] = field.as_str().into(),
+        ApiError::RateLimited { reason, .. } => extensions["reason"] = (*reason).into(),
+        _ => {}
+    }
+    serde_json::json!({ "message": error.message(), "extensions": extensions })
+}
+
 /// A complete GraphQL error response body, for failures before execution (auth, body size).
-pub fn error_body(error: &ApiError) -> serde_json::Value {
-    serde_json::json!({
-        "errors": [{ "message": error.message(), "extensions": { "code": error.code() } }]
-    })
+pub fn error_body(error: &ApiError, request: &RequestId) -> serde_json::Value {
+    serde_json::json!({ "errors": [error_object(error, request)] })
 }

@@ -13,12 +13,14 @@ use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
+use tracing::Instrument;
 
 use super::error::ApiError;
 use super::graphiql;
 use super::graphql::Exchange;
 use super::over_http::{self, MediaType};
+use super::request_id::RequestId;
 use super::ws::{self, Credentials, Protocol};
 use super::ApiState;
 use crate::auth::Principal;
@@ -53,22 +55,23 @@ async fn credentials(state: &ApiState, headers: &HeaderMap) -> Result<Credential
 }
 
 /// `Accept` naming nothing this server answers with.
-fn not_acceptable(state: &ApiState) -> Response {
+fn not_acceptable(state: &ApiState, id: &RequestId) -> Response {
     let error = ApiError::bad_input(
         "Accept",
         "the Accept header names no media type this server answers with: accept application/graphql-response+json or application/json",
     );
     state.metrics.error("invalid", error.code());
-    over_http::refuse(MediaType::Json, StatusCode::NOT_ACCEPTABLE, &error)
+    over_http::refuse(MediaType::Json, StatusCode::NOT_ACCEPTABLE, &error, id)
 }
 
 async fn graphql_post(
     State(state): State<ApiState>,
+    Extension(id): Extension<RequestId>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let Some(media) = MediaType::negotiate(&headers) else {
-        return not_acceptable(&state);
+        return not_acceptable(&state, &id);
     };
     let body = match body {
         Ok(body) => body,
@@ -83,12 +86,12 @@ async fn graphql_post(
                 ApiError::bad_input("body", rejection.body_text())
             };
             state.metrics.error("invalid", error.code());
-            return over_http::refuse(media, status, &error);
+            return over_http::refuse(media, status, &error, &id);
         }
     };
     if let Err(error) = over_http::check_content_type(&headers) {
         state.metrics.error("invalid", error.code());
-        return over_http::refuse(media, StatusCode::UNSUPPORTED_MEDIA_TYPE, &error);
+        return over_http::refuse(media, StatusCode::UNSUPPORTED_MEDIA_TYPE, &error, &id);
     }
     let request = serde_json::from_slice::<async_graphql::Request>(&body)
         .map_err(|e| ApiError::bad_input("body", format!("not a GraphQL request: {e}")))
@@ -97,10 +100,10 @@ async fn graphql_post(
         Ok(request) => request,
         Err(error) => {
             state.metrics.error("invalid", error.code());
-            return over_http::refuse(media, StatusCode::BAD_REQUEST, &error);
+            return over_http::refuse(media, StatusCode::BAD_REQUEST, &error, &id);
         }
     };
-    execute(&state, &headers, media, request, Exchange::default()).await
+    execute(&state, &id, &headers, media, request, Exchange::default()).await
 }
 
 /// A request without a document is not a GraphQL request (this server keeps no persisted
@@ -118,6 +121,7 @@ fn has_query(request: &async_graphql::Request) -> Result<(), ApiError> {
 /// Authenticates the caller and runs the request, answering as the spec has it for `media`.
 async fn execute(
     state: &ApiState,
+    id: &RequestId,
     headers: &HeaderMap,
     media: MediaType,
     request: async_graphql::Request,
@@ -127,14 +131,19 @@ async fn execute(
         Ok(principal) => principal,
         Err(error) => {
             state.metrics.error("unauthenticated", error.code());
-            return over_http::refuse_credentials(media, &error);
+            return over_http::refuse_credentials(media, &error, id);
         }
     };
     let anonymous = matches!(principal, Principal::Anonymous);
     let exchange = Arc::new(exchange);
     let response = state
         .schema
-        .execute(request.data(principal).data(exchange.clone()))
+        .execute(
+            request
+                .data(principal)
+                .data(exchange.clone())
+                .data(id.clone()),
+        )
         .await;
     if exchange.not_a_query() {
         let mut http = over_http::answer(media, &response, false, anonymous);
@@ -150,14 +159,15 @@ async fn execute(
 /// GraphiQL for a browser that opens the URL.
 async fn graphql_get(
     State(state): State<ApiState>,
+    Extension(id): Extension<RequestId>,
     headers: HeaderMap,
     Query(params): Query<Vec<(String, String)>>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     match upgrade {
-        Ok(upgrade) => subscribe(state, headers, upgrade).await,
+        Ok(upgrade) => subscribe(state, id, headers, upgrade).await,
         Err(_) if params.is_empty() && wants_html(&headers) => graphiql::page().await,
-        Err(_) => query_in_url(&state, &headers, params).await,
+        Err(_) => query_in_url(&state, &id, &headers, params).await,
     }
 }
 
@@ -174,20 +184,21 @@ fn wants_html(headers: &HeaderMap) -> bool {
 /// `extensions` as URL parameters. Mutations are refused with 405.
 async fn query_in_url(
     state: &ApiState,
+    id: &RequestId,
     headers: &HeaderMap,
     params: Vec<(String, String)>,
 ) -> Response {
     let Some(media) = MediaType::negotiate(headers) else {
-        return not_acceptable(state);
+        return not_acceptable(state, id);
     };
     let request = match request_from_params(params) {
         Ok(request) => request,
         Err(error) => {
             state.metrics.error("invalid", error.code());
-            return over_http::refuse(media, StatusCode::BAD_REQUEST, &error);
+            return over_http::refuse(media, StatusCode::BAD_REQUEST, &error, id);
         }
     };
-    execute(state, headers, media, request, Exchange::queries_only()).await
+    execute(state, id, headers, media, request, Exchange::queries_only()).await
 }
 
 /// The request the URL's parameters describe, checked as a POSTed body would be.
@@ -215,7 +226,12 @@ fn request_from_params(params: Vec<(String, String)>) -> Result<async_graphql::R
 }
 
 /// The WebSocket upgrade for subscriptions.
-async fn subscribe(state: ApiState, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Response {
+async fn subscribe(
+    state: ApiState,
+    id: RequestId,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
     // A client offering only sub-protocols we do not speak would get a socket with none
     // chosen, and abort on its own terms: tell it why instead.
     if !offers_ours(&headers) {
@@ -227,13 +243,13 @@ async fn subscribe(state: ApiState, headers: HeaderMap, upgrade: WebSocketUpgrad
                 Protocol::LEGACY
             ),
         };
-        return over_http::refuse(MediaType::Json, StatusCode::BAD_REQUEST, &error);
+        return over_http::refuse(MediaType::Json, StatusCode::BAD_REQUEST, &error, &id);
     }
     // Browsers cannot set headers on a WebSocket; other clients may authenticate here
     // instead of in `connection_init`.
     let credentials = match credentials(&state, &headers).await {
         Ok(credentials) => credentials,
-        Err(error) => return over_http::refuse_credentials(MediaType::Json, &error),
+        Err(error) => return over_http::refuse_credentials(MediaType::Json, &error, &id),
     };
     let limit = state.max_body;
     upgrade
@@ -247,7 +263,11 @@ async fn subscribe(state: ApiState, headers: HeaderMap, upgrade: WebSocketUpgrad
         .on_upgrade(move |socket| {
             let protocol = Protocol::from_header(socket.protocol().and_then(|p| p.to_str().ok()));
             let tracker = state.sockets.clone();
-            tracker.track_future(ws::serve(socket, protocol, credentials, state))
+            // The socket outlives the upgrade request: its log lines carry the id in a span
+            // of their own.
+            let span = tracing::info_span!("socket", request_id = %id, protocol = ?protocol);
+            tracker
+                .track_future(ws::serve(socket, protocol, credentials, id, state).instrument(span))
         })
 }
 

@@ -7,6 +7,7 @@ pub mod graphiql;
 pub mod graphql;
 pub mod http;
 pub mod over_http;
+pub mod request_id;
 pub mod ws;
 
 use tokio_util::sync::CancellationToken;

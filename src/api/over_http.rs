@@ -21,6 +21,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::error::{code, error_body, ApiError};
+use super::request_id::RequestId;
 
 /// The media types a response can have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,8 +110,8 @@ pub fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
 const RETRY_AFTER_SECS: &str = "1";
 
 /// A refusal before the request reached GraphQL: `status` and the error, in `media`.
-pub fn refuse(media: MediaType, status: StatusCode, error: &ApiError) -> Response {
-    let mut response = body(media, status, &error_body(error));
+pub fn refuse(media: MediaType, status: StatusCode, error: &ApiError, id: &RequestId) -> Response {
+    let mut response = body(media, status, &error_body(error, id));
     match error {
         ApiError::Unavailable(_) => retry_later(&mut response),
         ApiError::Unauthenticated(_) => challenge(&mut response),
@@ -121,12 +122,12 @@ pub fn refuse(media: MediaType, status: StatusCode, error: &ApiError) -> Respons
 
 /// A credential that could not be checked is the server's failure, not the client's: 503
 /// with `Retry-After`, never a 401 that tells a client its key is bad.
-pub fn refuse_credentials(media: MediaType, error: &ApiError) -> Response {
+pub fn refuse_credentials(media: MediaType, error: &ApiError, id: &RequestId) -> Response {
     let status = match error {
         ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::UNAUTHORIZED,
     };
-    refuse(media, status, error)
+    refuse(media, status, error, id)
 }
 
 /// The response to an executed (or refused) GraphQL request. `executed` says whether

@@ -15,6 +15,7 @@ mod idempotency;
 mod live;
 mod loadgen;
 mod log;
+mod logs;
 mod outage;
 mod over_http;
 mod protocol;

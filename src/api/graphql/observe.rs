@@ -19,6 +19,7 @@ use async_graphql::registry::Registry;
 use async_graphql::{Request, Response, ServerError, ServerResult, Variables};
 
 use super::super::error::code;
+use super::super::request_id::RequestId;
 use super::guard::{self, DocumentLimits};
 use crate::metrics::Metrics;
 
@@ -76,6 +77,7 @@ impl ExtensionFactory for Observe {
             documents: self.documents.clone(),
             operation_name: Mutex::new(None),
             label: Arc::new(Mutex::new(None)),
+            request_id: Arc::new(Mutex::new(None)),
         })
     }
 }
@@ -130,6 +132,9 @@ struct ObserveRequest {
     operation_name: Mutex<Option<String>>,
     /// `query.notifications`, `mutation.sendNotification`, ...: set once the query parsed.
     label: Arc<Mutex<Option<String>>>,
+    /// The transport's id for the request, taken from its data when parsing begins (the
+    /// hooks around the whole request do not see the request's data).
+    request_id: Arc<Mutex<Option<RequestId>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -185,10 +190,14 @@ fn refused(refused: guard::Refused) -> ServerError {
     error
 }
 
-/// Fills in a code where the GraphQL layer produced an error without one, and counts errors.
-fn finish(response: &mut Response, label: &str, metrics: &Metrics) {
+/// Fills in a code where the GraphQL layer produced an error without one, adds the request's
+/// id, and counts errors.
+fn finish(response: &mut Response, label: &str, metrics: &Metrics, request: Option<&RequestId>) {
     for error in &mut response.errors {
         let ext = error.extensions.get_or_insert_with(Default::default);
+        if let Some(request) = request {
+            ext.set("requestId", request.as_str());
+        }
         let code = match ext.get("code") {
             Some(async_graphql::Value::String(code)) => code.clone(),
             _ => {
@@ -223,6 +232,7 @@ impl Extension for ObserveRequest {
         // the checks `next` would add walk every fragment spread as often as it is reached,
         // which `guard::check` has bounded in linear time (nesting included) before that.
         let _ = (next, variables);
+        *lock(&self.request_id) = ctx.data_opt::<RequestId>().cloned();
         let doc = match self.documents.get(query) {
             Some(doc) => doc,
             None => {
@@ -265,7 +275,8 @@ impl Extension for ObserveRequest {
             .clone()
             .unwrap_or_else(|| "invalid".to_owned());
         self.metrics.request(&label);
-        finish(&mut response, &label, &self.metrics);
+        let request_id = lock(&self.request_id).clone();
+        finish(&mut response, &label, &self.metrics, request_id.as_ref());
         response
     }
 
@@ -277,6 +288,7 @@ impl Extension for ObserveRequest {
     ) -> BoxStream<'s, Response> {
         let metrics = self.metrics.clone();
         let label = self.label.clone();
+        let request_id = self.request_id.clone();
         let mut counted = false;
         next.run(ctx, stream)
             .map(move |mut response| {
@@ -285,7 +297,8 @@ impl Extension for ObserveRequest {
                     counted = true;
                     metrics.request(&label);
                 }
-                finish(&mut response, &label, &metrics);
+                let request_id = lock(&request_id).clone();
+                finish(&mut response, &label, &metrics, request_id.as_ref());
                 response
             })
             .boxed()

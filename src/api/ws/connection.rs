@@ -11,7 +11,8 @@ use serde_json::Value;
 
 use super::ending::{close_with, read_error, too_slow, SLOW_GRACE};
 use super::protocol::{self, close, ClientMessage, Protocol};
-use crate::api::error::code;
+use crate::api::error::{error_object, ApiError};
+use crate::api::request_id::RequestId;
 use crate::api::ApiState;
 use crate::auth::Principal;
 
@@ -61,6 +62,8 @@ struct Conn {
     socket: WebSocket,
     protocol: Protocol,
     credentials: Credentials,
+    /// The upgrade request's id, on every error the socket sends.
+    request_id: RequestId,
     init_received: bool,
     ops: HashMap<String, AbortHandle>,
     streams: SelectAll<Abortable<BoxStream<'static, OpItem>>>,
@@ -98,14 +101,17 @@ pub async fn serve(
     socket: WebSocket,
     protocol: Protocol,
     credentials: Credentials,
+    request_id: RequestId,
     state: ApiState,
 ) {
     state.metrics.sockets(1);
+    tracing::debug!("socket opened");
     let config = state.ws;
     let mut conn = Conn {
         socket,
         protocol,
         credentials,
+        request_id,
         init_received: false,
         ops: HashMap::new(),
         streams: SelectAll::new(),
@@ -178,13 +184,21 @@ pub async fn serve(
             id
         })
         .collect();
+    match &step {
+        Step::Close(code, reason) => tracing::debug!(code, reason, "socket closed"),
+        Step::TooSlow => tracing::debug!(operations = ops.len(), "socket closed: too slow"),
+        Step::Continue | Step::End => tracing::debug!("socket closed by the peer"),
+    }
     match step {
         Step::Close(code, reason) => {
             let grace = conn.send_timeout;
             close_with(&mut conn.socket, code, &reason, &[], grace).await
         }
         Step::TooSlow => {
-            let errors: Vec<String> = ops.iter().map(|id| too_slow(conn.protocol, id)).collect();
+            let errors: Vec<String> = ops
+                .iter()
+                .map(|id| too_slow(conn.protocol, id, &conn.request_id))
+                .collect();
             let reason = "Too slow to take messages: resubscribe with your last cursor";
             // A slow reader may yet catch up with what it was sent: give it time to, so it
             // learns why the socket ends.
@@ -271,13 +285,14 @@ async fn on_message(conn: &mut Conn, state: &ApiState, message: Message) -> Step
                 );
             }
             if conn.ops.len() >= state.ws.max_operations {
-                let errors = serde_json::json!([{
-                    "message": format!(
+                let error = ApiError::RateLimited {
+                    message: format!(
                         "at most {} operations may run on one connection",
                         state.ws.max_operations
                     ),
-                    "extensions": { "code": code::RATE_LIMITED }
-                }]);
+                    reason: "TOO_MANY_OPERATIONS",
+                };
+                let errors = serde_json::json!([error_object(&error, &conn.request_id)]);
                 return conn.send(protocol::error(conn.protocol, &id, errors)).await;
             }
             subscribe(conn, state, id, payload)
@@ -295,7 +310,9 @@ fn subscribe(conn: &mut Conn, state: &ApiState, id: String, payload: Value) -> S
             )
         }
     };
-    let request = request.data(conn.credentials.principal.clone());
+    let request = request
+        .data(conn.credentials.principal.clone())
+        .data(conn.request_id.clone());
     let results = {
         let id = id.clone();
         state

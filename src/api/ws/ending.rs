@@ -8,7 +8,8 @@ use async_graphql::futures_util::SinkExt;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 
 use super::protocol::{self, close, Protocol};
-use crate::api::error::code;
+use crate::api::error::{error_object, ApiError};
+use crate::api::request_id::RequestId;
 
 /// Why the peer's frame could not be read, as a close code; `None` when the peer is gone.
 pub(super) fn read_error(error: axum::Error) -> Option<(u16, &'static str)> {
@@ -24,13 +25,18 @@ pub(super) fn read_error(error: axum::Error) -> Option<(u16, &'static str)> {
 }
 
 /// The error that ends operation `id` of a socket too slow to take its messages.
-pub(super) fn too_slow(protocol: Protocol, id: &str) -> String {
-    let errors = serde_json::json!([{
-        "message": "this connection did not take its messages in time and was closed; \
-                    subscribe again with `after` set to the last cursor you received",
-        "extensions": { "code": code::RATE_LIMITED, "reason": "SLOW_SUBSCRIBER" }
-    }]);
-    protocol::error(protocol, id, errors)
+pub(super) fn too_slow(protocol: Protocol, id: &str, request: &RequestId) -> String {
+    let error = ApiError::RateLimited {
+        message: "this connection did not take its messages in time and was closed; \
+                  subscribe again with `after` set to the last cursor you received"
+            .to_owned(),
+        reason: "SLOW_SUBSCRIBER",
+    };
+    protocol::error(
+        protocol,
+        id,
+        serde_json::json!([error_object(&error, request)]),
+    )
 }
 
 /// Queues `messages` and a close frame behind whatever the socket still holds, flushes them
