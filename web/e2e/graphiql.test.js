@@ -7,42 +7,14 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { chromium } from "playwright-core";
-import { BACKEND, startServer } from "./server.js";
+import { BACKEND, demoCredentials, graphql, ownDatabase, startServer } from "./server.js";
 
 const SHOTS = resolve(process.env.BELFRY_E2E_SCREENSHOTS ?? "artifacts/screenshots");
 /// How long to wait for something that should happen; a failure, never a pause.
 const WAIT = 15_000;
-
-/**
- * On Postgres, a fresh database beside the one the run was given (made and dropped with psql):
- * the other tests of this directory share that one and count the demo user's notifications,
- * which this test adds to. Null on SQLite, where each server has a data directory of its own.
- */
-function ownDatabase() {
-  if (BACKEND !== "postgres") return null;
-  const given = process.env.BELFRY_E2E_DATABASE_URL;
-  assert.ok(given, "postgres needs BELFRY_E2E_DATABASE_URL");
-  const url = new URL(given);
-  const name = `${url.pathname.slice(1)}_graphiql`;
-  assert.match(name, /^\w+$/, "the database name is a plain identifier");
-  const psql = (sql) => execFileSync("psql", ["-q", "-v", "ON_ERROR_STOP=1", given, "-c", sql]);
-  psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  psql(`CREATE DATABASE ${name}`);
-  url.pathname = `/${name}`;
-  return { url: url.href, drop: () => psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
-}
-
-/** The demo page's credentials: a user token and a service key that may send. */
-async function demoCredentials(server) {
-  const html = await (await fetch(`${server.url}/`)).text();
-  const found = html.match(/<script type="application\/json" id="belfry-demo">(.*?)<\/script>/s);
-  assert.ok(found, "the demo page carries its credentials");
-  return JSON.parse(found[1]);
-}
 
 /** Polls `check` until it holds, failing after WAIT: for state the page changes asynchronously. */
 async function eventually(check, what) {
@@ -53,25 +25,14 @@ async function eventually(check, what) {
   }
 }
 
-/** Sends a notification through the API, as a service would. */
-async function send(server, serviceKey, recipient, title) {
-  const response = await fetch(`${server.url}/graphql`, {
-    method: "POST",
-    headers: { "Content-Type": "application/json", Authorization: `Bearer ${serviceKey}` },
-    body: JSON.stringify({
-      query: `mutation($input: SendNotificationInput!) {
-        sendNotification(input: $input) { deliveries { notificationId } }
-      }`,
-      variables: { input: { recipients: [recipient], title, category: "general" } },
-    }),
-  });
-  const body = await response.json();
-  assert.equal(body.errors, undefined, `GraphQL errors: ${JSON.stringify(body.errors)}`);
-}
+const SEND = `mutation($input: SendNotificationInput!) {
+  sendNotification(input: $input) { deliveries { notificationId } }
+}`;
 
 test(`GraphiQL works with no internet access (${BACKEND})`, async (t) => {
   await mkdir(SHOTS, { recursive: true });
-  const database = ownDatabase();
+  // Its own database on Postgres: the other tests count the demo user's notifications.
+  const database = ownDatabase("graphiql");
   if (database) t.after(() => database.drop());
   const server = await startServer(database ? { BELFRY_DATABASE_URL: database.url } : {});
   t.after(() => server.stop());
@@ -184,7 +145,7 @@ test(`GraphiQL works with no internet access (${BACKEND})`, async (t) => {
         ),
       "a connection_init carries the token",
     );
-    await send(server, demo.serviceKey, demo.user, title);
+    await graphql(server, demo.serviceKey, SEND, { input: { recipients: [demo.user], title, category: "general" } });
     const result = await resultWhere((r) => r.data?.inbox || r.errors, "the notification arrives");
     assert.deepEqual(result, { data: { inbox: { added: [{ title }] } } });
     await page.screenshot({ path: join(SHOTS, `${BACKEND}-graphiql-subscription.png`), animations: "disabled" });
