@@ -9,6 +9,7 @@
 //! - [`eventlog`]: the log on both backends: gap-free positions, batches, reads, doorbell.
 //! - [`projections`]: the inline read model, its decision-state queries, replay and verify.
 //! - [`engine`]: the appender (group commit) that runs commands against the log.
+//! - [`delivery`]: the external channels (email, webhooks) and what they share.
 //! - [`live`]: the tailer and the hub that deliver per-user changes to live subscribers.
 //! - [`api`]: the GraphQL schema and its HTTP and WebSocket transports.
 //! - [`auth`]: user tokens (JWT) and service API keys.
@@ -25,6 +26,7 @@ pub mod app;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod delivery;
 pub mod domain;
 pub mod engine;
 pub mod eventlog;

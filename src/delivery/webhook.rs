@@ -1,0 +1,1 @@
+//! The webhook channel: a signed HTTP POST per delivery (Standard Webhooks).
