@@ -2,13 +2,14 @@
 //! macros that run one piece of SQL on whichever backend is in use.
 
 use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+
+use super::postgres_tls::{self, Tls};
 
 /// Which database a [`Db`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,14 +86,16 @@ impl Db {
     /// directory when missing.
     pub async fn connect(url: &str, opts: &DbOptions) -> anyhow::Result<Db> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let options = PgConnectOptions::from_str(url)
-                .context("Failed to parse the Postgres database URL")?;
+            let (options, tls) = Tls::connect_options(url)?;
             let pool = PgPoolOptions::new()
                 .max_connections(opts.max_connections.max(2))
                 .acquire_timeout(opts.acquire_timeout)
                 .connect_with(options)
                 .await
-                .context("Failed to connect to Postgres")?;
+                .map_err(|e| {
+                    let context = tls.explain(&e);
+                    anyhow::Error::new(e).context(context)
+                })?;
             return Ok(Db::Postgres(pool));
         }
         let Some(path) = url
@@ -224,7 +227,7 @@ pub fn is_unreachable(error: &anyhow::Error) -> bool {
             sqlx::Error::Database(db) => db.code().is_some_and(|code| {
                 code.starts_with("08") || code.starts_with("57P0") || code == "53300"
             }),
-            _ => false,
+            error => postgres_tls::closed_before_tls_answer(error),
         }
     })
 }

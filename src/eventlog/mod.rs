@@ -7,6 +7,7 @@ pub mod batch;
 pub(crate) mod copy;
 pub mod db;
 pub mod doorbell;
+mod postgres_tls;
 mod rows;
 
 /// Row-level SQL inside a write transaction, for the appender, projections and replay.

@@ -57,16 +57,34 @@ fn postgres_admin_url() -> Option<String> {
     if url.is_some() {
         return url;
     }
-    let skip = std::env::var("BELFRY_TEST_SKIP_POSTGRES").is_ok_and(|v| v == "1")
-        && !std::env::var("CI").is_ok_and(|v| v == "true");
     assert!(
-        skip,
+        postgres_left_out(),
         "BELFRY_TEST_POSTGRES_URL is not set: run `bash scripts/test` (it starts a throwaway \
          Postgres), point BELFRY_TEST_POSTGRES_URL at an admin URL, or set \
          BELFRY_TEST_SKIP_POSTGRES=1 to leave the Postgres tests out"
     );
     eprintln!("SKIPPED: this Postgres test did not run (BELFRY_TEST_SKIP_POSTGRES=1)");
     None
+}
+
+/// Whether the person running the suite asked to leave the Postgres tests out with
+/// `BELFRY_TEST_SKIP_POSTGRES=1`; never under CI.
+pub fn postgres_left_out() -> bool {
+    std::env::var("BELFRY_TEST_SKIP_POSTGRES").is_ok_and(|v| v == "1")
+        && !std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// Creates a fresh database on the server behind `admin_url` and returns its name.
+async fn create_database(admin_url: &str) -> String {
+    let name = format!("belfry_test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(admin_url)
+        .await
+        .expect("connect to the test Postgres server");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    name
 }
 
 fn with_database(admin_url: &str, name: &str) -> String {
@@ -109,14 +127,7 @@ impl TestStore {
             ),
             Backend::Postgres => {
                 let admin = postgres_admin_url()?;
-                let name = format!("belfry_test_{}", uuid::Uuid::new_v4().simple());
-                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
-                    .await
-                    .expect("connect to the test Postgres server");
-                sqlx::query(&format!("CREATE DATABASE {name}"))
-                    .execute(&mut conn)
-                    .await
-                    .expect("create test database");
+                let name = create_database(&admin).await;
                 (with_database(&admin, &name), Some((admin, name)))
             }
         };
@@ -128,6 +139,28 @@ impl TestStore {
             dir,
             postgres,
         })
+    }
+
+    /// A fresh, empty, migrated store in a new database on the Postgres server behind
+    /// `admin_url`, opened with the URL query `query` (e.g. TLS parameters) in place of the
+    /// admin URL's own; the engine connects the same way.
+    pub async fn on_postgres_server(admin_url: &str, query: &str) -> TestStore {
+        let name = create_database(admin_url).await;
+        let base = admin_url
+            .split_once('?')
+            .map_or(admin_url, |(base, _)| base);
+        let url = format!("{}?{query}", with_database(base, &name));
+        let store = TestStore {
+            backend: Backend::Postgres,
+            db: Db::connect(&url, &db_options())
+                .await
+                .unwrap_or_else(|e| panic!("open the store with ?{query}: {e:#}")),
+            url,
+            dir: tempfile::tempdir().expect("temp dir"),
+            postgres: Some((admin_url.to_owned(), name)),
+        };
+        store.db.migrate().await.expect("migrate");
+        store
     }
 
     /// Applies the event-log migrations numbered below `version` only: the schema an older

@@ -21,5 +21,6 @@ mod over_http;
 mod protocol;
 mod read_model;
 mod server;
+mod tls;
 mod transfer;
 mod web;
