@@ -4,12 +4,13 @@
 //! sqlx reads `sslmode`, `sslrootcert`, `sslcert` and `sslkey` from the URL itself; this
 //! module adds what it leaves out: files that cannot be read are named before connecting,
 //! `require` with a root certificate verifies it as libpq does, and a refusal says which
-//! check failed rather than printing a rustls enum.
+//! check failed in the operator's words rather than in rustls's.
 
 use std::path::Path;
 use std::str::FromStr;
 
 use anyhow::Context;
+use rustls::CertificateError;
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 
 /// What a Postgres URL asks of TLS, kept to explain a failed connection.
@@ -107,17 +108,14 @@ impl Tls {
             ));
         }
         match error {
-            // rustls's refusal arrives as the I/O error that ended the handshake; rustls is
-            // not a dependency of ours to match its error type, so its text is read (the
-            // tests pin each wording we translate).
-            sqlx::Error::Io(e) => {
-                let text = e.to_string();
-                let why = text.strip_prefix("invalid peer certificate: ")?;
-                Some(format!(
+            // rustls's refusal arrives inside the I/O error that ended the handshake.
+            sqlx::Error::Io(e) => match e.get_ref()?.downcast_ref::<rustls::Error>()? {
+                rustls::Error::InvalidCertificate(problem) => Some(format!(
                     "the server's certificate was refused ({mode}): {}",
-                    self.certificate_problem(why)
-                ))
-            }
+                    self.certificate_problem(problem)
+                )),
+                _ => None,
+            },
             // 28000 is the refusal by pg_hba.conf; "no encryption" says a line for TLS
             // connections would have let it in.
             sqlx::Error::Database(e)
@@ -146,41 +144,43 @@ impl Tls {
     }
 
     /// rustls's reason for refusing a certificate, in the operator's terms.
-    fn certificate_problem(&self, why: &str) -> String {
-        if why == "UnknownIssuer" {
-            return match &self.root_cert {
-                Some(file) => format!(
-                    "it is not signed by the certificate authority in sslrootcert={file} (nor \
+    fn certificate_problem(&self, problem: &CertificateError) -> String {
+        let names = match problem {
+            CertificateError::UnknownIssuer => return self.unknown_issuer(),
+            CertificateError::NotValidForNameContext { presented, .. } => presented
+                .iter()
+                .map(|name| plain_name(name))
+                .collect::<Vec<_>>()
+                .join(", "),
+            CertificateError::NotValidForName => "other names".to_owned(),
+            // Expiry and the rest already read as sentences, or name a rare fault exactly.
+            other => return other.to_string(),
+        };
+        let host = &self.host;
+        // sqlx 0.8 lets only rustls's older form of this error through under verify-ca, so
+        // it checks the name there too (sqlx issue 3793, fixed after 0.8.6).
+        let also = if matches!(self.mode, PgSslMode::VerifyCa) {
+            " (Belfry's Postgres driver, sqlx 0.8, checks the name under verify-ca too)"
+        } else {
+            ""
+        };
+        format!(
+            "it is not valid for {host}, the host the database URL names (it is valid for \
+             {names}); connect by a name the certificate holds{also}"
+        )
+    }
+
+    fn unknown_issuer(&self) -> String {
+        match &self.root_cert {
+            Some(file) => format!(
+                "it is not signed by the certificate authority in sslrootcert={file} (nor \
                      by a public one)"
-                ),
-                None => "it is not signed by a public certificate authority, and the URL \
+            ),
+            None => "it is not signed by a public certificate authority, and the URL \
                          names none of its own: add sslrootcert=<file> with the authority \
                          that signed it"
-                    .to_owned(),
-            };
+                .to_owned(),
         }
-        if let Some((_, names)) = why
-            .strip_prefix("certificate not valid for name ")
-            .and_then(|rest| rest.split_once("; certificate "))
-        {
-            let names = names
-                .strip_prefix("is only valid for ")
-                .map_or_else(|| names.to_owned(), plain_names);
-            let host = &self.host;
-            // sqlx 0.8 lets only rustls's older form of this error through under verify-ca,
-            // so it checks the name there too (sqlx issue 3793, fixed after 0.8.6).
-            let also = if matches!(self.mode, PgSslMode::VerifyCa) {
-                " (Belfry's Postgres driver, sqlx 0.8, checks the name under verify-ca too)"
-            } else {
-                ""
-            };
-            return format!(
-                "it is not valid for {host}, the host the database URL names (it is valid for \
-                 {names}); connect by a name the certificate holds{also}"
-            );
-        }
-        // Expiry and the rest already read as sentences, or name a rare fault exactly.
-        why.to_owned()
     }
 }
 
@@ -204,13 +204,16 @@ fn mode_name(mode: PgSslMode) -> &'static str {
     }
 }
 
-/// `DnsName("db.example.com") or IpAddress(10.0.0.1)` as `db.example.com or 10.0.0.1`.
-fn plain_names(names: &str) -> String {
-    names
-        .replace("DnsName(\"", "")
-        .replace("IpAddress(", "")
-        .replace("\")", "")
-        .replace(')', "")
+/// A name as webpki presents it, `DnsName("db.example.com")` or `IpAddress(10.0.0.1)`, as
+/// `db.example.com` or `10.0.0.1`.
+fn plain_name(name: &str) -> &str {
+    name.strip_prefix("DnsName(\"")
+        .and_then(|n| n.strip_suffix("\")"))
+        .or_else(|| {
+            name.strip_prefix("IpAddress(")
+                .and_then(|n| n.strip_suffix(')'))
+        })
+        .unwrap_or(name)
 }
 
 /// Fails, naming the parameter and the file, when `file` cannot be read, or when it is the
@@ -310,9 +313,8 @@ mod tests {
 
     #[test]
     fn certificate_names_read_plainly() {
-        assert_eq!(
-            plain_names("DnsName(\"localhost\") or IpAddress(10.0.0.1)"),
-            "localhost or 10.0.0.1"
-        );
+        assert_eq!(plain_name("DnsName(\"localhost\")"), "localhost");
+        assert_eq!(plain_name("IpAddress(10.0.0.1)"), "10.0.0.1");
+        assert_eq!(plain_name("DirectoryName"), "DirectoryName");
     }
 }
