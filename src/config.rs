@@ -54,7 +54,7 @@ pub struct Settings {
     pub ws_anonymous_idle_secs: u64,
     /// Largest GraphQL request (HTTP body or WebSocket message), in bytes.
     pub max_body_bytes: usize,
-    /// Deepest query nesting accepted.
+    /// Deepest query nesting accepted (at least 15 lets the standard introspection query in).
     pub query_depth: usize,
     /// Highest query complexity accepted (one per field, times `first` on lists).
     pub query_complexity: usize,
@@ -127,7 +127,9 @@ impl Default for Settings {
             ws_send_timeout_ms: 10_000,
             ws_anonymous_idle_secs: 30,
             max_body_bytes: 1 << 20,
-            query_depth: 12,
+            // The standard introspection query (graphql-js's, as GraphiQL, Apollo and code
+            // generators send it) nests 15 deep.
+            query_depth: 15,
             query_complexity: 2_000,
             query_nesting: 64,
             query_tokens: 10_000,

@@ -99,6 +99,8 @@ enum Scenario {
 }
 
 fn main() -> anyhow::Result<()> {
+    // reqwest is built with rustls but no crypto provider of its own: ring, as the server's.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let Some(scenario) = cli.scenario else {
         println!("belfry-bench: no scenario given, nothing measured (see --help)");

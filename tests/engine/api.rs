@@ -362,7 +362,7 @@ async fn the_committed_schema_is_the_one_the_server_serves(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let served = reqwest::get(format!("http://127.0.0.1:{}/schema.graphql", app.port()))
+    let served = crate::app::http_get(format!("http://127.0.0.1:{}/schema.graphql", app.port()))
         .await
         .expect("GET /schema.graphql")
         .text()

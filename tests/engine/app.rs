@@ -96,7 +96,7 @@ pub async fn spawn_app_with(backend: Backend, tune: impl FnOnce(&mut Settings)) 
         store,
         node,
         key,
-        http: reqwest::Client::new(),
+        http: http(),
         tokens: TokenVerifier::hs256(SECRET.as_bytes(), Duration::ZERO).expect("verifier"),
     })
 }
@@ -379,4 +379,16 @@ pub fn code(body: &Value) -> &str {
     body["errors"][0]["extensions"]["code"]
         .as_str()
         .unwrap_or_else(|| panic!("no error code in {body}"))
+}
+
+/// An HTTP client for the tests. reqwest is built with rustls but no crypto provider of its
+/// own (the server's crates use ring), so the first client installs ring for the process.
+pub fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
+/// `GET url` with [`http`].
+pub async fn http_get(url: impl reqwest::IntoUrl) -> reqwest::Result<reqwest::Response> {
+    http().get(url).send().await
 }

@@ -58,7 +58,7 @@ async fn the_playground_loads_nothing_but_the_copies_it_serves(backend: Backend)
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let http = reqwest::Client::new();
+    let http = crate::app::http();
     let response = http
         .get(url(app.port(), "/graphiql"))
         .send()
@@ -164,7 +164,7 @@ async fn a_browser_opening_the_endpoint_gets_the_same_playground(backend: Backen
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let http = reqwest::Client::new();
+    let http = crate::app::http();
     let playground = playground(&http, app.port()).await;
     let response = http
         .get(url(app.port(), "/graphql"))
@@ -184,7 +184,7 @@ async fn the_licences_travel_with_the_copies_and_nothing_else_is_served(backend:
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let http = reqwest::Client::new();
+    let http = crate::app::http();
     let page = playground(&http, app.port()).await;
     for package in ["graphiql", "react", "react-dom"] {
         let path = format!("/graphiql/licenses/{package}");

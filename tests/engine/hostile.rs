@@ -57,7 +57,7 @@ fn fragment_bomb(levels: usize) -> String {
 }
 
 async fn assert_healthy(app: &TestApp) {
-    let health = reqwest::get(format!("http://127.0.0.1:{}/healthz", app.port()))
+    let health = crate::app::http_get(format!("http://127.0.0.1:{}/healthz", app.port()))
         .await
         .expect("the server still answers");
     assert_eq!(health.status(), 200);
@@ -162,7 +162,7 @@ async fn metrics_label_requests_only_by_operations_the_schema_defines(backend: B
     app.graphql(None, &format!("{{ {long} }}"), json!({})).await;
     app.graphql(Some(&app.token("ann")), "{ counts { unread } }", json!({}))
         .await;
-    let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", app.port()))
+    let metrics = crate::app::http_get(format!("http://127.0.0.1:{}/metrics", app.port()))
         .await
         .expect("metrics")
         .text()

@@ -88,7 +88,7 @@ async fn logs_are_json_lines_and_a_request_id_ties_errors_to_them(backend: Backe
     };
     let server = Server::start(&store);
     let url = format!("http://127.0.0.1:{}/graphql", server.port);
-    let http = reqwest::Client::new();
+    let http = crate::app::http();
 
     // An id a proxy sent is kept; the error quotes it.
     let response = http

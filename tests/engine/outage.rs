@@ -83,7 +83,7 @@ struct Answer {
 }
 
 async fn post(port: u16, auth: &str, body: serde_json::Value) -> Answer {
-    let response = reqwest::Client::new()
+    let response = crate::app::http()
         .post(format!("http://127.0.0.1:{port}/graphql"))
         .bearer_auth(auth)
         .json(&body)
@@ -146,11 +146,11 @@ async fn an_unreachable_database_is_answered_as_unavailable_and_recovered_from()
     assert_unavailable(&post(port, &unused, send("during")).await, "a new key");
     let counts = json!({ "query": "{ counts { unread } }" });
     assert_unavailable(&post(port, &token, counts.clone()).await, "a query");
-    let ready = reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
+    let ready = crate::app::http_get(format!("http://127.0.0.1:{port}/readyz"))
         .await
         .expect("readyz answers");
     assert_eq!(ready.status(), 503);
-    let health = reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+    let health = crate::app::http_get(format!("http://127.0.0.1:{port}/healthz"))
         .await
         .expect("healthz answers");
     assert_eq!(health.status(), 200);

@@ -40,7 +40,7 @@ fn url(app: &TestApp) -> String {
 
 /// POSTs `body` as JSON, with `accept` and `auth` when given.
 async fn post(app: &TestApp, accept: Option<&str>, auth: Option<&str>, body: Value) -> Answer {
-    let mut request = reqwest::Client::new().post(url(app)).json(&body);
+    let mut request = crate::app::http().post(url(app)).json(&body);
     if let Some(accept) = accept {
         request = request.header("accept", accept);
     }
@@ -53,7 +53,7 @@ async fn post(app: &TestApp, accept: Option<&str>, auth: Option<&str>, body: Val
 /// A GET with `params` in the URL.
 async fn get(app: &TestApp, accept: &str, auth: Option<&str>, params: &[(&str, &str)]) -> Answer {
     let url = reqwest::Url::parse_with_params(&url(app), params).expect("a URL");
-    let mut request = reqwest::Client::new().get(url).header("accept", accept);
+    let mut request = crate::app::http().get(url).header("accept", accept);
     if let Some(auth) = auth {
         request = request.bearer_auth(auth);
     }
@@ -131,7 +131,7 @@ async fn each_outcome_has_its_status_in_each_media_type(backend: Backend) {
     // Not a GraphQL request at all: 400, or 415 for a body that is not JSON.
     let a = post(&app, None, Some(&ann), json!({ "qeury": "{ viewerId }" })).await;
     assert_eq!(a.status, 400, "{}", a.body);
-    let client = reqwest::Client::new();
+    let client = crate::app::http();
     for content_type in [
         None,
         Some("text/plain"),
@@ -199,7 +199,7 @@ async fn queries_travel_over_get_and_mutations_do_not(backend: Backend) {
         assert_eq!(first_code(&a.body), "BAD_USER_INPUT");
     }
     // A browser opening the URL gets the playground.
-    let page = reqwest::Client::new()
+    let page = crate::app::http()
         .get(url(&app))
         .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
         .send()

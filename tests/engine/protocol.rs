@@ -167,7 +167,7 @@ async fn a_result_keeps_the_selection_order_over_http_and_the_socket(backend: Ba
         return;
     };
     let query = "{ viewerId counts { unseen unread } }";
-    let http = reqwest::Client::new()
+    let http = crate::app::http()
         .post(format!("http://127.0.0.1:{}/graphql", app.port()))
         .bearer_auth(app.token("ann"))
         .json(&json!({ "query": query }))

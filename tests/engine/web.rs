@@ -92,7 +92,7 @@ async fn the_component_modules_are_served_from_the_binary(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let http = reqwest::Client::new();
+    let http = crate::app::http();
     let (entry, entry_etag) = fetch_module(&http, app.port(), "belfry-inbox.js").await;
     assert!(
         entry.contains("customElements.define"),
@@ -145,7 +145,7 @@ async fn the_typescript_declarations_are_served_beside_the_modules(backend: Back
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let http = reqwest::Client::new();
+    let http = crate::app::http();
     let mut declared = Vec::new();
     let mut imports = 0;
     for (name, _) in belfry::web::DECLARATIONS {
@@ -203,7 +203,7 @@ async fn the_demo_page_signs_in_the_demo_user_when_the_demo_is_on(backend: Backe
     let Some(app) = spawn_app_with(backend, |s| s.demo = Some(true)).await else {
         return;
     };
-    let page = reqwest::get(url(app.port(), "/"))
+    let page = crate::app::http_get(url(app.port(), "/"))
         .await
         .expect("get")
         .text()
@@ -246,7 +246,9 @@ async fn without_the_demo_the_front_page_hands_out_no_credentials(backend: Backe
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let response = reqwest::get(url(app.port(), "/")).await.expect("get");
+    let response = crate::app::http_get(url(app.port(), "/"))
+        .await
+        .expect("get");
     assert_eq!(response.status(), 200);
     let page = response.text().await.expect("body");
     assert!(page.contains("Belfry is running"), "{page}");
@@ -277,7 +279,7 @@ async fn browsers_on_other_origins_may_call_the_api(backend: Backend) {
     else {
         return;
     };
-    let http = reqwest::Client::new();
+    let http = crate::app::http();
     let preflight = |origin: &'static str| {
         http.request(reqwest::Method::OPTIONS, url(app.port(), "/graphql"))
             .header("origin", origin)
@@ -318,7 +320,7 @@ async fn browsers_on_other_origins_may_call_the_api(backend: Backend) {
     let Some(open) = spawn_app(app.store.backend).await else {
         return;
     };
-    let response = reqwest::Client::new()
+    let response = crate::app::http()
         .post(url(open.port(), "/graphql"))
         .header("origin", "http://localhost:5173")
         .json(&json!({"query": "{ __typename }"}))
