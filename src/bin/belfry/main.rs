@@ -95,6 +95,8 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
+    // One crypto provider for every TLS client of the process (decision 0032).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let overrides = Overrides {
         data_dir: cli.data_dir.clone(),
