@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::{to_raw_value, RawValue};
 
 use super::values::{
-    Body, Category, Channel, Link, NotificationId, Payload, Priority, Title, UserId,
+    Body, Category, Channel, DeliveryId, Link, NotificationId, Payload, Priority, SkipReason,
+    Title, Unless, UserId,
 };
 
 /// What a notification says; the same for every recipient of one send.
@@ -171,6 +172,34 @@ pub struct PreferenceChanged {
     pub at: DateTime<Utc>,
 }
 
+/// `delivery.planned`: a delivery on an external channel was scheduled for a notification.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryPlanned {
+    pub delivery_id: DeliveryId,
+    pub notification_id: NotificationId,
+    pub recipient: UserId,
+    pub category: Category,
+    pub channel: Channel,
+    /// When it falls due; a worker takes it up from then.
+    pub due_at: DateTime<Utc>,
+    /// Called off if the notification is read (or seen) before it falls due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unless: Option<Unless>,
+    pub at: DateTime<Utc>,
+}
+
+/// `delivery.skipped`: a delivery was not made, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliverySkipped {
+    pub delivery_id: DeliveryId,
+    pub notification_id: NotificationId,
+    pub recipient: UserId,
+    pub category: Category,
+    pub channel: Channel,
+    pub reason: SkipReason,
+    pub at: DateTime<Utc>,
+}
+
 /// Every fact the engine records.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -184,6 +213,8 @@ pub enum Event {
     /// `inbox.all_read` or `inbox.all_seen`, as its mark says.
     InboxMarked(Mark, InboxMarked),
     PreferenceChanged(PreferenceChanged),
+    DeliveryPlanned(DeliveryPlanned),
+    DeliverySkipped(DeliverySkipped),
 }
 
 /// A stored event's type could not be turned back into a domain event.
@@ -212,6 +243,8 @@ impl Event {
             Event::InboxMarked(Mark::Read, _) => "inbox.all_read",
             Event::InboxMarked(Mark::Seen, _) => "inbox.all_seen",
             Event::PreferenceChanged(_) => "preference.changed",
+            Event::DeliveryPlanned(_) => "delivery.planned",
+            Event::DeliverySkipped(_) => "delivery.skipped",
         }
     }
 
@@ -228,6 +261,9 @@ impl Event {
             | Event::NotificationUnarchived(e) => notification_stream(e.notification_id),
             Event::InboxMarked(_, e) => inbox_stream(&e.recipient),
             Event::PreferenceChanged(e) => preferences_stream(&e.user),
+            // A notification's deliveries are part of its story: its stream, its history.
+            Event::DeliveryPlanned(e) => notification_stream(e.notification_id),
+            Event::DeliverySkipped(e) => notification_stream(e.notification_id),
         }
     }
 
@@ -242,6 +278,8 @@ impl Event {
             | Event::NotificationUnarchived(e) => &e.recipient,
             Event::InboxMarked(_, e) => &e.recipient,
             Event::PreferenceChanged(e) => &e.user,
+            Event::DeliveryPlanned(e) => &e.recipient,
+            Event::DeliverySkipped(e) => &e.recipient,
         }
     }
 
@@ -256,6 +294,8 @@ impl Event {
             | Event::NotificationUnarchived(e) => to_raw_value(e),
             Event::InboxMarked(_, e) => to_raw_value(e),
             Event::PreferenceChanged(e) => to_raw_value(e),
+            Event::DeliveryPlanned(e) => to_raw_value(e),
+            Event::DeliverySkipped(e) => to_raw_value(e),
         };
         // Serializing these plain structs cannot fail: every field is a string, number, bool or map.
         raw.unwrap_or_else(|_| RawValue::NULL.to_owned())
@@ -274,6 +314,7 @@ impl Event {
         if !event_type.starts_with("notification.")
             && !event_type.starts_with("inbox.")
             && !event_type.starts_with("preference.")
+            && !event_type.starts_with("delivery.")
         {
             return Ok(None);
         }
@@ -292,6 +333,8 @@ impl Event {
             "inbox.all_read" => Event::InboxMarked(Mark::Read, de(t, data)?),
             "inbox.all_seen" => Event::InboxMarked(Mark::Seen, de(t, data)?),
             "preference.changed" => Event::PreferenceChanged(de(t, data)?),
+            "delivery.planned" => Event::DeliveryPlanned(de(t, data)?),
+            "delivery.skipped" => Event::DeliverySkipped(de(t, data)?),
             other => return Err(DecodeError::Unknown(other.to_owned(), version)),
         }))
     }

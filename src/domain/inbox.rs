@@ -88,7 +88,10 @@ pub fn evolve(mut items: Vec<InboxItem>, position: i64, event: &Event) -> Vec<In
                 set(item.notification_id, &|f| mark.apply(f));
             }
         }
-        Event::NotificationSuppressed(_) | Event::PreferenceChanged(_) => {}
+        Event::NotificationSuppressed(_)
+        | Event::PreferenceChanged(_)
+        | Event::DeliveryPlanned(_)
+        | Event::DeliverySkipped(_) => {}
     }
     items
 }

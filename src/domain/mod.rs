@@ -17,8 +17,8 @@ mod tests;
 pub use event::{Content, Event, Flags};
 pub use send_input::SendInput;
 pub use values::{
-    Body, Category, Channel, IdempotencyKey, InputError, Link, NotificationId, Payload, Priority,
-    Title, UserId,
+    Body, Category, Channel, DeliveryId, IdempotencyKey, InputError, Link, NotificationId, Payload,
+    Priority, Route, SkipReason, Title, Unless, UserId,
 };
 
 /// A command the domain refuses. Nothing is appended for it.

@@ -6,8 +6,13 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use super::event::{Content, Event, Flags, NotificationChanged, NotificationCreated};
-use super::values::{Category, IdempotencyKey, NotificationId, UserId};
+use super::event::{
+    Content, DeliveryPlanned, DeliverySkipped, Event, Flags, NotificationChanged,
+    NotificationCreated,
+};
+use super::values::{
+    Category, Channel, DeliveryId, IdempotencyKey, NotificationId, Route, SkipReason, UserId,
+};
 use super::{Decide, DomainError};
 
 /// Send one notification to one or more people. Ids and the clock reading come from outside.
@@ -16,6 +21,8 @@ pub struct SendNotification {
     /// One new notification per recipient, in the order given (duplicates removed).
     pub deliveries: Vec<(NotificationId, UserId)>,
     pub content: Content,
+    /// The external deliveries each recipient gets besides the in-app one.
+    pub routes: Vec<Route>,
     pub idempotency_key: Option<IdempotencyKey>,
     pub at: DateTime<Utc>,
 }
@@ -25,6 +32,7 @@ impl SendNotification {
     pub fn new(
         recipients: impl IntoIterator<Item = UserId>,
         content: Content,
+        routes: Vec<Route>,
         idempotency_key: Option<IdempotencyKey>,
         at: DateTime<Utc>,
         mut new_id: impl FnMut() -> NotificationId,
@@ -38,18 +46,24 @@ impl SendNotification {
         Self {
             deliveries,
             content,
+            routes,
             idempotency_key,
             at,
         }
     }
 
-    /// A stable digest of what was asked for (recipients and content, not ids or time):
-    /// a retry with the same idempotency key must carry the same fingerprint.
+    /// A stable digest of what was asked for (recipients, content and routes, not ids or
+    /// time): a retry with the same idempotency key must carry the same fingerprint. A send
+    /// without routes digests as sends did before routes existed.
     pub fn fingerprint(&self) -> String {
         let mut recipients: Vec<&str> = self.deliveries.iter().map(|(_, r)| r.as_str()).collect();
         recipients.sort_unstable();
         // serde_json maps are sorted by key, so this text is canonical.
-        let canonical = serde_json::json!({ "recipients": recipients, "content": self.content });
+        let mut canonical =
+            serde_json::json!({ "recipients": recipients, "content": self.content });
+        if !self.routes.is_empty() {
+            canonical["routes"] = serde_json::json!(self.routes);
+        }
         let digest = Sha256::digest(canonical.to_string().as_bytes());
         digest.iter().map(|b| format!("{b:02x}")).collect()
     }
@@ -62,11 +76,14 @@ pub struct SendState {
     pub previous_fingerprint: Option<String>,
     /// Recipients who switched off in-app delivery for this category.
     pub muted: BTreeSet<UserId>,
+    /// The external channels recipients switched off for this category.
+    pub muted_channels: BTreeSet<(UserId, Channel)>,
 }
 
-/// Decides a send: one `sent` (or `suppressed`, when muted and not critical) per recipient.
-/// A retry of an earlier keyed send decides nothing new; a different request under the
-/// same key is a conflict.
+/// Decides a send: one `sent` (or `suppressed`, when muted and not critical) per recipient,
+/// each followed by a `delivery.planned` per route (or `delivery.skipped` when the recipient
+/// muted that channel for the category and the send is not critical). A retry of an earlier
+/// keyed send decides nothing new; a different request under the same key is a conflict.
 impl Decide for SendNotification {
     type State = SendState;
 
@@ -81,23 +98,50 @@ impl Decide for SendNotification {
             };
         }
         let content = Arc::new(cmd.content.clone());
-        Ok(cmd
-            .deliveries
-            .iter()
-            .map(|(id, recipient)| {
-                let created = NotificationCreated {
-                    notification_id: *id,
-                    recipient: recipient.clone(),
-                    content: Arc::clone(&content),
-                    at: cmd.at,
-                };
-                if state.muted.contains(recipient) && !cmd.content.critical {
-                    Event::NotificationSuppressed(created)
+        let critical = cmd.content.critical;
+        let mut events = Vec::with_capacity(cmd.deliveries.len() * (1 + cmd.routes.len()));
+        for (id, recipient) in &cmd.deliveries {
+            let created = NotificationCreated {
+                notification_id: *id,
+                recipient: recipient.clone(),
+                content: Arc::clone(&content),
+                at: cmd.at,
+            };
+            events.push(if state.muted.contains(recipient) && !critical {
+                Event::NotificationSuppressed(created)
+            } else {
+                Event::NotificationSent(created)
+            });
+            for (index, route) in cmd.routes.iter().enumerate() {
+                let delivery_id = DeliveryId::of(*id, index);
+                let muted = state
+                    .muted_channels
+                    .contains(&(recipient.clone(), route.channel));
+                events.push(if muted && !critical {
+                    Event::DeliverySkipped(DeliverySkipped {
+                        delivery_id,
+                        notification_id: *id,
+                        recipient: recipient.clone(),
+                        category: cmd.content.category.clone(),
+                        channel: route.channel,
+                        reason: SkipReason::Muted,
+                        at: cmd.at,
+                    })
                 } else {
-                    Event::NotificationSent(created)
-                }
-            })
-            .collect())
+                    Event::DeliveryPlanned(DeliveryPlanned {
+                        delivery_id,
+                        notification_id: *id,
+                        recipient: recipient.clone(),
+                        category: cmd.content.category.clone(),
+                        channel: route.channel,
+                        due_at: cmd.at + chrono::Duration::seconds(i64::from(route.delay_secs)),
+                        unless: route.unless,
+                        at: cmd.at,
+                    })
+                });
+            }
+        }
+        Ok(events)
     }
 }
 
@@ -215,6 +259,8 @@ pub fn evolve(state: Option<Notification>, event: &Event) -> Option<Notification
             }
             n
         }),
-        Event::PreferenceChanged(_) => state,
+        Event::PreferenceChanged(_) | Event::DeliveryPlanned(_) | Event::DeliverySkipped(_) => {
+            state
+        }
     }
 }

@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use super::notification::SendNotification;
 use super::values::limits;
 use super::{
-    Body, Category, Content, IdempotencyKey, InputError, Link, NotificationId, Payload, Priority,
-    Title, UserId,
+    Body, Category, Channel, Content, IdempotencyKey, InputError, Link, NotificationId, Payload,
+    Priority, Route, Title, Unless, UserId,
 };
 
 /// The fields of a send, unchecked but for their types.
@@ -23,7 +23,24 @@ pub struct SendInput {
     pub data: Option<serde_json::Value>,
     pub action_url: Option<String>,
     pub icon: Option<String>,
+    pub routes: Vec<RouteInput>,
     pub idempotency_key: Option<String>,
+}
+
+/// One route of a send, unchecked: a channel, a delay in seconds, and what calls it off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteInput {
+    pub channel: Channel,
+    pub delay_secs: i64,
+    pub unless: Option<Unless>,
+}
+
+impl RouteInput {
+    fn parse(self) -> Result<Route, InputError> {
+        let delay = u32::try_from(self.delay_secs)
+            .map_err(|_| InputError::new("routes", "a delay is a number of seconds from 0"))?;
+        Route::new(self.channel, delay, self.unless)
+    }
 }
 
 impl SendNotification {
@@ -79,12 +96,21 @@ impl SendNotification {
                 .map(|u| Link::parse("icon", u))
                 .transpose()?,
         };
+        let routes = Route::list(
+            input
+                .routes
+                .into_iter()
+                .map(RouteInput::parse)
+                .collect::<Result<Vec<_>, _>>()?,
+        )?;
         let key = input
             .idempotency_key
             .as_deref()
             .map(IdempotencyKey::parse)
             .transpose()?;
-        Ok(SendNotification::new(recipients, content, key, at, new_id))
+        Ok(SendNotification::new(
+            recipients, content, routes, key, at, new_id,
+        ))
     }
 }
 
@@ -157,5 +183,41 @@ mod tests {
             .map(|(id, _)| id.as_uuid().as_u128())
             .collect();
         assert_eq!(ids, [1, 2]);
+    }
+
+    fn routes(routes: &[(Channel, i64, Option<Unless>)]) -> SendInput {
+        SendInput {
+            routes: routes
+                .iter()
+                .map(|&(channel, delay_secs, unless)| RouteInput {
+                    channel,
+                    delay_secs,
+                    unless,
+                })
+                .collect(),
+            ..input()
+        }
+    }
+
+    #[test]
+    fn routes_name_external_channels_with_a_sane_delay() {
+        let ok = parse(routes(&[
+            (Channel::Email, 0, None),
+            (Channel::Webhook, 600, Some(Unless::Read)),
+        ]))
+        .expect("valid");
+        assert_eq!(ok.routes.len(), 2);
+        for bad in [
+            routes(&[(Channel::InApp, 0, None)]),
+            routes(&[(Channel::Sms, 0, None)]),
+            routes(&[(Channel::Email, -1, None)]),
+            routes(&[(Channel::Email, 30 * 24 * 3600 + 1, None)]),
+            routes(&[(Channel::Email, 0, Some(Unless::Read))]),
+            routes(&[(Channel::Email, 5, None), (Channel::Email, 5, None)]),
+            routes(&[(Channel::Email, 0, None); 9]),
+        ] {
+            let err = parse(bad.clone()).expect_err(&format!("{:?} is refused", bad.routes));
+            assert_eq!(err.field, "routes", "{err}");
+        }
     }
 }

@@ -48,10 +48,22 @@ fn send(recipients: &[&str], c: Content, key: Option<&str>) -> SendNotification 
     SendNotification::new(
         recipients.iter().map(|r| user(r)),
         c,
+        Vec::new(),
         key.map(|k| IdempotencyKey::parse(k).expect("key")),
         at(),
         ids(),
     )
+}
+
+fn routed(recipients: &[&str], c: Content, routes: &[Route]) -> SendNotification {
+    SendNotification {
+        routes: routes.to_vec(),
+        ..send(recipients, c, None)
+    }
+}
+
+fn route(channel: Channel, delay_secs: u32, unless: Option<Unless>) -> Route {
+    Route::new(channel, delay_secs, unless).expect("valid route")
 }
 
 /// Given the state a command is decided against, when the command comes, then these events.
@@ -163,6 +175,7 @@ fn a_send_to_someone_who_muted_the_category_is_suppressed_not_shown() {
     let state = SendState {
         previous_fingerprint: None,
         muted: [user("bob")].into(),
+        ..Default::default()
     };
     let events = given_state(state)
         .when(&send(&["ann", "bob"], content("builds", false), None))
@@ -177,6 +190,7 @@ fn a_critical_send_reaches_people_who_muted_the_category() {
     let state = SendState {
         previous_fingerprint: None,
         muted: [user("bob")].into(),
+        ..Default::default()
     };
     let events = given_state(state)
         .when(&send(&["bob"], content("security", true), None))
@@ -189,7 +203,7 @@ fn a_retried_keyed_send_with_the_same_payload_decides_nothing_new() {
     let cmd = send(&["ann"], content("builds", false), Some("order-1"));
     let state = SendState {
         previous_fingerprint: Some(cmd.fingerprint()),
-        muted: Default::default(),
+        ..Default::default()
     };
     // A retry carries new ids and a new clock reading; the fingerprint ignores both.
     let mut retry = send(&["ann"], content("builds", false), Some("order-1"));
@@ -202,7 +216,7 @@ fn a_keyed_send_with_a_different_payload_is_a_conflict() {
     let first = send(&["ann"], content("builds", false), Some("order-1"));
     let state = SendState {
         previous_fingerprint: Some(first.fingerprint()),
-        muted: Default::default(),
+        ..Default::default()
     };
     let changed = send(&["ann", "bob"], content("builds", false), Some("order-1"));
     assert_eq!(
@@ -307,6 +321,7 @@ fn a_suppressed_notification_cannot_be_changed() {
     let state = SendState {
         previous_fingerprint: None,
         muted: [user("ann")].into(),
+        ..Default::default()
     };
     let events = given_state(state)
         .when(&send(&["ann"], content("builds", false), None))
@@ -573,4 +588,140 @@ fn unknown_event_types_are_skipped_and_unknown_versions_refused() {
     ));
     assert!(Event::decode("notification.read", 99, "{}").is_err());
     assert!(Event::decode("notification.read", 1, r#"{"x": 1}"#).is_err());
+}
+
+#[test]
+fn each_route_plans_a_delivery_after_its_notification_in_its_stream() {
+    let routes = [
+        route(Channel::Email, 0, None),
+        route(Channel::Webhook, 600, Some(Unless::Read)),
+    ];
+    let cmd = routed(&["ann", "bob"], content("billing", false), &routes);
+    let events = given_state(SendState::default())
+        .when(&cmd)
+        .expect("accepted");
+    let types: Vec<&str> = events.iter().map(Event::type_name).collect();
+    assert_eq!(
+        types,
+        [
+            "notification.sent",
+            "delivery.planned",
+            "delivery.planned",
+            "notification.sent",
+            "delivery.planned",
+            "delivery.planned",
+        ]
+    );
+    let Event::DeliveryPlanned(later) = &events[2] else {
+        panic!("a planned delivery: {:?}", events[2]);
+    };
+    assert_eq!(later.channel, Channel::Webhook);
+    assert_eq!(later.due_at, at() + chrono::Duration::seconds(600));
+    assert_eq!(later.unless, Some(Unless::Read));
+    assert_eq!(later.recipient, user("ann"));
+    assert_eq!(events[2].stream_id(), events[0].stream_id());
+    // Ids are derived: the same send decided again names the same deliveries, and no two
+    // deliveries share one.
+    let again = given_state(SendState::default())
+        .when(&cmd)
+        .expect("accepted");
+    assert_eq!(events, again);
+    let mut delivery_ids: Vec<DeliveryId> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::DeliveryPlanned(p) => Some(p.delivery_id),
+            _ => None,
+        })
+        .collect();
+    delivery_ids.sort();
+    delivery_ids.dedup();
+    assert_eq!(delivery_ids.len(), 4);
+}
+
+#[test]
+fn a_muted_channel_is_skipped_unless_the_send_is_critical() {
+    let state = SendState {
+        muted_channels: [(user("bob"), Channel::Email)].into(),
+        ..Default::default()
+    };
+    let routes = [
+        route(Channel::Email, 0, None),
+        route(Channel::Webhook, 0, None),
+    ];
+    let events = given_state(state.clone())
+        .when(&routed(&["bob"], content("billing", false), &routes))
+        .expect("accepted");
+    let Event::DeliverySkipped(skipped) = &events[1] else {
+        panic!("a skipped delivery: {:?}", events[1]);
+    };
+    assert_eq!(
+        (skipped.channel, skipped.reason),
+        (Channel::Email, SkipReason::Muted)
+    );
+    assert_eq!(
+        events[2].type_name(),
+        "delivery.planned",
+        "webhooks are not muted"
+    );
+    let critical = given_state(state)
+        .when(&routed(&["bob"], content("security", true), &routes))
+        .expect("accepted");
+    assert_eq!(critical[1].type_name(), "delivery.planned");
+}
+
+#[test]
+fn a_keyed_send_with_other_routes_is_a_conflict() {
+    let key = Some(IdempotencyKey::parse("order-1").expect("key"));
+    let first = SendNotification {
+        idempotency_key: key.clone(),
+        ..routed(
+            &["ann"],
+            content("builds", false),
+            &[route(Channel::Email, 0, None)],
+        )
+    };
+    let state = SendState {
+        previous_fingerprint: Some(first.fingerprint()),
+        ..Default::default()
+    };
+    let other = SendNotification {
+        idempotency_key: key.clone(),
+        ..routed(
+            &["ann"],
+            content("builds", false),
+            &[route(Channel::Email, 60, None)],
+        )
+    };
+    assert!(matches!(
+        given_state(state.clone()).when(&other),
+        Err(DomainError::IdempotencyConflict(_))
+    ));
+    let same = SendNotification {
+        idempotency_key: key,
+        ..routed(
+            &["ann"],
+            content("builds", false),
+            &[route(Channel::Email, 0, None)],
+        )
+    };
+    assert_eq!(given_state(state).when(&same), Ok(vec![]));
+}
+
+#[test]
+fn planned_and_skipped_deliveries_round_trip_through_the_log() {
+    let routes = [route(Channel::Email, 30, Some(Unless::Seen))];
+    let state = SendState {
+        muted_channels: [(user("bob"), Channel::Email)].into(),
+        ..Default::default()
+    };
+    let events = given_state(state)
+        .when(&routed(&["ann", "bob"], content("billing", false), &routes))
+        .expect("accepted");
+    for event in &events {
+        let raw = event.to_raw_json();
+        let back = Event::decode(event.type_name(), Event::VERSION, raw.get())
+            .expect("decodes")
+            .expect("a known type");
+        assert_eq!(&back, event);
+    }
 }

@@ -2,13 +2,13 @@
 //! projections, decide, append, and fold the new events into the projections at once so the
 //! next command of the batch decides against them.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
 use super::{CommandError, CommittedEvents, Outcome};
 use crate::domain::event::Event;
-use crate::domain::{notification, Command, Decide, UserId};
+use crate::domain::{notification, Channel, Command, Decide, UserId};
 use crate::eventlog::batch::Batch;
 use crate::eventlog::{Metadata, RecordedEvent};
 use crate::projections::state::{self, Delivery};
@@ -18,7 +18,7 @@ use crate::projections::{self, Target};
 /// again after a preference change).
 #[derive(Default)]
 pub(super) struct BatchCache {
-    muters: HashMap<String, BTreeSet<String>>,
+    muters: HashMap<String, state::Muters>,
 }
 
 /// What a command decided, before its batch commits: its events are `events` of the batch.
@@ -92,7 +92,7 @@ pub(super) async fn handle(
     let from = batch.len();
     for event in events {
         batch
-            .push_event(event.stream_id(), event, metadata.clone(), false)
+            .push_event(event.stream_id(), event, metadata.clone(), None)
             .await?;
     }
     if matches!(command, Command::SetPreferences(_)) {
@@ -127,14 +127,25 @@ async fn send(
         let muters = state::muters(batch.tx(), &cmd.content.category).await?;
         cache.muters.insert(category.to_owned(), muters);
     }
-    let muted = cache
-        .muters
-        .get(category)
-        .map(|m| state::muted_among(m, &recipients))
-        .unwrap_or_default();
+    let muters = cache.muters.get(category);
+    let muted_on = |channel| {
+        muters
+            .map(|m| state::muted_among(m, &recipients, channel))
+            .unwrap_or_default()
+    };
+    let muted_channels = cmd
+        .routes
+        .iter()
+        .flat_map(|route| {
+            muted_on(route.channel)
+                .into_iter()
+                .map(move |user| (user, route.channel))
+        })
+        .collect();
     let decision_state = notification::SendState {
         previous_fingerprint: previous.as_ref().map(|p| p.request_hash.clone()),
-        muted,
+        muted: muted_on(Channel::InApp),
+        muted_channels,
     };
     let events = match cmd.decide(&decision_state) {
         Ok(events) => events,
@@ -154,6 +165,8 @@ async fn send(
     batch.reserve(events.len());
     let from = batch.len();
     let mut deliveries = Vec::with_capacity(events.len());
+    // Each notification's events (its creation, then its planned deliveries) come together.
+    let mut stream: Option<(String, i64)> = None;
     for event in events {
         let delivery = match &event {
             Event::NotificationSent(e) | Event::NotificationSuppressed(e) => Some((
@@ -164,8 +177,14 @@ async fn send(
             _ => None,
         };
         // Every send starts fresh notification streams: no version lookup.
+        let stream_id = event.stream_id();
+        let version = match &stream {
+            Some((id, version)) if *id == stream_id => version + 1,
+            _ => 1,
+        };
+        stream = Some((stream_id.clone(), version));
         let position = batch
-            .push_event(event.stream_id(), event, metadata.clone(), true)
+            .push_event(stream_id, event, metadata.clone(), Some(version))
             .await?;
         if let Some((notification_id, recipient, suppressed)) = delivery {
             deliveries.push(Delivery {

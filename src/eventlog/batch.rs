@@ -73,21 +73,21 @@ impl Batch {
         self.pending.reserve(additional);
     }
 
-    /// Appends one domain event to `stream_id` and returns its position. `new_stream`: the
-    /// stream cannot exist yet (its id was just generated), so its version is not looked up;
-    /// the unique (stream, version) key still refuses a clash.
+    /// Appends one domain event to `stream_id` and returns its position. `known_version`:
+    /// the caller started the stream itself (its id was just generated), so it knows the
+    /// event's version and none is looked up; the unique (stream, version) key still refuses
+    /// a clash.
     pub async fn push_event(
         &mut self,
         stream_id: String,
         event: Event,
         metadata: Metadata,
-        new_stream: bool,
+        known_version: Option<i64>,
     ) -> anyhow::Result<i64> {
-        let version = if new_stream {
-            0
-        } else {
-            self.stream_version(&stream_id).await?
-        } + 1;
+        let version = match known_version {
+            Some(version) => version,
+            None => self.stream_version(&stream_id).await? + 1,
+        };
         self.head += 1;
         let recorded = self.record(stream_id, version, NewEvent::from_domain(&event, metadata));
         self.pending.push((recorded, event));

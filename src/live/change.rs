@@ -96,7 +96,10 @@ pub fn derive(recorded: &RecordedEvent) -> anyhow::Result<Option<UserChange>> {
                     .collect(),
             }
         }
-        Event::NotificationSuppressed(_) | Event::PreferenceChanged(_) => return Ok(None),
+        Event::NotificationSuppressed(_)
+        | Event::PreferenceChanged(_)
+        | Event::DeliveryPlanned(_)
+        | Event::DeliverySkipped(_) => return Ok(None),
     };
     Ok(Some(change))
 }

@@ -37,7 +37,10 @@ fn changes(event: &Event) -> Vec<(&str, &str, (i64, i64))> {
                 )
             })
             .collect(),
-        Event::NotificationSuppressed(_) | Event::PreferenceChanged(_) => Vec::new(),
+        Event::NotificationSuppressed(_)
+        | Event::PreferenceChanged(_)
+        | Event::DeliveryPlanned(_)
+        | Event::DeliverySkipped(_) => Vec::new(),
     }
 }
 

@@ -1,10 +1,12 @@
-//! Inline projections: the read model (inbox, unread counters, preferences, idempotency keys).
+//! Inline projections: the read model (inbox, unread counters, preferences, idempotency keys,
+//! deliveries).
 //!
 //! Each projection is a pure function of the log: [`apply`] folds events into its table, the
 //! same code inline (inside the append transaction) and in replay (into scratch tables). The
 //! tables are also the decision state for commands, which gives read-your-writes.
 
 mod counters;
+pub mod deliveries;
 mod idempotency;
 pub mod inbox;
 mod preferences;
@@ -24,14 +26,16 @@ pub enum Projection {
     UnreadCounters,
     Preferences,
     IdempotencyKeys,
+    Deliveries,
 }
 
 impl Projection {
-    pub const ALL: [Projection; 4] = [
+    pub const ALL: [Projection; 5] = [
         Projection::Inbox,
         Projection::UnreadCounters,
         Projection::Preferences,
         Projection::IdempotencyKeys,
+        Projection::Deliveries,
     ];
 
     /// The name, which is also the live table's name.
@@ -41,6 +45,7 @@ impl Projection {
             Projection::UnreadCounters => "unread_counters",
             Projection::Preferences => "preferences",
             Projection::IdempotencyKeys => "idempotency_keys",
+            Projection::Deliveries => "deliveries",
         }
     }
 
@@ -52,6 +57,7 @@ impl Projection {
             Projection::UnreadCounters => 1,
             Projection::Preferences => 1,
             Projection::IdempotencyKeys => 1,
+            Projection::Deliveries => 1,
         }
     }
 
@@ -84,6 +90,12 @@ impl Projection {
             }
             (Projection::IdempotencyKeys, Backend::Sqlite) => {
                 include_str!("../../projections/idempotency_keys/sqlite.sql")
+            }
+            (Projection::Deliveries, Backend::Postgres) => {
+                include_str!("../../projections/deliveries/postgres.sql")
+            }
+            (Projection::Deliveries, Backend::Sqlite) => {
+                include_str!("../../projections/deliveries/sqlite.sql")
             }
         }
     }
@@ -130,6 +142,8 @@ impl Projection {
             (Projection::IdempotencyKeys, Backend::Sqlite) => {
                 "idempotency_key || '/' || lower(hex(notification_id))"
             }
+            (Projection::Deliveries, Backend::Postgres) => "delivery_id::text",
+            (Projection::Deliveries, Backend::Sqlite) => "lower(hex(delivery_id))",
         }
     }
 }
@@ -251,6 +265,11 @@ impl<'a> Fold<'a> {
                 Projection::IdempotencyKeys => {
                     for (recorded, event) in decoded {
                         idempotency::apply(tx, t, recorded, event).await?;
+                    }
+                }
+                Projection::Deliveries => {
+                    for (recorded, event) in decoded {
+                        deliveries::apply(tx, t, recorded, event).await?;
                     }
                 }
             }

@@ -1,7 +1,7 @@
 //! Decision state for commands, read from the projection tables inside the append
 //! transaction (so a command sees every earlier command of its batch).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Context;
 use sqlx::Row;
@@ -127,23 +127,33 @@ pub async fn preferences(tx: &mut WriteTx, user: &UserId) -> anyhow::Result<Pref
     Ok(Preferences::from_switches(switches))
 }
 
-/// Everyone who switched off in-app delivery for `category`.
-pub async fn muters(tx: &mut WriteTx, category: &Category) -> anyhow::Result<BTreeSet<String>> {
+/// Who switched off a channel for `category`, by channel.
+pub type Muters = BTreeMap<Channel, BTreeSet<String>>;
+
+/// Everyone who switched a channel off for `category`, by channel.
+pub async fn muters(tx: &mut WriteTx, category: &Category) -> anyhow::Result<Muters> {
     // Few people mute any one category, so fetch them all and intersect with a send's
     // recipients in memory: one query however many recipients a send has.
-    let rows: Vec<(String,)> = on_tx!(tx, |c| sqlx::query_as(
-        "SELECT user_id FROM preferences WHERE category = $1 AND channel = $2 AND NOT enabled"
+    let rows: Vec<(String, String)> = on_tx!(tx, |c| sqlx::query_as(
+        "SELECT user_id, channel FROM preferences WHERE category = $1 AND NOT enabled"
     )
     .bind(category.as_str())
-    .bind(Channel::InApp.as_str())
     .fetch_all(&mut **c)
     .await)
     .with_context(|| format!("Failed to load who muted {category}"))?;
-    Ok(rows.into_iter().map(|(u,)| u).collect())
+    let mut muters = Muters::new();
+    for (user, channel) in rows {
+        let channel = parse_stored("channel", Channel::parse(&channel))?;
+        muters.entry(channel).or_default().insert(user);
+    }
+    Ok(muters)
 }
 
-/// Those of `recipients` among `muters`.
-pub fn muted_among(muters: &BTreeSet<String>, recipients: &[UserId]) -> BTreeSet<UserId> {
+/// Those of `recipients` among `muters` of `channel`.
+pub fn muted_among(muters: &Muters, recipients: &[UserId], channel: Channel) -> BTreeSet<UserId> {
+    let Some(muters) = muters.get(&channel) else {
+        return BTreeSet::new();
+    };
     recipients
         .iter()
         .filter(|r| muters.contains(r.as_str()))

@@ -20,6 +20,7 @@ mod outage;
 mod over_http;
 mod protocol;
 mod read_model;
+mod routes;
 mod server;
 mod tls;
 mod transfer;

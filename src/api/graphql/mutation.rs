@@ -7,7 +7,7 @@ use async_graphql::{Context, InputObject, Object, Result, ID};
 use super::query::{parse_id, preferences};
 use super::types::{
     Channel, Counts, Cursor, Delivery, MarkAllResult, Notification, Preference, Priority,
-    SendResult,
+    SendResult, Unless,
 };
 use super::{api, metadata, service, viewer, ApiError};
 use crate::auth::Scope;
@@ -16,6 +16,7 @@ use crate::domain::event::Event;
 use crate::domain::inbox::{Mark, MarkAll};
 use crate::domain::notification::{Change, ChangeNotification, SendNotification};
 use crate::domain::preferences::SetPreferences;
+use crate::domain::send_input::RouteInput as DomainRoute;
 use crate::domain::{Category, Command, SendInput, UserId};
 use crate::projections::read;
 
@@ -37,9 +38,25 @@ pub struct SendNotificationInput {
     /// Where clicking it leads: `https://...` or an app path `/...`.
     pub action_url: Option<String>,
     pub icon: Option<String>,
+    /// External deliveries besides the in-app one, e.g. email at once and a webhook ten
+    /// minutes later unless read (at most 8).
+    #[graphql(default)]
+    pub routes: Vec<RouteInput>,
     /// Retrying with the same key returns the first send's result and sends nothing new;
     /// the same key with a different request is a CONFLICT.
     pub idempotency_key: Option<String>,
+}
+
+/// One external delivery a send asks for.
+#[derive(InputObject)]
+pub struct RouteInput {
+    /// `EMAIL` or `WEBHOOK` (in-app delivery always happens).
+    pub channel: Channel,
+    /// Seconds after the send before it falls due (at most 30 days); 0 is at once.
+    #[graphql(default)]
+    pub after_seconds: i64,
+    /// Called off if the notification is read (or seen) in the app before it falls due.
+    pub unless: Option<Unless>,
 }
 
 impl From<SendNotificationInput> for SendInput {
@@ -54,6 +71,15 @@ impl From<SendNotificationInput> for SendInput {
             data: input.data.map(|d| d.0),
             action_url: input.action_url,
             icon: input.icon,
+            routes: input
+                .routes
+                .into_iter()
+                .map(|r| DomainRoute {
+                    channel: r.channel.into(),
+                    delay_secs: r.after_seconds,
+                    unless: r.unless.map(Into::into),
+                })
+                .collect(),
             idempotency_key: input.idempotency_key,
         }
     }

@@ -4,8 +4,8 @@
 use async_graphql::{Context, InputObject, Object, Result, ID};
 
 use super::types::{
-    AuditEvent, Counts, Cursor, Notification, NotificationConnection, NotificationEdge, PageInfo,
-    Preference, ProjectionStatus,
+    AuditEvent, ChannelDelivery, Counts, Cursor, Notification, NotificationConnection,
+    NotificationEdge, PageInfo, Preference, ProjectionStatus,
 };
 use super::{api, service, viewer, ApiError};
 use crate::auth::Scope;
@@ -141,6 +141,21 @@ impl Query {
                 lag: (head - s.position).max(0),
             })
             .collect())
+    }
+
+    /// Every delivery of one notification on an external channel: its status, due time,
+    /// attempts and outcome (API keys with the `admin` scope).
+    async fn deliveries(
+        &self,
+        ctx: &Context<'_>,
+        notification_id: ID,
+    ) -> Result<Vec<ChannelDelivery>> {
+        service(ctx, Scope::Admin)?;
+        let id = parse_id(&notification_id)?;
+        let rows = crate::projections::deliveries::of_notification(api(ctx).engine.db(), id)
+            .await
+            .map_err(ApiError::internal)?;
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 
     /// Every event that touched one notification, oldest first: the audit trail (API keys

@@ -315,6 +315,64 @@ pub struct MarkAllResult {
     pub counts: Counts,
 }
 
+/// What calls a delayed delivery off.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unless {
+    /// The notification was read in the app.
+    Read,
+    /// The notification was seen in the app (the bell opened on it).
+    Seen,
+}
+
+impl From<Unless> for crate::domain::Unless {
+    fn from(u: Unless) -> Self {
+        match u {
+            Unless::Read => crate::domain::Unless::Read,
+            Unless::Seen => crate::domain::Unless::Seen,
+        }
+    }
+}
+
+/// One delivery of a notification on an external channel, for operators: the delivery log.
+#[derive(SimpleObject)]
+pub struct ChannelDelivery {
+    /// The same on every attempt: the email's `Message-ID`, the webhook's `webhook-id`.
+    pub id: ID,
+    pub channel: String,
+    /// `planned` (waiting for its due time) or `skipped` (see `reason`).
+    pub status: String,
+    /// When it falls due; null once it is settled.
+    pub due_at: Option<DateTime<Utc>>,
+    /// `read` or `seen`: what calls it off before it falls due.
+    pub unless: Option<String>,
+    /// Why it was skipped: `muted`, `read`, `seen`, `no_address`, `expired`.
+    pub reason: Option<String>,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    /// The provider's id for the message, once accepted.
+    pub provider_id: Option<String>,
+    pub planned_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<crate::projections::deliveries::DeliveryRow> for ChannelDelivery {
+    fn from(row: crate::projections::deliveries::DeliveryRow) -> Self {
+        ChannelDelivery {
+            id: ID(row.delivery_id.to_string()),
+            channel: row.channel,
+            status: row.status,
+            due_at: row.due_at,
+            unless: row.unless_flag,
+            reason: row.reason,
+            attempts: row.attempts,
+            last_error: row.last_error,
+            provider_id: row.provider_id,
+            planned_at: row.planned_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
 /// A projection's state, for operators.
 #[derive(SimpleObject)]
 pub struct ProjectionStatus {

@@ -54,7 +54,8 @@ enum Cmd {
     Migrate,
     /// Rebuild projections from the log and swap them in, or verify them.
     Replay {
-        /// Only this projection (repeatable): inbox, unread_counters, preferences, idempotency_keys.
+        /// Only this projection (repeatable): inbox, unread_counters, preferences, idempotency_keys,
+        /// deliveries.
         #[arg(long = "projection", value_name = "NAME")]
         projections: Vec<String>,
         /// Rebuild into scratch tables and report rows that differ from the live read model;

@@ -7,7 +7,8 @@ use belfry::app::open_db;
 use belfry::clock;
 use belfry::config::Settings;
 use belfry::domain::notification::SendNotification;
-use belfry::domain::{Command, Priority, SendInput};
+use belfry::domain::send_input::RouteInput;
+use belfry::domain::{Channel, Command, Priority, SendInput, Unless};
 use belfry::engine::Engine;
 use belfry::eventlog::Metadata;
 use clap::Args;
@@ -38,6 +39,10 @@ pub struct SendArgs {
     action_url: Option<String>,
     #[arg(long)]
     icon: Option<String>,
+    /// An external delivery: CHANNEL[:SECONDS[:UNLESS]], e.g. `email` (at once) or
+    /// `email:600:read` (after ten minutes unless read). Repeatable.
+    #[arg(long = "route", value_name = "ROUTE", value_parser = parse_route)]
+    routes: Vec<RouteInput>,
     /// Retrying with the same key returns the first result and sends nothing new.
     #[arg(long)]
     idempotency_key: Option<String>,
@@ -59,6 +64,7 @@ impl SendArgs {
             data,
             action_url: self.action_url,
             icon: self.icon,
+            routes: self.routes,
             idempotency_key: self.idempotency_key,
         })
     }
@@ -66,6 +72,31 @@ impl SendArgs {
 
 fn parse_priority(s: &str) -> Result<Priority, String> {
     Priority::parse(s).map_err(|e| e.message)
+}
+
+/// `CHANNEL[:SECONDS[:UNLESS]]`; the send checks the rest as it checks the API's routes.
+fn parse_route(s: &str) -> Result<RouteInput, String> {
+    let mut parts = s.split(':');
+    let channel = Channel::parse(parts.next().unwrap_or("")).map_err(|e| e.message)?;
+    let delay_secs = match parts.next() {
+        Some(secs) => secs
+            .parse()
+            .map_err(|_| format!("{secs:?} is not a number of seconds"))?,
+        None => 0,
+    };
+    let unless = parts
+        .next()
+        .map(Unless::parse)
+        .transpose()
+        .map_err(|e| e.message)?;
+    if parts.next().is_some() {
+        return Err("a route is CHANNEL[:SECONDS[:UNLESS]]".to_owned());
+    }
+    Ok(RouteInput {
+        channel,
+        delay_secs,
+        unless,
+    })
 }
 
 pub async fn run(settings: Settings, args: SendArgs) -> anyhow::Result<ExitCode> {

@@ -11,6 +11,7 @@ mod tests;
 
 pub use content::{Body, Category, Link, Payload, Title};
 pub use ids::{IdempotencyKey, NotificationId, UserId};
+pub use route::{DeliveryId, Route, SkipReason, Unless};
 
 /// Why an input could not be parsed; names the offending field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,6 +40,8 @@ pub mod limits {
     pub const LINK_MAX: usize = 2_048;
     pub const IDEMPOTENCY_KEY_MAX: usize = 255;
     pub const RECIPIENTS_MAX: usize = 100_000;
+    pub const ROUTES_MAX: usize = 8;
+    pub const ROUTE_DELAY_MAX_SECS: u32 = 30 * 24 * 3600;
 }
 
 pub(super) fn has_control(s: &str) -> bool {
@@ -95,3 +98,6 @@ impl Default for Priority {
         Priority::Normal
     }
 }
+
+// After `named_enum!`, which it uses.
+mod route;

@@ -104,7 +104,10 @@ pub(super) async fn apply(
                     pending.change(tx, table, set).await?;
                 }
             }
-            Event::NotificationSuppressed(_) | Event::PreferenceChanged(_) => {}
+            Event::NotificationSuppressed(_)
+            | Event::PreferenceChanged(_)
+            | Event::DeliveryPlanned(_)
+            | Event::DeliverySkipped(_) => {}
         }
     }
     pending.flush(tx, table).await

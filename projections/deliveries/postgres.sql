@@ -1,0 +1,20 @@
+CREATE TABLE {table} (
+    delivery_id     UUID        PRIMARY KEY,
+    notification_id UUID        NOT NULL,
+    recipient       TEXT        NOT NULL,
+    category        TEXT        NOT NULL,
+    channel         TEXT        NOT NULL,
+    status          TEXT        NOT NULL,
+    due_at          TIMESTAMPTZ,
+    unless_flag     TEXT,
+    reason          TEXT,
+    attempts        INTEGER     NOT NULL,
+    last_error      TEXT,
+    provider_id     TEXT,
+    planned_at      TIMESTAMPTZ NOT NULL,
+    updated_at      TIMESTAMPTZ NOT NULL,
+    position        BIGINT      NOT NULL
+);
+CREATE INDEX {table}_due_{gen} ON {table} (due_at) WHERE due_at IS NOT NULL;
+CREATE INDEX {table}_notification_{gen} ON {table} (notification_id);
+CREATE INDEX {table}_status_{gen} ON {table} (status, updated_at);
