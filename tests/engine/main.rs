@@ -6,9 +6,11 @@ mod app;
 mod auth;
 mod connections;
 mod helpers;
+mod peers;
 
 mod cli;
 mod crash;
+mod email;
 mod graphiql;
 mod hostile;
 mod idempotency;
