@@ -27,3 +27,4 @@ mod server;
 mod tls;
 mod transfer;
 mod web;
+mod webhook;
