@@ -8,6 +8,7 @@
 //! - [`domain`]: pure commands, events and decisions; no I/O.
 //! - [`eventlog`]: the log on both backends: gap-free positions, batches, reads, doorbell.
 //! - [`projections`]: the inline read model, its decision-state queries, replay and verify.
+//! - [`recipients`]: the recipient directory: contact points, kept outside the log, erasable.
 //! - [`engine`]: the appender (group commit) that runs commands against the log.
 //! - [`delivery`]: the external channels (email, webhooks) and what they share.
 //! - [`live`]: the tailer and the hub that deliver per-user changes to live subscribers.
@@ -33,6 +34,7 @@ pub mod eventlog;
 pub mod live;
 pub mod metrics;
 pub mod projections;
+pub mod recipients;
 pub mod server;
 pub mod transfer;
 pub mod web;

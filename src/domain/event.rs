@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::{to_raw_value, RawValue};
 
+use super::recipient::{recipient_stream, RecipientEvent};
 use super::values::{
     Body, Category, Channel, DeliveryId, Link, NotificationId, Payload, Priority, SkipReason,
     Title, Unless, UserId,
@@ -213,6 +214,8 @@ pub enum Event {
     /// `inbox.all_read` or `inbox.all_seen`, as its mark says.
     InboxMarked(Mark, InboxMarked),
     PreferenceChanged(PreferenceChanged),
+    /// `recipient.profile_changed` or `recipient.erased`, as the inner event says.
+    Recipient(RecipientEvent),
     DeliveryPlanned(DeliveryPlanned),
     DeliverySkipped(DeliverySkipped),
 }
@@ -243,6 +246,7 @@ impl Event {
             Event::InboxMarked(Mark::Read, _) => "inbox.all_read",
             Event::InboxMarked(Mark::Seen, _) => "inbox.all_seen",
             Event::PreferenceChanged(_) => "preference.changed",
+            Event::Recipient(e) => e.type_name(),
             Event::DeliveryPlanned(_) => "delivery.planned",
             Event::DeliverySkipped(_) => "delivery.skipped",
         }
@@ -261,6 +265,7 @@ impl Event {
             | Event::NotificationUnarchived(e) => notification_stream(e.notification_id),
             Event::InboxMarked(_, e) => inbox_stream(&e.recipient),
             Event::PreferenceChanged(e) => preferences_stream(&e.user),
+            Event::Recipient(e) => recipient_stream(e.user()),
             // A notification's deliveries are part of its story: its stream, its history.
             Event::DeliveryPlanned(e) => notification_stream(e.notification_id),
             Event::DeliverySkipped(e) => notification_stream(e.notification_id),
@@ -278,6 +283,7 @@ impl Event {
             | Event::NotificationUnarchived(e) => &e.recipient,
             Event::InboxMarked(_, e) => &e.recipient,
             Event::PreferenceChanged(e) => &e.user,
+            Event::Recipient(e) => e.user(),
             Event::DeliveryPlanned(e) => &e.recipient,
             Event::DeliverySkipped(e) => &e.recipient,
         }
@@ -294,6 +300,7 @@ impl Event {
             | Event::NotificationUnarchived(e) => to_raw_value(e),
             Event::InboxMarked(_, e) => to_raw_value(e),
             Event::PreferenceChanged(e) => to_raw_value(e),
+            Event::Recipient(e) => e.to_raw_value(),
             Event::DeliveryPlanned(e) => to_raw_value(e),
             Event::DeliverySkipped(e) => to_raw_value(e),
         };
@@ -314,6 +321,7 @@ impl Event {
         if !event_type.starts_with("notification.")
             && !event_type.starts_with("inbox.")
             && !event_type.starts_with("preference.")
+            && !event_type.starts_with("recipient.")
             && !event_type.starts_with("delivery.")
         {
             return Ok(None);
@@ -333,6 +341,10 @@ impl Event {
             "inbox.all_read" => Event::InboxMarked(Mark::Read, de(t, data)?),
             "inbox.all_seen" => Event::InboxMarked(Mark::Seen, de(t, data)?),
             "preference.changed" => Event::PreferenceChanged(de(t, data)?),
+            RecipientEvent::PROFILE_CHANGED => {
+                Event::Recipient(RecipientEvent::ProfileChanged(de(t, data)?))
+            }
+            RecipientEvent::ERASED => Event::Recipient(RecipientEvent::Erased(de(t, data)?)),
             "delivery.planned" => Event::DeliveryPlanned(de(t, data)?),
             "delivery.skipped" => Event::DeliverySkipped(de(t, data)?),
             other => return Err(DecodeError::Unknown(other.to_owned(), version)),

@@ -8,6 +8,7 @@ pub mod event;
 pub mod inbox;
 pub mod notification;
 pub mod preferences;
+pub mod recipient;
 pub mod send_input;
 pub mod values;
 
@@ -46,4 +47,6 @@ pub enum Command {
     Change(notification::ChangeNotification),
     MarkAll(inbox::MarkAll),
     SetPreferences(preferences::SetPreferences),
+    /// A service's change to the recipient directory.
+    Recipients(recipient::RecipientCommand),
 }

@@ -253,6 +253,7 @@ pub fn evolve(state: Option<Notification>, event: &Event) -> Option<Notification
             },
             ..n
         }),
+        Event::Recipient(_) => state,
         Event::InboxMarked(mark, e) => state.map(|mut n| {
             if e.items.iter().any(|i| i.notification_id == n.id) {
                 n.flags = mark.apply(n.flags);

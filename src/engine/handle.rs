@@ -65,6 +65,8 @@ pub(super) async fn handle(
     }
     let decided = match &command {
         Command::Send(cmd) => return send(batch, cache, cmd, metadata).await,
+        // Writes the directory rows in this transaction, so they and the events commit together.
+        Command::Recipients(cmd) => Ok(crate::recipients::decide_in(batch.tx(), cmd).await?),
         Command::Change(cmd) => {
             let current = state::notification(batch.tx(), cmd.id).await?;
             cmd.decide(&current)

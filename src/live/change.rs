@@ -98,6 +98,7 @@ pub fn derive(recorded: &RecordedEvent) -> anyhow::Result<Option<UserChange>> {
         }
         Event::NotificationSuppressed(_)
         | Event::PreferenceChanged(_)
+        | Event::Recipient(_)
         | Event::DeliveryPlanned(_)
         | Event::DeliverySkipped(_) => return Ok(None),
     };

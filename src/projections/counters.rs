@@ -39,6 +39,7 @@ fn changes(event: &Event) -> Vec<(&str, &str, (i64, i64))> {
             .collect(),
         Event::NotificationSuppressed(_)
         | Event::PreferenceChanged(_)
+        | Event::Recipient(_)
         | Event::DeliveryPlanned(_)
         | Event::DeliverySkipped(_) => Vec::new(),
     }

@@ -22,6 +22,7 @@ mod outage;
 mod over_http;
 mod protocol;
 mod read_model;
+mod recipients;
 mod routes;
 mod server;
 mod tls;

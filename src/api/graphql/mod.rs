@@ -6,14 +6,16 @@ pub mod guard;
 mod mutation;
 mod observe;
 mod query;
+mod recipients;
 mod subscription;
 pub mod types;
 
-use async_graphql::{Context, Schema};
+use async_graphql::{Context, MergedObject, Schema};
 
 pub use mutation::Mutation;
 pub use observe::{Exchange, Observe};
 pub use query::Query;
+pub use recipients::{RecipientMutation, RecipientQuery};
 pub use subscription::Subscription;
 
 use super::error::ApiError;
@@ -25,7 +27,26 @@ use crate::live::LiveHub;
 use crate::metrics::Metrics;
 
 /// The schema type every transport executes against.
-pub type BelfrySchema = Schema<Query, Mutation, Subscription>;
+pub type BelfrySchema = Schema<QueryRoot, MutationRoot, Subscription>;
+
+// Every query: the inbox's and operators' (`Query`) and the recipient directory's. Plain
+// comments, as a doc comment would become the root type's description in the schema.
+#[derive(MergedObject)]
+#[graphql(name = "Query")]
+pub struct QueryRoot(Query, RecipientQuery);
+
+// Every mutation: sends and inbox changes (`Mutation`) and the recipient directory's.
+#[derive(MergedObject)]
+#[graphql(name = "Mutation")]
+pub struct MutationRoot(Mutation, RecipientMutation);
+
+fn roots() -> (QueryRoot, MutationRoot, Subscription) {
+    (
+        QueryRoot(Query, RecipientQuery),
+        MutationRoot(Mutation, RecipientMutation),
+        Subscription,
+    )
+}
 
 /// What resolvers share.
 #[derive(Clone)]
@@ -48,7 +69,8 @@ pub struct Limits {
 
 /// Builds the schema with its limits and the error/metrics extension.
 pub fn build(context: ApiContext, limits: Limits, metrics: Metrics) -> BelfrySchema {
-    Schema::build(Query, Mutation, Subscription)
+    let (query, mutation, subscription) = roots();
+    Schema::build(query, mutation, subscription)
         .data(context)
         .limit_depth(limits.depth)
         .limit_complexity(limits.complexity)
@@ -58,7 +80,8 @@ pub fn build(context: ApiContext, limits: Limits, metrics: Metrics) -> BelfrySch
 
 /// The SDL the server serves (and `schema.graphql` holds).
 pub fn sdl() -> String {
-    Schema::build(Query, Mutation, Subscription).finish().sdl()
+    let (query, mutation, subscription) = roots();
+    Schema::build(query, mutation, subscription).finish().sdl()
 }
 
 fn api<'a>(ctx: &Context<'a>) -> &'a ApiContext {

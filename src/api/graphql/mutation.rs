@@ -98,7 +98,8 @@ const PREFERENCE_CHANGES_MAX: usize = 200;
 
 pub struct Mutation;
 
-#[Object]
+// Merged into the root `Mutation` with the directory's (`MutationRoot`), which takes the name.
+#[Object(name = "BaseMutation")]
 impl Mutation {
     /// Sends a notification to every recipient.
     async fn send_notification(

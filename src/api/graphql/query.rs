@@ -33,7 +33,8 @@ pub(super) fn parse_id(id: &ID) -> Result<NotificationId, ApiError> {
     NotificationId::parse(id).map_err(|e| ApiError::bad_input("id", e.to_string()))
 }
 
-#[Object]
+// Merged into the root `Query` with the directory's (`QueryRoot`), which takes the name.
+#[Object(name = "BaseQuery")]
 impl Query {
     /// The signed-in person's user id.
     async fn viewer_id(&self, ctx: &Context<'_>) -> Result<String> {
@@ -193,21 +194,7 @@ impl Query {
             }
         }
         events.sort_by_key(|e| e.position);
-        Ok(events
-            .into_iter()
-            .map(|e| AuditEvent {
-                position: e.position,
-                event_type: e.event_type,
-                version: e.event_version,
-                stream_id: e.stream_id,
-                stream_version: e.stream_version,
-                data: async_graphql::Json(e.data.to_value()),
-                metadata: async_graphql::Json(
-                    serde_json::to_value(&e.metadata).unwrap_or(serde_json::Value::Null),
-                ),
-                recorded_at: e.recorded_at,
-            })
-            .collect())
+        Ok(events.into_iter().map(AuditEvent::from).collect())
     }
 }
 

@@ -401,6 +401,23 @@ pub struct AuditEvent {
     pub recorded_at: DateTime<Utc>,
 }
 
+impl From<crate::eventlog::RecordedEvent> for AuditEvent {
+    fn from(e: crate::eventlog::RecordedEvent) -> Self {
+        AuditEvent {
+            position: e.position,
+            event_type: e.event_type,
+            version: e.event_version,
+            stream_id: e.stream_id,
+            stream_version: e.stream_version,
+            data: async_graphql::Json(e.data.to_value()),
+            metadata: async_graphql::Json(
+                serde_json::to_value(&e.metadata).unwrap_or(serde_json::Value::Null),
+            ),
+            recorded_at: e.recorded_at,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

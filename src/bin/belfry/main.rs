@@ -2,6 +2,7 @@
 //! commands.
 
 mod credentials;
+mod recipients;
 mod send;
 mod serve;
 mod store;
@@ -14,6 +15,7 @@ use belfry::config::{LogFormat, Overrides, Settings};
 use clap::{Parser, Subcommand};
 
 use credentials::{parse_ttl, KeysCmd};
+use recipients::RecipientsCmd;
 use send::SendArgs;
 
 /// mimalloc instead of the system allocator: requests allocate many small, short-lived
@@ -93,6 +95,11 @@ enum Cmd {
         #[command(subcommand)]
         command: KeysCmd,
     },
+    /// The recipient directory: people's contact points (email, phone, locale, time zone).
+    Recipients {
+        #[command(subcommand)]
+        command: RecipientsCmd,
+    },
 }
 
 fn main() -> ExitCode {
@@ -166,5 +173,6 @@ async fn run(command: Cmd, settings: Settings) -> anyhow::Result<ExitCode> {
         }
         Cmd::Token { user, ttl } => credentials::token(&settings, &user, ttl),
         Cmd::Keys { command } => credentials::keys(settings, command).await,
+        Cmd::Recipients { command } => recipients::run(settings, command).await,
     }
 }

@@ -126,7 +126,8 @@ pub async fn run(settings: Settings, args: SendArgs) -> anyhow::Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
-fn cli_metadata() -> Metadata {
+/// Who the command line's commands are recorded as.
+pub(crate) fn cli_metadata() -> Metadata {
     Metadata {
         actor: Some("service:cli".to_owned()),
         correlation_id: Some(uuid::Uuid::new_v4()),
@@ -134,7 +135,8 @@ fn cli_metadata() -> Metadata {
     }
 }
 
-async fn start_engine(
+/// An engine on the configured store, its stop token and its appender task.
+pub(crate) async fn start_engine(
     settings: &Settings,
 ) -> anyhow::Result<(Engine, CancellationToken, tokio::task::JoinHandle<()>)> {
     let db = open_db(settings).await?;

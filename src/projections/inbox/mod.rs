@@ -106,6 +106,7 @@ pub(super) async fn apply(
             }
             Event::NotificationSuppressed(_)
             | Event::PreferenceChanged(_)
+            | Event::Recipient(_)
             | Event::DeliveryPlanned(_)
             | Event::DeliverySkipped(_) => {}
         }
