@@ -24,7 +24,12 @@ use crate::api::ws::WsConfig;
 use crate::api::ApiState;
 use crate::auth::secret::{token_verifier, SecretSource};
 use crate::auth::{ApiKeys, Authenticator};
+use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
+use crate::delivery::email::EmailChannel;
+use crate::delivery::webhook::WebhookChannel;
+use crate::delivery::worker::{Channels, Deliverer, RecipientDirectory, WorkerConfig};
+use crate::domain::delivery::RetryPolicy;
 use crate::engine::{Engine, EngineConfig};
 use crate::eventlog::{Db, DbOptions};
 use crate::live::{tailer, LiveHub};
@@ -102,6 +107,25 @@ pub struct Application {
     engine_stop: CancellationToken,
     poll: Duration,
     demo: SharedDemo,
+    deliverer: Deliverer,
+}
+
+/// The channels `settings` configure, ready to deliver.
+fn delivery_channels(settings: &Settings) -> anyhow::Result<Channels> {
+    let email = match &settings.smtp {
+        Some(smtp) => {
+            smtp.validate()
+                .context("The [smtp] settings are not usable")?;
+            Some(Arc::new(EmailChannel::new(smtp)?))
+        }
+        None => None,
+    };
+    let webhooks = settings
+        .webhooks
+        .iter()
+        .map(|endpoint| WebhookChannel::new(endpoint.clone()).map(Arc::new))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Channels { email, webhooks })
 }
 
 impl Application {
@@ -169,6 +193,22 @@ impl Application {
             demo: demo.clone(),
             cors_origins,
         };
+        let deliverer = Deliverer {
+            engine: state.engine.clone(),
+            metrics: state.metrics.clone(),
+            channels: delivery_channels(settings)?,
+            directory: Arc::new(RecipientDirectory(state.engine.db().clone())),
+            clock: Arc::new(SystemClock),
+            config: WorkerConfig {
+                lease: Duration::from_secs(settings.delivery_lease_secs.max(1)),
+                concurrency: settings.delivery_concurrency.max(1),
+                retry: RetryPolicy {
+                    max_attempts: settings.delivery_max_attempts.max(1),
+                    ..RetryPolicy::default()
+                },
+                ..WorkerConfig::default()
+            },
+        };
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("Failed to listen on {}", settings.listen))?;
@@ -187,7 +227,14 @@ impl Application {
             engine_stop,
             poll: Duration::from_millis(settings.live_poll_ms.max(10)),
             demo,
+            deliverer,
         })
+    }
+
+    /// The delivery workers read time from `clock` (tests drive it).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.deliverer.clock = clock;
+        self
     }
 
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
@@ -221,6 +268,7 @@ impl Application {
             engine_stop,
             poll,
             demo: _,
+            deliverer,
         } = self;
         let shutdown = state.shutdown.clone();
         let sockets = state.sockets.clone();
@@ -234,6 +282,8 @@ impl Application {
             poll,
             tailer_stop.clone(),
         ));
+        let worker_stop = CancellationToken::new();
+        let worker = tokio::spawn(deliverer.run(worker_stop.clone()));
         let metrics = state.metrics.clone();
         let app = router(state);
         let mut server = tokio::spawn(server::serve(
@@ -284,6 +334,15 @@ impl Application {
             .is_err()
         {
             tracing::warn!("some WebSocket connections did not close in time");
+        }
+        // Attempts in flight finish and record their outcome (each is bounded by its
+        // channel's timeout); what is left is claimed again after a restart.
+        worker_stop.cancel();
+        if tokio::time::timeout(Duration::from_secs(35), worker)
+            .await
+            .is_err()
+        {
+            tracing::warn!("delivery attempts did not finish in time; their leases will expire");
         }
         engine_stop.cancel();
         if !appender.is_finished() {

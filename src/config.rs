@@ -32,6 +32,17 @@ pub struct Settings {
     pub log: String,
     /// How log lines are written to stderr.
     pub log_format: LogFormat,
+    /// The SMTP server of the email channel (`[smtp]`); email is not delivered without it.
+    pub smtp: Option<crate::delivery::email::SmtpSettings>,
+    /// The webhook channel's endpoints (`[[webhooks]]`), each for its categories (or all).
+    pub webhooks: Vec<crate::delivery::webhook::WebhookEndpoint>,
+    /// Attempts of one delivery in all, the first included, before it fails for good.
+    pub delivery_max_attempts: u32,
+    /// Seconds a worker's claim on a delivery holds; a worker that dies mid-attempt lets
+    /// another try again after this long.
+    pub delivery_lease_secs: u64,
+    /// Deliveries one node attempts at once.
+    pub delivery_concurrency: usize,
     /// HS256 secret for user tokens. Unset on the embedded default: one is generated into
     /// `data_dir`. Required on Postgres unless `jwt_public_key` is set.
     pub jwt_secret: Option<SecretString>,
@@ -118,6 +129,11 @@ impl Default for Settings {
             queue_capacity: 4_096,
             log: "info,sqlx=warn".to_owned(),
             log_format: LogFormat::Text,
+            smtp: None,
+            webhooks: Vec::new(),
+            delivery_max_attempts: 8,
+            delivery_lease_secs: 60,
+            delivery_concurrency: 16,
             jwt_secret: None,
             jwt_public_key: None,
             jwt_leeway_secs: 30,

@@ -1,5 +1,6 @@
 //! Process metrics in Prometheus text format: GraphQL requests and errors by operation, append
-//! batch sizes and latency, the log head, tailer lag, connected and dropped subscribers.
+//! batch sizes and latency, the log head, tailer lag, connected and dropped subscribers, and
+//! deliveries by channel and outcome, their attempt latency and the due backlog.
 //!
 //! One [`Metrics`] is created per running server and handed to every part that records; it is
 //! a cheap handle (an `Arc`), never a global.
@@ -27,6 +28,18 @@ struct ErrorLabels {
     code: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeliveryLabels {
+    channel: String,
+    /// `succeeded`, `retrying`, `failed` or `skipped`.
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ChannelLabels {
+    channel: String,
+}
+
 struct Inner {
     registry: Registry,
     requests: Family<OperationLabels, Counter>,
@@ -42,6 +55,10 @@ struct Inner {
     http_connections: Gauge<i64, AtomicI64>,
     http_refused: Counter,
     http_evicted: Counter,
+    deliveries: Family<DeliveryLabels, Counter>,
+    delivery_seconds: Family<ChannelLabels, Histogram>,
+    deliveries_due: Gauge<i64, AtomicI64>,
+    oldest_due_seconds: Gauge<i64, AtomicI64>,
 }
 
 /// A handle to this process's metrics; cheap to clone.
@@ -144,6 +161,34 @@ impl Metrics {
             "Idle connections closed to make room for a new one at http_max_connections",
             http_evicted.clone(),
         );
+        let deliveries = Family::<DeliveryLabels, Counter>::default();
+        registry.register(
+            "deliveries",
+            "Delivery steps settled, by channel and outcome (succeeded, retrying, failed, skipped)",
+            deliveries.clone(),
+        );
+        let delivery_seconds = Family::<ChannelLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new([
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ])
+        });
+        registry.register(
+            "delivery_attempt_seconds",
+            "Time one delivery attempt took on its channel",
+            delivery_seconds.clone(),
+        );
+        let deliveries_due = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "deliveries_due",
+            "Deliveries due and not yet settled, as the workers last looked",
+            deliveries_due.clone(),
+        );
+        let oldest_due_seconds = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "deliveries_oldest_due_seconds",
+            "How long the oldest due delivery has waited, as the workers last looked",
+            oldest_due_seconds.clone(),
+        );
         Metrics(Arc::new(Inner {
             registry,
             requests,
@@ -159,6 +204,10 @@ impl Metrics {
             http_connections,
             http_refused,
             http_evicted,
+            deliveries,
+            delivery_seconds,
+            deliveries_due,
+            oldest_due_seconds,
         }))
     }
 
@@ -235,6 +284,33 @@ impl Metrics {
 
     pub fn http_connection_evicted(&self) {
         self.0.http_evicted.inc();
+    }
+
+    /// One delivery step settled on `channel` with `outcome`.
+    pub fn delivery(&self, channel: &str, outcome: &str) {
+        self.0
+            .deliveries
+            .get_or_create(&DeliveryLabels {
+                channel: channel.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    /// One attempt on `channel` took `seconds`.
+    pub fn delivery_attempt(&self, channel: &str, seconds: f64) {
+        self.0
+            .delivery_seconds
+            .get_or_create(&ChannelLabels {
+                channel: channel.to_owned(),
+            })
+            .observe(seconds);
+    }
+
+    /// The due backlog: how many are due, and how long the oldest has waited.
+    pub fn delivery_backlog(&self, due: i64, oldest_seconds: i64) {
+        self.0.deliveries_due.set(due);
+        self.0.oldest_due_seconds.set(oldest_seconds);
     }
 }
 

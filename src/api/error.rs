@@ -122,6 +122,12 @@ impl From<CommandError> for ApiError {
             CommandError::Rejected(DomainError::NotificationNotFound(id)) => {
                 ApiError::NotFound(format!("notification {id} not found"))
             }
+            CommandError::Rejected(DomainError::DeliveryNotFound(id)) => {
+                ApiError::NotFound(format!("delivery {id} not found"))
+            }
+            CommandError::Rejected(e @ DomainError::DeliveryNotFailed(_)) => {
+                ApiError::Conflict(e.to_string())
+            }
             CommandError::Rejected(e @ DomainError::IdempotencyConflict(_)) => {
                 ApiError::Conflict(e.to_string())
             }

@@ -4,7 +4,9 @@
 //! record of every attempt live once, in the layer, not in each channel.
 
 pub mod email;
+pub mod schedule;
 pub mod webhook;
+pub mod worker;
 
 use std::time::Duration;
 

@@ -201,6 +201,59 @@ pub struct DeliverySkipped {
     pub at: DateTime<Utc>,
 }
 
+/// What every later fact of one delivery names: which delivery, of which notification, for
+/// whom, on which channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryRef {
+    pub delivery_id: DeliveryId,
+    pub notification_id: NotificationId,
+    pub recipient: UserId,
+    pub channel: Channel,
+}
+
+/// `delivery.attempted`: a worker began attempt number `attempt` (from 1) of a delivery.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryAttempted {
+    #[serde(flatten)]
+    pub delivery: DeliveryRef,
+    pub attempt: u32,
+    pub at: DateTime<Utc>,
+}
+
+/// `delivery.succeeded`: the provider accepted the delivery.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliverySucceeded {
+    #[serde(flatten)]
+    pub delivery: DeliveryRef,
+    pub attempt: u32,
+    /// The provider's id for the message, when it gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_id: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// `delivery.failed`: an attempt failed; it is tried again at `retry_at`, or never when that
+/// is absent (failed for good).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryFailed {
+    #[serde(flatten)]
+    pub delivery: DeliveryRef,
+    pub attempt: u32,
+    pub error: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_at: Option<DateTime<Utc>>,
+    pub at: DateTime<Utc>,
+}
+
+/// `delivery.retried`: an operator asked for one more attempt of a delivery that failed for
+/// good; it is due at once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryRetried {
+    #[serde(flatten)]
+    pub delivery: DeliveryRef,
+    pub at: DateTime<Utc>,
+}
+
 /// Every fact the engine records.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -218,6 +271,10 @@ pub enum Event {
     Recipient(RecipientEvent),
     DeliveryPlanned(DeliveryPlanned),
     DeliverySkipped(DeliverySkipped),
+    DeliveryAttempted(DeliveryAttempted),
+    DeliverySucceeded(DeliverySucceeded),
+    DeliveryFailed(DeliveryFailed),
+    DeliveryRetried(DeliveryRetried),
 }
 
 /// A stored event's type could not be turned back into a domain event.
@@ -249,6 +306,10 @@ impl Event {
             Event::Recipient(e) => e.type_name(),
             Event::DeliveryPlanned(_) => "delivery.planned",
             Event::DeliverySkipped(_) => "delivery.skipped",
+            Event::DeliveryAttempted(_) => "delivery.attempted",
+            Event::DeliverySucceeded(_) => "delivery.succeeded",
+            Event::DeliveryFailed(_) => "delivery.failed",
+            Event::DeliveryRetried(_) => "delivery.retried",
         }
     }
 
@@ -269,6 +330,10 @@ impl Event {
             // A notification's deliveries are part of its story: its stream, its history.
             Event::DeliveryPlanned(e) => notification_stream(e.notification_id),
             Event::DeliverySkipped(e) => notification_stream(e.notification_id),
+            Event::DeliveryAttempted(e) => notification_stream(e.delivery.notification_id),
+            Event::DeliverySucceeded(e) => notification_stream(e.delivery.notification_id),
+            Event::DeliveryFailed(e) => notification_stream(e.delivery.notification_id),
+            Event::DeliveryRetried(e) => notification_stream(e.delivery.notification_id),
         }
     }
 
@@ -286,6 +351,10 @@ impl Event {
             Event::Recipient(e) => e.user(),
             Event::DeliveryPlanned(e) => &e.recipient,
             Event::DeliverySkipped(e) => &e.recipient,
+            Event::DeliveryAttempted(e) => &e.delivery.recipient,
+            Event::DeliverySucceeded(e) => &e.delivery.recipient,
+            Event::DeliveryFailed(e) => &e.delivery.recipient,
+            Event::DeliveryRetried(e) => &e.delivery.recipient,
         }
     }
 
@@ -303,6 +372,10 @@ impl Event {
             Event::Recipient(e) => e.to_raw_value(),
             Event::DeliveryPlanned(e) => to_raw_value(e),
             Event::DeliverySkipped(e) => to_raw_value(e),
+            Event::DeliveryAttempted(e) => to_raw_value(e),
+            Event::DeliverySucceeded(e) => to_raw_value(e),
+            Event::DeliveryFailed(e) => to_raw_value(e),
+            Event::DeliveryRetried(e) => to_raw_value(e),
         };
         // Serializing these plain structs cannot fail: every field is a string, number, bool or map.
         raw.unwrap_or_else(|_| RawValue::NULL.to_owned())
@@ -347,6 +420,10 @@ impl Event {
             RecipientEvent::ERASED => Event::Recipient(RecipientEvent::Erased(de(t, data)?)),
             "delivery.planned" => Event::DeliveryPlanned(de(t, data)?),
             "delivery.skipped" => Event::DeliverySkipped(de(t, data)?),
+            "delivery.attempted" => Event::DeliveryAttempted(de(t, data)?),
+            "delivery.succeeded" => Event::DeliverySucceeded(de(t, data)?),
+            "delivery.failed" => Event::DeliveryFailed(de(t, data)?),
+            "delivery.retried" => Event::DeliveryRetried(de(t, data)?),
             other => return Err(DecodeError::Unknown(other.to_owned(), version)),
         }))
     }

@@ -92,7 +92,11 @@ pub fn evolve(mut items: Vec<InboxItem>, position: i64, event: &Event) -> Vec<In
         | Event::PreferenceChanged(_)
         | Event::Recipient(_)
         | Event::DeliveryPlanned(_)
-        | Event::DeliverySkipped(_) => {}
+        | Event::DeliverySkipped(_)
+        | Event::DeliveryAttempted(_)
+        | Event::DeliverySucceeded(_)
+        | Event::DeliveryFailed(_)
+        | Event::DeliveryRetried(_) => {}
     }
     items
 }

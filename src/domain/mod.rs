@@ -4,6 +4,7 @@
 //! Shape: `decide(&State, &Command) -> Result<Vec<Event>, DomainError>` and
 //! `evolve(State, &Event) -> State`, one module per stream kind.
 
+pub mod delivery;
 pub mod event;
 pub mod inbox;
 pub mod notification;
@@ -29,6 +30,10 @@ pub enum DomainError {
     NotificationNotFound(NotificationId),
     #[error("idempotency key {:?} was already used for a different request", .0.as_str())]
     IdempotencyConflict(IdempotencyKey),
+    #[error("delivery {0} not found")]
+    DeliveryNotFound(DeliveryId),
+    #[error("delivery {0} has not failed for good: only such a delivery can be retried")]
+    DeliveryNotFailed(DeliveryId),
 }
 
 /// The one shape of every decision: a command, decided against the state it needs (read by the
@@ -49,4 +54,6 @@ pub enum Command {
     SetPreferences(preferences::SetPreferences),
     /// A service's change to the recipient directory.
     Recipients(recipient::RecipientCommand),
+    /// A delivery worker's step: an attempt begun, its outcome, or a skip.
+    RecordDelivery(delivery::RecordDelivery),
 }

@@ -260,8 +260,12 @@ pub fn evolve(state: Option<Notification>, event: &Event) -> Option<Notification
             }
             n
         }),
-        Event::PreferenceChanged(_) | Event::DeliveryPlanned(_) | Event::DeliverySkipped(_) => {
-            state
-        }
+        Event::PreferenceChanged(_)
+        | Event::DeliveryPlanned(_)
+        | Event::DeliverySkipped(_)
+        | Event::DeliveryAttempted(_)
+        | Event::DeliverySucceeded(_)
+        | Event::DeliveryFailed(_)
+        | Event::DeliveryRetried(_) => state,
     }
 }

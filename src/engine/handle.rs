@@ -86,6 +86,10 @@ pub(super) async fn handle(
             let current = state::preferences(batch.tx(), &cmd.user).await?;
             cmd.decide(&current)
         }
+        Command::RecordDelivery(cmd) => {
+            let current = state::delivery_status(batch.tx(), cmd.delivery.delivery_id).await?;
+            cmd.decide(&current)
+        }
     };
     let events = match decided {
         Ok(events) => events,

@@ -100,7 +100,11 @@ pub fn derive(recorded: &RecordedEvent) -> anyhow::Result<Option<UserChange>> {
         | Event::PreferenceChanged(_)
         | Event::Recipient(_)
         | Event::DeliveryPlanned(_)
-        | Event::DeliverySkipped(_) => return Ok(None),
+        | Event::DeliverySkipped(_)
+        | Event::DeliveryAttempted(_)
+        | Event::DeliverySucceeded(_)
+        | Event::DeliveryFailed(_)
+        | Event::DeliveryRetried(_) => return Ok(None),
     };
     Ok(Some(change))
 }

@@ -41,7 +41,11 @@ fn changes(event: &Event) -> Vec<(&str, &str, (i64, i64))> {
         | Event::PreferenceChanged(_)
         | Event::Recipient(_)
         | Event::DeliveryPlanned(_)
-        | Event::DeliverySkipped(_) => Vec::new(),
+        | Event::DeliverySkipped(_)
+        | Event::DeliveryAttempted(_)
+        | Event::DeliverySucceeded(_)
+        | Event::DeliveryFailed(_)
+        | Event::DeliveryRetried(_) => Vec::new(),
     }
 }
 

@@ -10,7 +10,7 @@ use crate::domain::event::Flags;
 use crate::domain::inbox::{InboxItem, Mark};
 use crate::domain::notification::Notification;
 use crate::domain::preferences::Preferences;
-use crate::domain::{Category, Channel, NotificationId, UserId};
+use crate::domain::{delivery, Category, Channel, DeliveryId, NotificationId, UserId};
 use crate::eventlog::WriteTx;
 use crate::on_tx;
 
@@ -204,5 +204,25 @@ pub async fn keyed_send(tx: &mut WriteTx, key: &str) -> anyhow::Result<Option<Ke
     Ok(Some(KeyedSend {
         request_hash,
         deliveries,
+    }))
+}
+
+/// A delivery's status, for recording its next step; `None` when it was never planned.
+pub async fn delivery_status(
+    tx: &mut WriteTx,
+    delivery: DeliveryId,
+) -> anyhow::Result<Option<delivery::Status>> {
+    let row: Option<(String,)> = on_tx!(tx, |c| sqlx::query_as(
+        "SELECT status FROM deliveries WHERE delivery_id = $1"
+    )
+    .bind(delivery.as_uuid())
+    .fetch_optional(&mut **c)
+    .await)
+    .with_context(|| format!("Failed to read the status of delivery {delivery}"))?;
+    use super::deliveries::status;
+    Ok(row.map(|(stored,)| match stored.as_str() {
+        status::FAILED => delivery::Status::Failed,
+        status::SUCCEEDED | status::SKIPPED => delivery::Status::Done,
+        _ => delivery::Status::Open,
     }))
 }

@@ -1,10 +1,12 @@
 //! `spawn_app`: the real server on port 0 over a fresh store, with typed client helpers for
 //! GraphQL over HTTP and WebSocket, as an application would talk to it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use belfry::app::Application;
 use belfry::auth::{ApiKeys, Scope, TokenVerifier};
+use belfry::clock::{Clock, SystemClock};
 use belfry::config::Settings;
 use belfry::domain::UserId;
 use futures_util::{SinkExt, StreamExt};
@@ -43,7 +45,15 @@ pub struct Node {
 
 impl Node {
     pub async fn start(settings: &Settings) -> Node {
-        let app = Application::build(settings).await.expect("build the app");
+        Self::start_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// A node whose delivery workers read time from `clock`.
+    pub async fn start_with_clock(settings: &Settings, clock: Arc<dyn Clock>) -> Node {
+        let app = Application::build(settings)
+            .await
+            .expect("build the app")
+            .with_clock(clock);
         let port = app.port();
         let stop = CancellationToken::new();
         let task = tokio::spawn(app.run_until_stopped(stop.clone()));
@@ -83,10 +93,19 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
 }
 
 pub async fn spawn_app_with(backend: Backend, tune: impl FnOnce(&mut Settings)) -> Option<TestApp> {
+    spawn_app_clocked(backend, tune, Arc::new(SystemClock)).await
+}
+
+/// [`spawn_app_with`], its delivery workers reading time from `clock`.
+pub async fn spawn_app_clocked(
+    backend: Backend,
+    tune: impl FnOnce(&mut Settings),
+    clock: Arc<dyn Clock>,
+) -> Option<TestApp> {
     let store = TestStore::new(backend).await?;
     let mut settings = test_settings(&store);
     tune(&mut settings);
-    let node = Node::start(&settings).await;
+    let node = Node::start_with_clock(&settings, clock).await;
     let key = ApiKeys::new(store.db.clone())
         .create("tests", &[Scope::Send, Scope::Admin])
         .await

@@ -24,7 +24,7 @@ use crate::peers;
 const DEADLINE: Duration = Duration::from_secs(30);
 
 /// A running `smtp_sink.py` and the JSON lines it prints.
-struct Sink {
+pub(crate) struct Sink {
     port: u16,
     lines: mpsc::UnboundedReceiver<Value>,
     child: Child,
@@ -38,7 +38,7 @@ impl Drop for Sink {
 }
 
 impl Sink {
-    async fn start(args: &[&str]) -> Sink {
+    pub(crate) async fn start(args: &[&str]) -> Sink {
         let mut child = Command::new(peers::python())
             .arg(peers::script("smtp_sink.py"))
             .args(args)
@@ -83,7 +83,7 @@ impl Sink {
     }
 
     /// The next message the sink accepted; whatever it reports before must be `expected`.
-    async fn received(&mut self) -> Received {
+    pub(crate) async fn received(&mut self) -> Received {
         let line = self.next().await;
         match line.get("message") {
             Some(message) => Received(message.clone()),
@@ -93,13 +93,13 @@ impl Sink {
 
     /// Nothing more has been reported (checked after an outcome, when the sink has already
     /// printed whatever that attempt made it print: it prints before it answers).
-    fn assert_quiet(&mut self) {
+    pub(crate) fn assert_quiet(&mut self) {
         if let Ok(line) = self.lines.try_recv() {
             panic!("the sink reported more than expected: {line}");
         }
     }
 
-    fn settings(&self, extra: &str) -> SmtpSettings {
+    pub(crate) fn settings(&self, extra: &str) -> SmtpSettings {
         settings(&format!(
             "host = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n{extra}",
             self.port
@@ -119,7 +119,7 @@ fn settings(toml: &str) -> SmtpSettings {
 }
 
 /// A message as the sink parsed it.
-struct Received(Value);
+pub(crate) struct Received(Value);
 
 impl Received {
     /// Every value of header `name` (decoded, as a mail reader shows it).
@@ -134,14 +134,14 @@ impl Received {
     }
 
     /// The one value of header `name`.
-    fn header(&self, name: &str) -> String {
+    pub(crate) fn header(&self, name: &str) -> String {
         let mut values = self.headers(name);
         assert_eq!(values.len(), 1, "header {name}: {values:?}\n{}", self.raw());
         values.remove(0)
     }
 
     /// The decoded content of the one leaf part of `content_type`.
-    fn part(&self, content_type: &str) -> String {
+    pub(crate) fn part(&self, content_type: &str) -> String {
         let parts: Vec<&Value> = self.0["parts"]
             .as_array()
             .unwrap()

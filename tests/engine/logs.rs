@@ -12,20 +12,28 @@ use serde_json::{json, Value};
 use crate::app::Ws;
 use crate::helpers::{Backend, TestStore};
 
-const SECRET: &str = "logs-test-secret-that-is-long-enough-0123";
+pub(crate) const SECRET: &str = "logs-test-secret-that-is-long-enough-0123";
 
-/// `belfry serve` with JSON logs at debug level; its port, and its stderr once it is stopped.
-struct Server {
+/// `belfry serve` as a child process, with JSON logs at debug level; its port, and its stderr
+/// once it is stopped.
+pub(crate) struct Server {
     child: Child,
-    port: u16,
+    pub port: u16,
     stderr: std::thread::JoinHandle<String>,
     _data: tempfile::TempDir,
 }
 
 impl Server {
     fn start(store: &TestStore) -> Server {
+        Self::start_with(store, &[])
+    }
+
+    /// A server with `env` added to its environment.
+    pub(crate) fn start_with(store: &TestStore, env: &[(&str, &str)]) -> Server {
         let data = tempfile::tempdir().expect("temp dir");
-        let mut child = crate::cli::command(&store.url, &["serve"])
+        let mut command = crate::cli::command(&store.url, &["serve"]);
+        command.envs(env.iter().copied());
+        let mut child = command
             .env("BELFRY_LOG_FORMAT", "json")
             .env("BELFRY_LOG", "info,belfry=debug")
             .env("BELFRY_LISTEN", "127.0.0.1:0")
@@ -67,15 +75,24 @@ impl Server {
     }
 
     /// Stops the server (SIGTERM, as an orchestrator would) and returns what it logged.
-    fn stop(mut self) -> String {
+    pub(crate) fn stop(self) -> String {
+        self.signal(rustix::process::Signal::TERM)
+    }
+
+    /// Kills the server with SIGKILL: no shutdown, nothing flushed; returns what it logged.
+    pub(crate) fn kill(self) -> String {
+        self.signal(rustix::process::Signal::KILL)
+    }
+
+    fn signal(mut self, signal: rustix::process::Signal) -> String {
         let pid = rustix::process::Pid::from_raw(self.child.id() as i32).expect("a pid");
-        rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM");
+        rustix::process::kill_process(pid, signal).expect("signal the server");
         self.child.wait().expect("the server exits");
         self.stderr.join().expect("stderr reader")
     }
 }
 
-fn token(user: &str) -> String {
+pub(crate) fn token(user: &str) -> String {
     belfry::auth::TokenVerifier::hs256(SECRET.as_bytes(), Duration::ZERO)
         .expect("verifier")
         .mint(&crate::helpers::user(user), Duration::from_secs(600))

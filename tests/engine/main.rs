@@ -10,6 +10,7 @@ mod peers;
 
 mod cli;
 mod crash;
+mod deliver;
 mod email;
 mod graphiql;
 mod hostile;

@@ -29,7 +29,8 @@ async fn send(app: &TestApp, input: Value) -> Vec<(String, String)> {
         .collect()
 }
 
-async fn deliveries(app: &TestApp, id: &str) -> Vec<Value> {
+/// A notification's delivery log, as an operator reads it.
+pub(crate) async fn deliveries(app: &TestApp, id: &str) -> Vec<Value> {
     app.data(&app.key, DELIVERIES, json!({ "id": id })).await["deliveries"]
         .as_array()
         .expect("a list")
@@ -204,7 +205,8 @@ async fn replay_rebuilds_the_delivery_log_to_the_same_rows(backend: Backend) {
     verified.assert_success();
     let replayed = crate::cli::belfry(&url, &["replay", "--projection", "deliveries"]).await;
     replayed.assert_success();
-    let verified = crate::cli::belfry(&url, &["replay", "--verify", "--projection", "deliveries"]).await;
+    let verified =
+        crate::cli::belfry(&url, &["replay", "--verify", "--projection", "deliveries"]).await;
     verified.assert_success();
     assert!(
         verified.stdout.contains("deliveries"),

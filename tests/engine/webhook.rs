@@ -20,7 +20,7 @@ use uuid::Uuid;
 use crate::peers;
 
 /// A `whsec_` secret whose 32 key bytes are all `byte`.
-fn secret(byte: u8) -> String {
+pub(crate) fn secret(byte: u8) -> String {
     format!(
         "whsec_{}",
         base64::engine::general_purpose::STANDARD.encode([byte; 32])
@@ -28,7 +28,7 @@ fn secret(byte: u8) -> String {
 }
 
 /// The receiver, killed when dropped.
-struct Receiver {
+pub(crate) struct Receiver {
     child: Child,
     lines: mpsc::Receiver<Value>,
     port: u16,
@@ -36,11 +36,17 @@ struct Receiver {
 
 impl Receiver {
     /// A receiver verifying with each of `secrets`.
-    fn start(secrets: &[&str]) -> Receiver {
+    pub(crate) fn start(secrets: &[&str]) -> Receiver {
+        Self::start_slow(secrets, 5.0)
+    }
+
+    /// A receiver whose `/slow` path answers after `slow_seconds`.
+    pub(crate) fn start_slow(secrets: &[&str], slow_seconds: f64) -> Receiver {
         let mut command = Command::new(peers::python());
         command
             .arg(peers::script("webhook_receiver.py"))
-            .args(["--port", "0"]);
+            .args(["--port", "0"])
+            .args(["--slow-seconds", &slow_seconds.to_string()]);
         for secret in secrets {
             command.args(["--secret", secret]);
         }
@@ -70,15 +76,20 @@ impl Receiver {
         receiver
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
     /// The next line the receiver wrote, waiting at most 20 s for it.
-    fn next(&self) -> Value {
+    pub(crate) fn next(&self) -> Value {
         self.lines
             .recv_timeout(Duration::from_secs(20))
             .expect("the webhook receiver wrote nothing within 20 s")
+    }
+
+    /// A line the receiver has already written, if any: to show nothing more arrived.
+    pub(crate) fn try_next(&self) -> Option<Value> {
+        self.lines.try_recv().ok()
     }
 }
 

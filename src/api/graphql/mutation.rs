@@ -6,18 +6,21 @@ use async_graphql::{Context, InputObject, Object, Result, ID};
 
 use super::query::{parse_id, preferences};
 use super::types::{
-    Channel, Counts, Cursor, Delivery, MarkAllResult, Notification, Preference, Priority,
-    SendResult, Unless,
+    Channel, ChannelDelivery, Counts, Cursor, Delivery, MarkAllResult, Notification, Preference,
+    Priority, SendResult, Unless,
 };
 use super::{api, metadata, service, viewer, ApiError};
 use crate::auth::Scope;
 use crate::clock::{notification_id, now};
+use crate::domain::delivery::{RecordDelivery, Step};
 use crate::domain::event::Event;
 use crate::domain::inbox::{Mark, MarkAll};
 use crate::domain::notification::{Change, ChangeNotification, SendNotification};
 use crate::domain::preferences::SetPreferences;
 use crate::domain::send_input::RouteInput as DomainRoute;
+use crate::domain::DeliveryId;
 use crate::domain::{Category, Command, SendInput, UserId};
+use crate::projections::deliveries;
 use crate::projections::read;
 
 /// A notification to send to one or many people.
@@ -174,6 +177,33 @@ impl Mutation {
         up_to: Option<Cursor>,
     ) -> Result<MarkAllResult> {
         mark_all(ctx, Mark::Seen, category, up_to).await
+    }
+
+    /// One more attempt of a delivery that failed for good, due at once (API keys with the
+    /// `admin` scope). Any other delivery is a CONFLICT.
+    async fn retry_delivery(&self, ctx: &Context<'_>, id: ID) -> Result<ChannelDelivery> {
+        service(ctx, Scope::Admin)?;
+        let id = DeliveryId::parse(&id).map_err(ApiError::from)?;
+        let api = api(ctx);
+        let db = api.engine.db();
+        let row = deliveries::by_id(db, id)
+            .await
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| ApiError::NotFound(format!("delivery {id} not found")))?;
+        let command = Command::RecordDelivery(RecordDelivery {
+            delivery: row.reference().map_err(ApiError::internal)?,
+            step: Step::Retry,
+            at: now(),
+        });
+        api.engine
+            .execute(command, metadata(ctx))
+            .await
+            .map_err(ApiError::from)?;
+        let row = deliveries::by_id(db, id)
+            .await
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| ApiError::NotFound(format!("delivery {id} not found")))?;
+        Ok(row.into())
     }
 
     /// Sets switches of the viewer's preferences; returns every explicit switch.

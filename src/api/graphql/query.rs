@@ -2,10 +2,11 @@
 //! projection status and a notification's event history.
 
 use async_graphql::{Context, InputObject, Object, Result, ID};
+use chrono::{DateTime, Utc};
 
 use super::types::{
-    AuditEvent, ChannelDelivery, Counts, Cursor, Notification, NotificationConnection,
-    NotificationEdge, PageInfo, Preference, ProjectionStatus,
+    AuditEvent, ChannelDelivery, Counts, Cursor, DeliveryStatus, Notification,
+    NotificationConnection, NotificationEdge, PageInfo, Preference, ProjectionStatus,
 };
 use super::{api, service, viewer, ApiError};
 use crate::auth::Scope;
@@ -156,6 +157,31 @@ impl Query {
         let rows = crate::projections::deliveries::of_notification(api(ctx).engine.db(), id)
             .await
             .map_err(ApiError::internal)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// Deliveries in one status whose last change was at or after `since` (default: an hour
+    /// ago), most recent first: e.g. every failure of the last hour (API keys with the
+    /// `admin` scope).
+    async fn delivery_log(
+        &self,
+        ctx: &Context<'_>,
+        status: DeliveryStatus,
+        since: Option<DateTime<Utc>>,
+        #[graphql(default = 100)] first: i32,
+    ) -> Result<Vec<ChannelDelivery>> {
+        service(ctx, Scope::Admin)?;
+        let api = api(ctx);
+        let first = usize::try_from(first).unwrap_or(0).clamp(1, api.max_page);
+        let since = since.unwrap_or_else(|| crate::clock::now() - chrono::Duration::hours(1));
+        let rows = crate::projections::deliveries::in_status(
+            api.engine.db(),
+            status.as_str(),
+            since,
+            first,
+        )
+        .await
+        .map_err(ApiError::internal)?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 

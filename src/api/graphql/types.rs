@@ -333,13 +333,42 @@ impl From<Unless> for crate::domain::Unless {
     }
 }
 
+/// Where a delivery stands.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    Planned,
+    Sending,
+    Retrying,
+    Succeeded,
+    Failed,
+    Skipped,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        use crate::projections::deliveries::status;
+        match self {
+            DeliveryStatus::Planned => status::PLANNED,
+            DeliveryStatus::Sending => status::SENDING,
+            DeliveryStatus::Retrying => status::RETRYING,
+            DeliveryStatus::Succeeded => status::SUCCEEDED,
+            DeliveryStatus::Failed => status::FAILED,
+            DeliveryStatus::Skipped => status::SKIPPED,
+        }
+    }
+}
+
 /// One delivery of a notification on an external channel, for operators: the delivery log.
 #[derive(SimpleObject)]
 pub struct ChannelDelivery {
     /// The same on every attempt: the email's `Message-ID`, the webhook's `webhook-id`.
     pub id: ID,
+    pub notification_id: ID,
+    pub recipient: String,
+    pub category: String,
     pub channel: String,
-    /// `planned` (waiting for its due time) or `skipped` (see `reason`).
+    /// `planned` (waiting for its due time), `sending` (an attempt begun), `retrying` (due
+    /// again at `dueAt`), `succeeded`, `failed` (for good) or `skipped` (see `reason`).
     pub status: String,
     /// When it falls due; null once it is settled.
     pub due_at: Option<DateTime<Utc>>,
@@ -359,6 +388,9 @@ impl From<crate::projections::deliveries::DeliveryRow> for ChannelDelivery {
     fn from(row: crate::projections::deliveries::DeliveryRow) -> Self {
         ChannelDelivery {
             id: ID(row.delivery_id.to_string()),
+            notification_id: ID(row.notification_id.to_string()),
+            recipient: row.recipient,
+            category: row.category,
             channel: row.channel,
             status: row.status,
             due_at: row.due_at,

@@ -108,7 +108,11 @@ pub(super) async fn apply(
             | Event::PreferenceChanged(_)
             | Event::Recipient(_)
             | Event::DeliveryPlanned(_)
-            | Event::DeliverySkipped(_) => {}
+            | Event::DeliverySkipped(_)
+            | Event::DeliveryAttempted(_)
+            | Event::DeliverySucceeded(_)
+            | Event::DeliveryFailed(_)
+            | Event::DeliveryRetried(_) => {}
         }
     }
     pending.flush(tx, table).await

@@ -1,0 +1,330 @@
+//! The delivery workers: claim due deliveries, decide each again against the state now
+//! (read, seen, muted, reachable), perform it on its channel, and record every step through
+//! the appender. A worker killed between the provider's "accepted" and the recorded outcome
+//! leaves its lease to expire; the delivery is then tried again with the same delivery id,
+//! which is the idempotency key receivers drop duplicates by: at least once, honestly.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use futures_util::future::BoxFuture;
+use futures_util::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use super::email::EmailChannel;
+use super::schedule::{self, Due};
+use super::webhook::WebhookChannel;
+use super::{Channel as _, Contact, Message, Outcome};
+use crate::clock::Clock;
+use crate::domain::delivery::{on_due, DueState, RecordDelivery, RetryPolicy, Step};
+use crate::domain::event::{notification_stream, DeliveryRef, Event, NotificationCreated};
+use crate::domain::{Category, Channel, Command, UserId};
+use crate::engine::Engine;
+use crate::eventlog::{Db, Metadata};
+use crate::metrics::Metrics;
+use crate::projections::read;
+
+/// The channels this server delivers to: email when SMTP is configured, and the webhook
+/// endpoints, each for its categories (the first that takes a category gets its deliveries).
+#[derive(Default, Clone)]
+pub struct Channels {
+    pub email: Option<Arc<EmailChannel>>,
+    pub webhooks: Vec<Arc<WebhookChannel>>,
+}
+
+impl Channels {
+    fn webhook_for(&self, category: &Category) -> Option<&WebhookChannel> {
+        self.webhooks
+            .iter()
+            .map(Arc::as_ref)
+            .find(|w| w.endpoint().accepts(category))
+    }
+
+    /// The external channels configured here, for people's preferences panels.
+    pub fn configured(&self) -> Vec<Channel> {
+        let mut channels = Vec::new();
+        if self.email.is_some() {
+            channels.push(Channel::Email);
+        }
+        if !self.webhooks.is_empty() {
+            channels.push(Channel::Webhook);
+        }
+        channels
+    }
+}
+
+/// Where people's contact points come from.
+pub trait Directory: Send + Sync {
+    fn contact<'a>(&'a self, user: &'a UserId) -> BoxFuture<'a, anyhow::Result<Option<Contact>>>;
+}
+
+/// The recipient directory kept beside the log ([`crate::recipients`]).
+pub struct RecipientDirectory(pub Db);
+
+impl Directory for RecipientDirectory {
+    fn contact<'a>(&'a self, user: &'a UserId) -> BoxFuture<'a, anyhow::Result<Option<Contact>>> {
+        Box::pin(crate::recipients::contact(&self.0, user))
+    }
+}
+
+/// How the workers of one node run.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Names this node's claims; unique per process.
+    pub node: String,
+    /// How long a claim holds before another worker may try the delivery again.
+    pub lease: Duration,
+    /// Deliveries claimed at once, and attempted concurrently.
+    pub concurrency: usize,
+    pub retry: RetryPolicy,
+    /// The longest a worker waits before looking for due deliveries again when nothing
+    /// wakes it (a due time on another node's clock, a lease that expires).
+    pub idle_check: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            node: format!("node-{}", uuid::Uuid::new_v4().simple()),
+            lease: Duration::from_secs(60),
+            concurrency: 16,
+            retry: RetryPolicy::default(),
+            idle_check: Duration::from_secs(5),
+        }
+    }
+}
+
+/// One node's delivery workers.
+pub struct Deliverer {
+    pub engine: Engine,
+    pub metrics: Metrics,
+    pub channels: Channels,
+    pub directory: Arc<dyn Directory>,
+    pub clock: Arc<dyn Clock>,
+    pub config: WorkerConfig,
+}
+
+impl Deliverer {
+    /// Runs until `stop` fires: claims what is due, performs it, and sleeps until the log
+    /// moves (a new send may be due at once), the next due time, or `idle_check`.
+    pub async fn run(self, stop: CancellationToken) {
+        let mut doorbell = self.engine.doorbell();
+        loop {
+            if stop.is_cancelled() {
+                return;
+            }
+            let now = self.clock.now();
+            if let Ok((due, oldest)) = schedule::backlog(self.engine.db(), now).await {
+                let waited = oldest.map_or(0, |oldest| (now - oldest).num_seconds().max(0));
+                self.metrics.delivery_backlog(due, waited);
+            }
+            let claimed = match schedule::claim(
+                self.engine.db(),
+                &self.config.node,
+                self.clock.now(),
+                self.config.lease,
+                self.config.concurrency.max(1),
+            )
+            .await
+            {
+                Ok(claimed) => claimed,
+                Err(e) => {
+                    tracing::warn!(error = format!("{e:#}"), "could not claim due deliveries");
+                    Vec::new()
+                }
+            };
+            if !claimed.is_empty() {
+                let this = &self;
+                futures_util::stream::iter(claimed)
+                    .for_each_concurrent(self.config.concurrency.max(1), |due| async move {
+                        let id = due.delivery_id;
+                        if let Err(e) = this.perform(due).await {
+                            tracing::warn!(delivery = %id, error = format!("{e:#}"), "delivery step failed; its lease will expire and it is tried again");
+                        }
+                    })
+                    .await;
+                continue;
+            }
+            let now = self.clock.now();
+            let idle = chrono::Duration::from_std(self.config.idle_check)
+                .unwrap_or(chrono::Duration::seconds(5));
+            let next = match schedule::next_due(self.engine.db()).await {
+                Ok(Some(next)) if next > now => next.min(now + idle),
+                Ok(Some(_)) => now + idle,
+                Ok(None) | Err(_) => now + idle,
+            };
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = doorbell.changed() => {}
+                () = self.clock.sleep_until(next) => {}
+                // Never longer than `idle_check` in real time, whatever the clock does.
+                () = tokio::time::sleep(self.config.idle_check) => {}
+            }
+        }
+    }
+
+    /// Decides one claimed delivery again and performs it.
+    async fn perform(&self, due: Due) -> anyhow::Result<()> {
+        let db = self.engine.db();
+        let delivery = DeliveryRef {
+            delivery_id: due.delivery_id,
+            notification_id: due.notification_id,
+            recipient: due.recipient.clone(),
+            channel: due.channel,
+        };
+        let created = self.created(&due).await?;
+        let entry = read::notification(db, &due.recipient, due.notification_id).await?;
+        let muted = read::preferences(db, &due.recipient)
+            .await?
+            .into_iter()
+            .any(|(category, channel, on)| {
+                !on && category == due.category && channel == due.channel
+            });
+        let contact = match due.channel {
+            Channel::Email => self.directory.contact(&due.recipient).await?,
+            _ => None,
+        };
+        let reachable = match due.channel {
+            Channel::Email => {
+                self.channels.email.is_some() && contact.as_ref().is_some_and(|c| c.email.is_some())
+            }
+            Channel::Webhook => self.channels.webhook_for(&due.category).is_some(),
+            _ => false,
+        };
+        let state = DueState {
+            unless: due.unless,
+            read: entry.as_ref().is_some_and(|e| e.read_at.is_some()),
+            seen: entry.as_ref().is_some_and(|e| e.seen_at.is_some()),
+            muted,
+            critical: created.content.critical,
+            reachable,
+        };
+        let channel = due.channel.as_str();
+        if let Some(reason) = on_due(&state) {
+            self.metrics.delivery(channel, "skipped");
+            self.record(
+                &delivery,
+                Step::Skipped {
+                    reason,
+                    category: due.category.clone(),
+                },
+            )
+            .await?;
+            return self.release(&due).await;
+        }
+        let attempt = due.attempts + 1;
+        self.record(&delivery, Step::Attempt { attempt }).await?;
+        let contact = contact.unwrap_or_default();
+        let message = Message {
+            delivery_id: due.delivery_id.as_uuid(),
+            notification_id: due.notification_id,
+            recipient: &due.recipient,
+            content: &created.content,
+            contact: &contact,
+            sent_at: created.at,
+            attempt_at: self.clock.now(),
+            preferences_url: None,
+            unsubscribe_url: None,
+        };
+        let started = std::time::Instant::now();
+        let outcome = match due.channel {
+            Channel::Email => match &self.channels.email {
+                Some(email) => email.deliver(&message).await,
+                None => Outcome::Permanent {
+                    error: "email is not configured on this server".to_owned(),
+                },
+            },
+            Channel::Webhook => match self.channels.webhook_for(&due.category) {
+                Some(webhook) => webhook.deliver(&message).await,
+                None => Outcome::Permanent {
+                    error: format!("no webhook endpoint takes the category {}", due.category),
+                },
+            },
+            other => Outcome::Permanent {
+                error: format!("the {other} channel is not available"),
+            },
+        };
+        self.metrics
+            .delivery_attempt(channel, started.elapsed().as_secs_f64());
+        let at = self.clock.now();
+        let step = match outcome {
+            Outcome::Accepted { provider_id } => Step::Succeeded {
+                attempt,
+                provider_id,
+            },
+            Outcome::Transient { error, retry_after } => Step::Failed {
+                attempt,
+                retry_at: self.config.retry.next(attempt, at, retry_after, jitter()),
+                error,
+            },
+            Outcome::Permanent { error } | Outcome::Gone { error } => Step::Failed {
+                attempt,
+                error,
+                retry_at: None,
+            },
+        };
+        self.metrics.delivery(
+            channel,
+            match &step {
+                Step::Succeeded { .. } => "succeeded",
+                Step::Failed {
+                    retry_at: Some(_), ..
+                } => "retrying",
+                _ => "failed",
+            },
+        );
+        self.record(&delivery, step).await?;
+        self.release(&due).await
+    }
+
+    /// The notification as it was sent, from the head of its stream (a suppressed one is in
+    /// no inbox, and its deliveries are still made).
+    async fn created(&self, due: &Due) -> anyhow::Result<NotificationCreated> {
+        let events = self
+            .engine
+            .log()
+            .read_stream(&notification_stream(due.notification_id))
+            .await?;
+        let first = events
+            .first()
+            .with_context(|| format!("notification {} has no events", due.notification_id))?;
+        match first.decode()? {
+            Some(Event::NotificationSent(e) | Event::NotificationSuppressed(e)) => Ok(e),
+            other => anyhow::bail!(
+                "notification {} starts with {:?}, not its creation",
+                due.notification_id,
+                other.map(|e| e.type_name())
+            ),
+        }
+    }
+
+    async fn record(&self, delivery: &DeliveryRef, step: Step) -> anyhow::Result<()> {
+        let command = Command::RecordDelivery(RecordDelivery {
+            delivery: delivery.clone(),
+            step,
+            at: self.clock.now(),
+        });
+        let metadata = Metadata {
+            actor: Some(format!("worker:{}", self.config.node)),
+            ..Metadata::default()
+        };
+        self.engine.execute(command, metadata).await.map_err(|e| {
+            anyhow::anyhow!(
+                "could not record a step of delivery {}: {e:?}",
+                delivery.delivery_id
+            )
+        })?;
+        Ok(())
+    }
+
+    async fn release(&self, due: &Due) -> anyhow::Result<()> {
+        schedule::release(self.engine.db(), &self.config.node, due.delivery_id).await
+    }
+}
+
+/// A number in `[0, 1)` for the backoff's jitter, drawn here so the retry policy stays pure.
+fn jitter() -> f64 {
+    let bits = uuid::Uuid::new_v4().as_u128() >> 75;
+    bits as f64 / (1u64 << 53) as f64
+}
