@@ -22,11 +22,12 @@ use crate::api::graphql::guard::DocumentLimits;
 use crate::api::graphql::{self, ApiContext, Limits};
 use crate::api::ws::WsConfig;
 use crate::api::ApiState;
-use crate::auth::secret::{token_verifier, SecretSource};
+use crate::auth::secret::{link_secret, token_verifier, SecretSource};
 use crate::auth::{ApiKeys, Authenticator};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::delivery::email::EmailChannel;
+use crate::delivery::links::LinkSigner;
 use crate::delivery::webhook::WebhookChannel;
 use crate::delivery::worker::{Channels, Deliverer, RecipientDirectory, WorkerConfig};
 use crate::domain::delivery::RetryPolicy;
@@ -71,6 +72,7 @@ pub fn router(state: ApiState) -> Router {
         TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.request_timeout);
     crate::api::http::routes(state.max_body)
         .merge(crate::web::routes())
+        .merge(crate::api::unsubscribe::routes())
         .layer(cors)
         .layer(timeout)
         .layer(axum::middleware::from_fn(crate::api::request_id::assign))
@@ -154,6 +156,14 @@ impl Application {
             )),
         };
         let cors_origins = cors_origins(&settings.cors_origins)?;
+        let links = match (&settings.public_url, link_secret(settings)?) {
+            (Some(url), Some(secret)) => Some(LinkSigner::new(&secret, url)?),
+            (Some(_), None) => {
+                tracing::warn!("public_url is set but there is no jwt_secret to sign links with: emails carry no unsubscribe link");
+                None
+            }
+            (None, _) => None,
+        };
         let schema = graphql::build(
             ApiContext {
                 engine: engine.clone(),
@@ -192,12 +202,14 @@ impl Application {
             sockets: TaskTracker::new(),
             demo: demo.clone(),
             cors_origins,
+            links: links.clone(),
         };
         let deliverer = Deliverer {
             engine: state.engine.clone(),
             metrics: state.metrics.clone(),
             channels: delivery_channels(settings)?,
             directory: Arc::new(RecipientDirectory(state.engine.db().clone())),
+            links,
             clock: Arc::new(SystemClock),
             config: WorkerConfig {
                 lease: Duration::from_secs(settings.delivery_lease_secs.max(1)),

@@ -32,6 +32,9 @@ pub struct Settings {
     pub log: String,
     /// How log lines are written to stderr.
     pub log_format: LogFormat,
+    /// Where people's mail clients reach this server, e.g. `https://notify.example.com`: the
+    /// base of the one-click unsubscribe links in emails (none without it).
+    pub public_url: Option<String>,
     /// The SMTP server of the email channel (`[smtp]`); email is not delivered without it.
     pub smtp: Option<crate::delivery::email::SmtpSettings>,
     /// The webhook channel's endpoints (`[[webhooks]]`), each for its categories (or all).
@@ -129,6 +132,7 @@ impl Default for Settings {
             queue_capacity: 4_096,
             log: "info,sqlx=warn".to_owned(),
             log_format: LogFormat::Text,
+            public_url: None,
             smtp: None,
             webhooks: Vec::new(),
             delivery_max_attempts: 8,

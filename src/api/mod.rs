@@ -8,6 +8,7 @@ pub mod graphql;
 pub mod http;
 pub mod over_http;
 pub mod request_id;
+pub mod unsubscribe;
 pub mod ws;
 
 use tokio_util::sync::CancellationToken;
@@ -41,4 +42,6 @@ pub struct ApiState {
     pub demo: demo::SharedDemo,
     /// Origins allowed to call the API from a browser; empty allows any.
     pub cors_origins: Vec<axum::http::HeaderValue>,
+    /// Signs and checks the one-click unsubscribe links of emails, when `public_url` is set.
+    pub links: Option<crate::delivery::links::LinkSigner>,
 }

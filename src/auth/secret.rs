@@ -52,6 +52,21 @@ pub fn token_verifier(settings: &Settings) -> anyhow::Result<(TokenVerifier, Sec
     ))
 }
 
+/// The secret that signs links in messages (one-click unsubscribe), the token secret's:
+/// `None` when tokens are verified by a public key, which signs nothing here.
+pub fn link_secret(settings: &Settings) -> anyhow::Result<Option<Vec<u8>>> {
+    if settings.jwt_public_key.is_some() {
+        return Ok(None);
+    }
+    if let Some(secret) = &settings.jwt_secret {
+        return Ok(Some(secret.expose_secret().as_bytes().to_vec()));
+    }
+    if !settings.is_embedded() {
+        return Ok(None);
+    }
+    Ok(Some(generated_secret(&settings.data_dir)?.into_bytes()))
+}
+
 /// Reads `data_dir/jwt-secret`, creating it (readable by the owner only) on first use.
 fn generated_secret(data_dir: &Path) -> anyhow::Result<String> {
     let path = data_dir.join(SECRET_FILE);

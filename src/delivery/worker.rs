@@ -13,6 +13,7 @@ use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use super::email::EmailChannel;
+use super::links::LinkSigner;
 use super::schedule::{self, Due};
 use super::webhook::WebhookChannel;
 use super::{Channel as _, Contact, Message, Outcome};
@@ -101,6 +102,8 @@ pub struct Deliverer {
     pub metrics: Metrics,
     pub channels: Channels,
     pub directory: Arc<dyn Directory>,
+    /// Signs the one-click unsubscribe link of each email, when the server has a public URL.
+    pub links: Option<LinkSigner>,
     pub clock: Arc<dyn Clock>,
     pub config: WorkerConfig,
 }
@@ -216,6 +219,12 @@ impl Deliverer {
         let attempt = due.attempts + 1;
         self.record(&delivery, Step::Attempt { attempt }).await?;
         let contact = contact.unwrap_or_default();
+        let unsubscribe = match (due.channel, &self.links) {
+            (Channel::Email, Some(links)) => {
+                Some(links.unsubscribe_url(&due.recipient, &due.category))
+            }
+            _ => None,
+        };
         let message = Message {
             delivery_id: due.delivery_id.as_uuid(),
             notification_id: due.notification_id,
@@ -225,7 +234,7 @@ impl Deliverer {
             sent_at: created.at,
             attempt_at: self.clock.now(),
             preferences_url: None,
-            unsubscribe_url: None,
+            unsubscribe_url: unsubscribe.as_deref(),
         };
         let started = std::time::Instant::now();
         let outcome = match due.channel {

@@ -258,6 +258,30 @@ async fn a_failing_endpoint_is_retried_with_backoff_then_given_up(backend: Backe
     assert_eq!(fourth["id"], first["id"]);
     let row = settled(&app, &ids[0], "failed").await;
     assert_eq!(row["attempts"], 4, "one more attempt, then failed again");
+
+    // The same from the shell.
+    let listed = crate::cli::belfry(
+        &app.store.url,
+        &["deliveries", "list", "--status", "failed"],
+    )
+    .await;
+    listed.assert_success();
+    let id = row["id"].as_str().expect("an id");
+    assert!(listed.stdout.contains(id), "{}", listed.stdout);
+    crate::cli::belfry(&app.store.url, &["deliveries", "retry", id])
+        .await
+        .assert_success();
+    assert_eq!(receiver.next()["id"], first["id"]);
+    let row = settled(&app, &ids[0], "failed").await;
+    assert_eq!(row["attempts"], 5);
+    let refused =
+        crate::cli::belfry(&app.store.url, &["deliveries", "list", "--status", "lost"]).await;
+    refused.assert_failure();
+    assert!(
+        refused.stderr.contains("not a status"),
+        "{}",
+        refused.stderr
+    );
     let ok = send(&app, &["bob"], "Fine", json!([])).await;
     assert!(deliveries(&app, &ok[0]).await.is_empty());
     let refused = app
@@ -273,9 +297,9 @@ async fn a_failing_endpoint_is_retried_with_backoff_then_given_up(backend: Backe
 /// Two nodes on one Postgres share the backlog: every delivery is sent once, by one of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_nodes_on_one_postgres_send_each_delivery_once() {
-    // Each answer takes 0.2 s, so the backlog lasts long enough for both nodes to take part
-    // (the second hears of the send through Postgres's NOTIFY at once).
-    let receiver = Receiver::start_slow(&[&secret(10)], 0.2);
+    // Each answer takes 0.5 s, so the backlog (60 at 4 at a time on the sending node) lasts
+    // longer than the 5 s after which the other node looks for due deliveries by itself.
+    let receiver = Receiver::start_slow(&[&secret(10)], 0.5);
     let url = receiver.url("/slow");
     let Some(app) = crate::app::spawn_app_with(Backend::Postgres, |s| {
         s.webhooks = vec![endpoint(&url, &secret(10))];
@@ -402,7 +426,12 @@ async fn a_delivery_in_flight_when_the_server_is_killed_is_sent_again_with_its_i
 async fn an_email_route_reaches_the_address_in_the_directory(backend: Backend) {
     let mut sink = crate::email::Sink::start(&[]).await;
     let smtp = sink.settings("");
-    let Some(app) = spawn_app_with(backend, |s| s.smtp = Some(smtp)).await else {
+    let Some(app) = spawn_app_with(backend, |s| {
+        s.smtp = Some(smtp);
+        s.public_url = Some("https://notify.belfry.test".to_owned());
+    })
+    .await
+    else {
         return;
     };
     app.data(
@@ -427,6 +456,128 @@ async fn an_email_route_reaches_the_address_in_the_directory(backend: Backend) {
     let bob = settled(&app, &ids[1], "skipped").await;
     assert_eq!(bob["reason"], "no_address");
     sink.assert_quiet();
+
+    // The one-click unsubscribe link (RFC 8058) switches this category's email off.
+    assert_eq!(
+        received.header("List-Unsubscribe-Post"),
+        "List-Unsubscribe=One-Click"
+    );
+    let link = received.header("List-Unsubscribe");
+    let path = link
+        .trim_matches(|c| c == '<' || c == '>')
+        .strip_prefix("https://notify.belfry.test")
+        .unwrap_or_else(|| panic!("a link under public_url: {link}"))
+        .to_owned();
+    let local = |path: &str| format!("http://127.0.0.1:{}{path}", app.port());
+    let http = crate::app::http();
+    let page = http.get(local(&path)).send().await.expect("the page");
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("<form method=\"post\""));
+    let preferences = "{ preferences { category channel enabled } }";
+    let ann = app.token("ann");
+    assert_eq!(
+        app.data(&ann, preferences, json!({})).await["preferences"],
+        json!([]),
+        "opening the link changes nothing"
+    );
+    let forged = http
+        .post(local(&format!("{path}x")))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(forged.status(), 404);
+    let clicked = http
+        .post(local(&path))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(clicked.status(), 200);
+    assert_eq!(
+        app.data(&ann, preferences, json!({})).await["preferences"],
+        json!([{ "category": "orders", "channel": "EMAIL", "enabled": false }])
+    );
+    let next = send(
+        &app,
+        &["ann"],
+        "Payment failed again",
+        json!([{ "channel": "EMAIL" }]),
+    )
+    .await;
+    let skipped = settled(&app, &next[0], "skipped").await;
+    assert_eq!(skipped["reason"], "muted");
+    sink.assert_quiet();
+}
+
+/// Preferences are checked again when a delivery falls due: a person who switched the channel
+/// off in the meantime gets nothing.
+async fn a_channel_muted_before_the_delivery_falls_due_is_skipped(backend: Backend) {
+    let receiver = Receiver::start(&[&secret(12)]);
+    let url = receiver.url("/ok");
+    let clock = workers_clock();
+    let Some(app) = spawn_app_clocked(
+        backend,
+        |s| s.webhooks = vec![endpoint(&url, &secret(12))],
+        clock.clone(),
+    )
+    .await
+    else {
+        return;
+    };
+    let later = json!([{ "channel": "WEBHOOK", "afterSeconds": 600 }]);
+    let ids = send(&app, &["ann"], "Weekly report", later).await;
+    app.data(
+        &app.token("ann"),
+        "mutation { updatePreferences(changes: [{ category: \"orders\", channel: WEBHOOK, enabled: false }]) { enabled } }",
+        json!({}),
+    )
+    .await;
+    clock.advance(chrono::Duration::seconds(601));
+    let row = settled(&app, &ids[0], "skipped").await;
+    assert_eq!(row["reason"], "muted");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(receiver.try_next().is_none(), "nothing was sent");
+}
+
+/// A rebuild of every projection while deliveries are pending sends nothing: what was sent
+/// stays sent, and what waits is sent once, when it falls due.
+async fn a_rebuild_during_pending_deliveries_sends_nothing(backend: Backend) {
+    let receiver = Receiver::start(&[&secret(13)]);
+    let url = receiver.url("/ok");
+    let clock = workers_clock();
+    let Some(app) = spawn_app_clocked(
+        backend,
+        |s| s.webhooks = vec![endpoint(&url, &secret(13))],
+        clock.clone(),
+    )
+    .await
+    else {
+        return;
+    };
+    let now = send(&app, &["ann"], "Now", json!([{ "channel": "WEBHOOK" }])).await;
+    let later = send(
+        &app,
+        &["ann"],
+        "Later",
+        json!([{ "channel": "WEBHOOK", "afterSeconds": 600 }]),
+    )
+    .await;
+    receiver.next();
+    settled(&app, &now[0], "succeeded").await;
+    crate::cli::belfry(&app.store.url, &["replay"])
+        .await
+        .assert_success();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(receiver.try_next().is_none(), "the rebuild sent nothing");
+    assert_eq!(deliveries(&app, &now[0]).await[0]["status"], "succeeded");
+    assert_eq!(deliveries(&app, &later[0]).await[0]["status"], "planned");
+    clock.advance(chrono::Duration::seconds(601));
+    let got = receiver.next();
+    assert_eq!(got["body"]["data"]["notificationId"], later[0].as_str());
+    settled(&app, &later[0], "succeeded").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(receiver.try_next().is_none(), "each sent once");
 }
 
 crate::on_both_backends!(
@@ -435,4 +586,6 @@ crate::on_both_backends!(
     a_failing_endpoint_is_retried_with_backoff_then_given_up,
     a_delivery_in_flight_when_the_server_is_killed_is_sent_again_with_its_id,
     an_email_route_reaches_the_address_in_the_directory,
+    a_channel_muted_before_the_delivery_falls_due_is_skipped,
+    a_rebuild_during_pending_deliveries_sends_nothing,
 );

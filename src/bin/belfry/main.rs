@@ -2,6 +2,7 @@
 //! commands.
 
 mod credentials;
+mod deliveries;
 mod recipients;
 mod send;
 mod serve;
@@ -15,6 +16,7 @@ use belfry::config::{LogFormat, Overrides, Settings};
 use clap::{Parser, Subcommand};
 
 use credentials::{parse_ttl, KeysCmd};
+use deliveries::DeliveriesCmd;
 use recipients::RecipientsCmd;
 use send::SendArgs;
 
@@ -100,6 +102,11 @@ enum Cmd {
         #[command(subcommand)]
         command: RecipientsCmd,
     },
+    /// The delivery log: list deliveries by status, retry one that failed for good.
+    Deliveries {
+        #[command(subcommand)]
+        command: DeliveriesCmd,
+    },
 }
 
 fn main() -> ExitCode {
@@ -174,5 +181,6 @@ async fn run(command: Cmd, settings: Settings) -> anyhow::Result<ExitCode> {
         Cmd::Token { user, ttl } => credentials::token(&settings, &user, ttl),
         Cmd::Keys { command } => credentials::keys(settings, command).await,
         Cmd::Recipients { command } => recipients::run(settings, command).await,
+        Cmd::Deliveries { command } => deliveries::run(settings, command).await,
     }
 }
