@@ -164,11 +164,15 @@ impl Application {
             }
             (None, _) => None,
         };
+        let channels = delivery_channels(settings)?;
         let schema = graphql::build(
             ApiContext {
                 engine: engine.clone(),
                 hub: hub.clone(),
                 max_page: MAX_PAGE,
+                channels: std::iter::once(crate::domain::Channel::InApp)
+                    .chain(channels.configured())
+                    .collect(),
             },
             Limits {
                 depth: settings.query_depth,
@@ -207,7 +211,7 @@ impl Application {
         let deliverer = Deliverer {
             engine: state.engine.clone(),
             metrics: state.metrics.clone(),
-            channels: delivery_channels(settings)?,
+            channels,
             directory: Arc::new(RecipientDirectory(state.engine.db().clone())),
             links,
             clock: Arc::new(SystemClock),

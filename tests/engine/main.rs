@@ -8,6 +8,7 @@ mod connections;
 mod helpers;
 mod peers;
 
+mod channels;
 mod cli;
 mod crash;
 mod deliver;

@@ -2,6 +2,7 @@
 //! and the live hub. It knows nothing about HTTP: transports pass the caller's
 //! [`Principal`] as request data.
 
+mod channels;
 pub mod guard;
 mod mutation;
 mod observe;
@@ -12,6 +13,7 @@ pub mod types;
 
 use async_graphql::{Context, MergedObject, Schema};
 
+pub use channels::ChannelQuery;
 pub use mutation::Mutation;
 pub use observe::{Exchange, Observe};
 pub use query::Query;
@@ -20,7 +22,7 @@ pub use subscription::Subscription;
 
 use super::error::ApiError;
 use crate::auth::{Principal, Scope, Service};
-use crate::domain::UserId;
+use crate::domain::{Channel, UserId};
 use crate::engine::Engine;
 use crate::eventlog::Metadata;
 use crate::live::LiveHub;
@@ -29,11 +31,12 @@ use crate::metrics::Metrics;
 /// The schema type every transport executes against.
 pub type BelfrySchema = Schema<QueryRoot, MutationRoot, Subscription>;
 
-// Every query: the inbox's and operators' (`Query`) and the recipient directory's. Plain
-// comments, as a doc comment would become the root type's description in the schema.
+// Every query: the inbox's and operators' (`Query`), the recipient directory's and the
+// channels delivered here. Plain comments, as a doc comment would become the root type's
+// description in the schema.
 #[derive(MergedObject)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(Query, RecipientQuery);
+pub struct QueryRoot(Query, RecipientQuery, ChannelQuery);
 
 // Every mutation: sends and inbox changes (`Mutation`) and the recipient directory's.
 #[derive(MergedObject)]
@@ -42,7 +45,7 @@ pub struct MutationRoot(Mutation, RecipientMutation);
 
 fn roots() -> (QueryRoot, MutationRoot, Subscription) {
     (
-        QueryRoot(Query, RecipientQuery),
+        QueryRoot(Query, RecipientQuery, ChannelQuery),
         MutationRoot(Mutation, RecipientMutation),
         Subscription,
     )
@@ -55,6 +58,8 @@ pub struct ApiContext {
     pub hub: LiveHub,
     /// The largest page a connection returns.
     pub max_page: usize,
+    /// The channels delivered here: in-app, and the external ones configured.
+    pub channels: Vec<Channel>,
 }
 
 /// Limits on what a single request may ask for.
