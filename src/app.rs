@@ -31,6 +31,7 @@ use crate::delivery::links::LinkSigner;
 use crate::delivery::webhook::WebhookChannel;
 use crate::delivery::worker::{Channels, Deliverer, RecipientDirectory, WorkerConfig};
 use crate::domain::delivery::RetryPolicy;
+use crate::domain::{Category, Channel, Route, Routing, Unless};
 use crate::engine::{Engine, EngineConfig};
 use crate::eventlog::{Db, DbOptions};
 use crate::live::{tailer, LiveHub};
@@ -112,6 +113,30 @@ pub struct Application {
     deliverer: Deliverer,
 }
 
+/// The default routing `settings` configure, checked as a send's routes are; errors name the
+/// category.
+pub fn routing(settings: &Settings) -> anyhow::Result<Routing> {
+    let mut table = Vec::new();
+    for (category, routes) in &settings.routing {
+        let parsed = Category::parse(category)
+            .map_err(|e| anyhow::anyhow!("routing.{category}: {e}"))
+            .and_then(|c| {
+                let routes = routes
+                    .iter()
+                    .map(|r| {
+                        let channel = Channel::parse(&r.channel)?;
+                        let unless = r.unless.as_deref().map(Unless::parse).transpose()?;
+                        Route::new(channel, r.after_seconds, unless)
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| anyhow::anyhow!("routing.{category}: {e}"))?;
+                Ok((c, routes))
+            })?;
+        table.push(parsed);
+    }
+    Routing::new(table).map_err(|e| anyhow::anyhow!("routing: {e}"))
+}
+
 /// The channels `settings` configure, ready to deliver.
 fn delivery_channels(settings: &Settings) -> anyhow::Result<Channels> {
     let email = match &settings.smtp {
@@ -173,6 +198,7 @@ impl Application {
                 channels: std::iter::once(crate::domain::Channel::InApp)
                     .chain(channels.configured())
                     .collect(),
+                routing: Arc::new(routing(settings)?),
             },
             Limits {
                 depth: settings.query_depth,

@@ -37,6 +37,9 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// The SMTP server of the email channel (`[smtp]`); email is not delivered without it.
     pub smtp: Option<crate::delivery::email::SmtpSettings>,
+    /// Each category's default routes, for sends that name none (`[routing]`, e.g.
+    /// `billing = [{ channel = "email" }]`).
+    pub routing: std::collections::BTreeMap<String, Vec<RouteSetting>>,
     /// The webhook channel's endpoints (`[[webhooks]]`), each for its categories (or all).
     pub webhooks: Vec<crate::delivery::webhook::WebhookEndpoint>,
     /// Attempts of one delivery in all, the first included, before it fails for good.
@@ -109,6 +112,20 @@ pub struct Settings {
     pub cors_origins: Vec<String>,
 }
 
+/// One default route of a category, as the config file writes it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSetting {
+    /// `email` or `webhook`.
+    pub channel: String,
+    /// Seconds after the send; 0 (the default) is at once.
+    #[serde(default)]
+    pub after_seconds: u32,
+    /// `read` or `seen`: what calls a delayed delivery off.
+    #[serde(default)]
+    pub unless: Option<String>,
+}
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -133,6 +150,7 @@ impl Default for Settings {
             log: "info,sqlx=warn".to_owned(),
             log_format: LogFormat::Text,
             public_url: None,
+            routing: Default::default(),
             smtp: None,
             webhooks: Vec::new(),
             delivery_max_attempts: 8,

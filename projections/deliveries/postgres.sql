@@ -12,6 +12,7 @@ CREATE TABLE {table} (
     last_error      TEXT,
     provider_id     TEXT,
     planned_at      TIMESTAMPTZ NOT NULL,
+    planned_position BIGINT  NOT NULL,
     updated_at      TIMESTAMPTZ NOT NULL,
     position        BIGINT      NOT NULL
 );

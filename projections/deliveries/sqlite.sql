@@ -12,6 +12,7 @@ CREATE TABLE {table} (
     last_error      TEXT,
     provider_id     TEXT,
     planned_at      TEXT    NOT NULL,
+    planned_position INTEGER NOT NULL,
     updated_at      TEXT    NOT NULL,
     position        INTEGER NOT NULL
 );

@@ -20,7 +20,7 @@ pub use event::{Content, Event, Flags};
 pub use send_input::SendInput;
 pub use values::{
     Body, Category, Channel, DeliveryId, IdempotencyKey, InputError, Link, NotificationId, Payload,
-    Priority, Route, SkipReason, Title, Unless, UserId,
+    Priority, Route, Routing, SkipReason, Title, Unless, UserId,
 };
 
 /// A command the domain refuses. Nothing is appended for it.

@@ -23,6 +23,8 @@ pub struct SendNotification {
     pub content: Content,
     /// The external deliveries each recipient gets besides the in-app one.
     pub routes: Vec<Route>,
+    /// `routes` are the category's default routing, not the send's own.
+    pub routes_by_default: bool,
     pub idempotency_key: Option<IdempotencyKey>,
     pub at: DateTime<Utc>,
 }
@@ -47,21 +49,23 @@ impl SendNotification {
             deliveries,
             content,
             routes,
+            routes_by_default: false,
             idempotency_key,
             at,
         }
     }
 
-    /// A stable digest of what was asked for (recipients, content and routes, not ids or
-    /// time): a retry with the same idempotency key must carry the same fingerprint. A send
-    /// without routes digests as sends did before routes existed.
+    /// A stable digest of what was asked for (recipients, content and the send's own routes,
+    /// not ids, time, or a category's default routing, which the server's configuration may
+    /// change between a send and its retry): a retry with the same idempotency key must carry
+    /// the same fingerprint. A send without routes digests as sends did before routes existed.
     pub fn fingerprint(&self) -> String {
         let mut recipients: Vec<&str> = self.deliveries.iter().map(|(_, r)| r.as_str()).collect();
         recipients.sort_unstable();
         // serde_json maps are sorted by key, so this text is canonical.
         let mut canonical =
             serde_json::json!({ "recipients": recipients, "content": self.content });
-        if !self.routes.is_empty() {
+        if !self.routes.is_empty() && !self.routes_by_default {
             canonical["routes"] = serde_json::json!(self.routes);
         }
         let digest = Sha256::digest(canonical.to_string().as_bytes());

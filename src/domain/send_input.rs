@@ -8,7 +8,7 @@ use super::notification::SendNotification;
 use super::values::limits;
 use super::{
     Body, Category, Channel, Content, IdempotencyKey, InputError, Link, NotificationId, Payload,
-    Priority, Route, Title, Unless, UserId,
+    Priority, Route, Routing, Title, Unless, UserId,
 };
 
 /// The fields of a send, unchecked but for their types.
@@ -23,7 +23,8 @@ pub struct SendInput {
     pub data: Option<serde_json::Value>,
     pub action_url: Option<String>,
     pub icon: Option<String>,
-    pub routes: Vec<RouteInput>,
+    /// `None`: the category's default routing; empty: none.
+    pub routes: Option<Vec<RouteInput>>,
     pub idempotency_key: Option<String>,
 }
 
@@ -44,9 +45,21 @@ impl RouteInput {
 }
 
 impl SendNotification {
-    /// Checks every field of `input`; each distinct recipient gets an id from `new_id`.
+    /// Checks every field of `input`; each distinct recipient gets an id from `new_id`. A
+    /// send that names no routes gets none.
     pub fn parse(
         input: SendInput,
+        at: DateTime<Utc>,
+        new_id: impl FnMut() -> NotificationId,
+    ) -> Result<SendNotification, InputError> {
+        Self::parse_routed(input, &Routing::default(), at, new_id)
+    }
+
+    /// [`SendNotification::parse`], a send that names no routes taking its category's from
+    /// `routing`.
+    pub fn parse_routed(
+        input: SendInput,
+        routing: &Routing,
         at: DateTime<Utc>,
         new_id: impl FnMut() -> NotificationId,
     ) -> Result<SendNotification, InputError> {
@@ -96,21 +109,26 @@ impl SendNotification {
                 .map(|u| Link::parse("icon", u))
                 .transpose()?,
         };
-        let routes = Route::list(
-            input
-                .routes
-                .into_iter()
-                .map(RouteInput::parse)
-                .collect::<Result<Vec<_>, _>>()?,
-        )?;
+        let (routes, routes_by_default) = match input.routes {
+            Some(routes) => (
+                Route::list(
+                    routes
+                        .into_iter()
+                        .map(RouteInput::parse)
+                        .collect::<Result<Vec<_>, _>>()?,
+                )?,
+                false,
+            ),
+            None => (routing.for_category(&content.category).to_vec(), true),
+        };
         let key = input
             .idempotency_key
             .as_deref()
             .map(IdempotencyKey::parse)
             .transpose()?;
-        Ok(SendNotification::new(
-            recipients, content, routes, key, at, new_id,
-        ))
+        let mut cmd = SendNotification::new(recipients, content, routes, key, at, new_id);
+        cmd.routes_by_default = routes_by_default;
+        Ok(cmd)
     }
 }
 
@@ -187,14 +205,16 @@ mod tests {
 
     fn routes(routes: &[(Channel, i64, Option<Unless>)]) -> SendInput {
         SendInput {
-            routes: routes
-                .iter()
-                .map(|&(channel, delay_secs, unless)| RouteInput {
-                    channel,
-                    delay_secs,
-                    unless,
-                })
-                .collect(),
+            routes: Some(
+                routes
+                    .iter()
+                    .map(|&(channel, delay_secs, unless)| RouteInput {
+                        channel,
+                        delay_secs,
+                        unless,
+                    })
+                    .collect(),
+            ),
             ..input()
         }
     }
@@ -219,5 +239,53 @@ mod tests {
             let err = parse(bad.clone()).expect_err(&format!("{:?} is refused", bad.routes));
             assert_eq!(err.field, "routes", "{err}");
         }
+    }
+
+    #[test]
+    fn a_send_without_routes_takes_its_categorys_and_an_empty_list_takes_none() {
+        let email = Route::new(Channel::Email, 0, None).expect("a route");
+        let routing =
+            Routing::new([(Category::parse("billing").expect("a category"), vec![email])])
+                .expect("a table");
+        let billing = |routes| SendInput {
+            category: Some("billing".into()),
+            routes,
+            ..input()
+        };
+        let ids = || {
+            let mut next = 0u128;
+            move || {
+                next += 1;
+                NotificationId::from_uuid(uuid::Uuid::from_u128(next))
+            }
+        };
+        let by_default =
+            SendNotification::parse_routed(billing(None), &routing, Utc::now(), ids()).expect("ok");
+        assert_eq!(by_default.routes, [email]);
+        assert!(by_default.routes_by_default);
+        let none =
+            SendNotification::parse_routed(billing(Some(vec![])), &routing, Utc::now(), ids())
+                .expect("ok");
+        assert!(none.routes.is_empty());
+        let general =
+            SendNotification::parse_routed(input(), &routing, Utc::now(), ids()).expect("ok");
+        assert!(
+            general.routes.is_empty(),
+            "no default for the general category"
+        );
+        // A default does not enter the fingerprint: the configuration may change before a retry.
+        let plain = SendNotification::parse(billing(None), Utc::now(), ids()).expect("ok");
+        assert_eq!(by_default.fingerprint(), plain.fingerprint());
+        let explicit = SendNotification::parse(
+            billing(Some(vec![RouteInput {
+                channel: Channel::Email,
+                delay_secs: 0,
+                unless: None,
+            }])),
+            Utc::now(),
+            ids(),
+        )
+        .expect("ok");
+        assert_ne!(explicit.fingerprint(), plain.fingerprint());
     }
 }

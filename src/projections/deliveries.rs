@@ -43,8 +43,8 @@ pub(super) async fn apply(
         Event::DeliveryPlanned(e) => {
             let sql = format!(
                 "INSERT INTO {table} (delivery_id, notification_id, recipient, category, channel, \
-                 status, due_at, unless_flag, attempts, planned_at, updated_at, position) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $9, $10)"
+                 status, due_at, unless_flag, attempts, planned_at, planned_position, updated_at, \
+                 position) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $9, $10)"
             );
             on_tx!(tx, |c| sqlx::query(&sql)
                 .bind(e.delivery_id.as_uuid())
@@ -66,8 +66,8 @@ pub(super) async fn apply(
         Event::DeliverySkipped(e) => {
             let sql = format!(
                 "INSERT INTO {table} (delivery_id, notification_id, recipient, category, channel, \
-                 status, reason, attempts, planned_at, updated_at, position) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $8, $9) \
+                 status, reason, attempts, planned_at, planned_position, updated_at, position) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9, $8, $9) \
                  ON CONFLICT (delivery_id) DO UPDATE SET status = excluded.status, \
                  reason = excluded.reason, due_at = NULL, updated_at = excluded.updated_at, \
                  position = excluded.position"
@@ -185,8 +185,9 @@ pub async fn of_notification(
     db: &Db,
     notification: NotificationId,
 ) -> anyhow::Result<Vec<DeliveryRow>> {
-    let sql =
-        format!("SELECT {COLUMNS} FROM deliveries WHERE notification_id = $1 ORDER BY position");
+    let sql = format!(
+        "SELECT {COLUMNS} FROM deliveries WHERE notification_id = $1 ORDER BY planned_position"
+    );
     on_reader!(db, |p| sqlx::query_as(&sql)
         .bind(notification.as_uuid())
         .fetch_all(p)

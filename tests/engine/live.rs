@@ -301,6 +301,7 @@ async fn a_lagging_tailer_neither_duplicates_nor_skips_changes_at_the_hand_over(
             hub: hub.clone(),
             max_page: 10,
             channels: vec![belfry::domain::Channel::InApp],
+            routing: Default::default(),
         },
         Limits {
             depth: 12,

@@ -62,8 +62,10 @@ async fn a_send_plans_its_routes_and_skips_a_muted_channel(backend: Backend) {
             "recipients": ["ann", "bob"],
             "category": "billing",
             "title": "Invoice ready",
+            // Delayed, so no worker takes them while the test looks (this server has no
+            // channel configured: a due one would be skipped as no_address).
             "routes": [
-                { "channel": "EMAIL" },
+                { "channel": "EMAIL", "afterSeconds": 3600 },
                 { "channel": "WEBHOOK", "afterSeconds": 600, "unless": "READ" },
             ],
         }),
@@ -78,7 +80,10 @@ async fn a_send_plans_its_routes_and_skips_a_muted_channel(backend: Backend) {
         (email["channel"].as_str(), email["status"].as_str()),
         (Some("email"), Some("planned"))
     );
-    assert_eq!(time(&email["dueAt"]), time(&email["plannedAt"]), "at once");
+    assert_eq!(
+        time(&email["dueAt"]) - time(&email["plannedAt"]),
+        chrono::Duration::seconds(3600)
+    );
     assert_eq!(email["attempts"], 0);
     assert!(email["lastError"].is_null() && email["providerId"].is_null());
     assert_eq!(
@@ -215,8 +220,78 @@ async fn replay_rebuilds_the_delivery_log_to_the_same_rows(backend: Backend) {
     );
 }
 
+/// A category's default routing, from the server's configuration, applies to sends that name
+/// no routes; `routes: []` asks for none.
+async fn a_category_default_routing_applies_to_sends_that_name_no_routes(backend: Backend) {
+    let route = |channel: &str, after_seconds, unless: Option<&str>| belfry::config::RouteSetting {
+        channel: channel.to_owned(),
+        after_seconds,
+        unless: unless.map(str::to_owned),
+    };
+    let Some(app) = crate::app::spawn_app_with(backend, |s| {
+        s.routing.insert(
+            "billing".to_owned(),
+            vec![route("email", 0, None), route("webhook", 600, Some("read"))],
+        );
+    })
+    .await
+    else {
+        return;
+    };
+    let by_default = send(
+        &app,
+        json!({ "recipients": ["ann"], "category": "billing", "title": "Invoice" }),
+    )
+    .await;
+    let planned: Vec<(String, Option<String>)> = deliveries(&app, &by_default[0].1)
+        .await
+        .iter()
+        .map(|d| {
+            (
+                d["channel"].as_str().unwrap_or("").to_owned(),
+                d["unless"].as_str().map(str::to_owned),
+            )
+        })
+        .collect();
+    assert_eq!(
+        planned,
+        [
+            ("email".to_owned(), None),
+            ("webhook".to_owned(), Some("read".to_owned()))
+        ]
+    );
+    let none = send(
+        &app,
+        json!({ "recipients": ["ann"], "category": "billing", "title": "Quiet", "routes": [] }),
+    )
+    .await;
+    assert!(deliveries(&app, &none[0].1).await.is_empty());
+    let other = send(
+        &app,
+        json!({ "recipients": ["ann"], "category": "news", "title": "Hi" }),
+    )
+    .await;
+    assert!(deliveries(&app, &other[0].1).await.is_empty());
+
+    // A routing the server cannot use stops it at start, naming the category.
+    let mut settings = crate::app::test_settings(&app.store);
+    settings
+        .routing
+        .insert("billing".to_owned(), vec![route("sms", 0, None)]);
+    let refused = belfry::app::Application::build(&settings)
+        .await
+        .err()
+        .map(|e| format!("{e:#}"))
+        .unwrap_or_default();
+    assert!(
+        refused.contains("routing.billing") && refused.contains("sms"),
+        "{refused}"
+    );
+}
+
 crate::on_both_backends!(
     a_send_plans_its_routes_and_skips_a_muted_channel,
     routes_are_checked_before_anything_is_appended,
     replay_rebuilds_the_delivery_log_to_the_same_rows,
+    a_category_default_routing_applies_to_sends_that_name_no_routes,
 );

@@ -133,7 +133,7 @@ async fn realistic_history(engine: &TestEngine) {
         action_url: Some("https://ci.example.com/builds/42".into()),
         icon: Some("https://ci.example.com/icon.png".into()),
         // Planned deliveries travel with the log like every other fact.
-        routes: vec![
+        routes: Some(vec![
             belfry::domain::send_input::RouteInput {
                 channel: belfry::domain::Channel::Email,
                 delay_secs: 600,
@@ -144,7 +144,7 @@ async fn realistic_history(engine: &TestEngine) {
                 delay_secs: 0,
                 unless: None,
             },
-        ],
+        ]),
         idempotency_key: Some("deploy-42".into()),
     };
     let keyed = engine

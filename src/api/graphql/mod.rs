@@ -60,6 +60,8 @@ pub struct ApiContext {
     pub max_page: usize,
     /// The channels delivered here: in-app, and the external ones configured.
     pub channels: Vec<Channel>,
+    /// The routes of each category whose sends name none.
+    pub routing: std::sync::Arc<crate::domain::Routing>,
 }
 
 /// Limits on what a single request may ask for.

@@ -42,9 +42,9 @@ pub struct SendNotificationInput {
     pub action_url: Option<String>,
     pub icon: Option<String>,
     /// External deliveries besides the in-app one, e.g. email at once and a webhook ten
-    /// minutes later unless read (at most 8).
-    #[graphql(default)]
-    pub routes: Vec<RouteInput>,
+    /// minutes later unless read (at most 8). Left out: the category's default routing from
+    /// the server's configuration (none when it has none); `[]`: none.
+    pub routes: Option<Vec<RouteInput>>,
     /// Retrying with the same key returns the first send's result and sends nothing new;
     /// the same key with a different request is a CONFLICT.
     pub idempotency_key: Option<String>,
@@ -74,15 +74,16 @@ impl From<SendNotificationInput> for SendInput {
             data: input.data.map(|d| d.0),
             action_url: input.action_url,
             icon: input.icon,
-            routes: input
-                .routes
-                .into_iter()
-                .map(|r| DomainRoute {
-                    channel: r.channel.into(),
-                    delay_secs: r.after_seconds,
-                    unless: r.unless.map(Into::into),
-                })
-                .collect(),
+            routes: input.routes.map(|routes| {
+                routes
+                    .into_iter()
+                    .map(|r| DomainRoute {
+                        channel: r.channel.into(),
+                        delay_secs: r.after_seconds,
+                        unless: r.unless.map(Into::into),
+                    })
+                    .collect()
+            }),
             idempotency_key: input.idempotency_key,
         }
     }
@@ -111,8 +112,9 @@ impl Mutation {
         input: SendNotificationInput,
     ) -> Result<SendResult> {
         service(ctx, Scope::Send)?;
-        let command = SendNotification::parse(input.into(), now(), notification_id)
-            .map_err(ApiError::from)?;
+        let command =
+            SendNotification::parse_routed(input.into(), &api(ctx).routing, now(), notification_id)
+                .map_err(ApiError::from)?;
         let outcome = api(ctx)
             .engine
             .execute(Command::Send(command), metadata(ctx))

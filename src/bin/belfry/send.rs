@@ -64,7 +64,8 @@ impl SendArgs {
             data,
             action_url: self.action_url,
             icon: self.icon,
-            routes: self.routes,
+            // No --route: the category's default routing.
+            routes: (!self.routes.is_empty()).then_some(self.routes),
             idempotency_key: self.idempotency_key,
         })
     }
@@ -101,7 +102,9 @@ fn parse_route(s: &str) -> Result<RouteInput, String> {
 
 pub async fn run(settings: Settings, args: SendArgs) -> anyhow::Result<ExitCode> {
     let input = args.into_input()?;
-    let cmd = SendNotification::parse(input, clock::now(), clock::notification_id)?;
+    let routing = belfry::app::routing(&settings)?;
+    let cmd =
+        SendNotification::parse_routed(input, &routing, clock::now(), clock::notification_id)?;
     let (engine, stop, appender) = start_engine(&settings).await?;
     let outcome = engine.execute(Command::Send(cmd), cli_metadata()).await;
     stop.cancel();

@@ -110,6 +110,28 @@ impl fmt::Display for Route {
     }
 }
 
+/// The routes each category gets when a send names none: the server's default routing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Routing(std::collections::BTreeMap<super::Category, Vec<Route>>);
+
+impl Routing {
+    /// A table of `(category, routes)`; each category's routes are checked as a send's are.
+    pub fn new(
+        table: impl IntoIterator<Item = (super::Category, Vec<Route>)>,
+    ) -> Result<Self, InputError> {
+        let mut routing = std::collections::BTreeMap::new();
+        for (category, routes) in table {
+            routing.insert(category, Route::list(routes)?);
+        }
+        Ok(Self(routing))
+    }
+
+    /// The routes of `category` when a send names none (none when it has no default).
+    pub fn for_category(&self, category: &super::Category) -> &[Route] {
+        self.0.get(category).map_or(&[], Vec::as_slice)
+    }
+}
+
 /// One external delivery of one notification: the same id on every attempt, which makes it
 /// the idempotency key receivers drop duplicates by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
