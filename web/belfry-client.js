@@ -288,6 +288,11 @@ export class BelfryClient {
     return (await this.query(`{ preferences { ${PREFERENCE} } }`)).preferences;
   }
 
+  /** @returns {Promise<Channel[]>} the channels this server delivers on: `IN_APP`, and `EMAIL` and `WEBHOOK` where configured */
+  async deliveryChannels() {
+    return (await this.query('{ deliveryChannels }')).deliveryChannels;
+  }
+
   /** @param {Preference[]} changes @returns {Promise<Preference[]>} every explicit switch */
   async updatePreferences(changes) {
     const mutation = `mutation BelfryPreferences($changes: [PreferenceInput!]!) {

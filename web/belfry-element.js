@@ -465,8 +465,10 @@ export class BelfryInbox extends Base {
     const generation = this.#generation;
     this.#ui.grid.replaceChildren(h('p', { class: 'loading' }, 'Loading…'));
     try {
-      const preferences = await client.preferences();
+      // The channels are the server's configuration: asked for once, with the first switches.
+      const [preferences, channels] = await Promise.all([client.preferences(), this.#store.channels ?? client.deliveryChannels()]);
       if (generation !== this.#generation) return;
+      this.#store.setChannels(channels);
       this.#store.setPreferences(preferences);
       this.#renderPreferences();
     } catch (error) {
@@ -702,7 +704,7 @@ export class BelfryInbox extends Base {
   #renderPreferences() {
     const focused = /** @type {HTMLElement | null} */ (this.shadowRoot?.activeElement ?? null);
     const focusKey = focused?.dataset.category ? `${focused.dataset.category}/${focused.dataset.channel}` : null;
-    this.#ui.grid.replaceChildren(preferencesTable(this.#categories(), (category, channel) => this.#store.enabled(category, channel)));
+    this.#ui.grid.replaceChildren(preferencesTable(this.#categories(), this.#store.channels ?? [], (category, channel) => this.#store.enabled(category, channel)));
     if (focusKey) {
       const [category, channel] = focusKey.split('/');
       /** @type {HTMLElement | null} */ (this.#ui.grid.querySelector(`[data-category="${CSS.escape(category)}"][data-channel="${channel}"]`))?.focus();

@@ -9,6 +9,7 @@
  * @typedef {import('./belfry-client.js').InboxChange} InboxChange
  * @typedef {import('./belfry-client.js').Counts} Counts
  * @typedef {import('./belfry-client.js').Preference} Preference
+ * @typedef {import('./belfry-client.js').Channel} Channel
  * @typedef {Pick<Notification, 'seen' | 'read' | 'archived'>} Flags
  *
  * @typedef {object} TabList One tab's notifications as far as its pages have been read.
@@ -38,14 +39,17 @@ export class InboxStore {
   #seenCategories = new Set(['general']);
   /** @type {Map<string, boolean> | undefined} `category/channel` -> enabled, once loaded */
   #preferences;
+  /** @type {Channel[] | undefined} The channels the server delivers on, once loaded. */
+  #channels;
 
-  /** Forgets every notification, list, count and switch (a restart); the categories seen stay. */
+  /** Forgets every notification, list, count, switch and channel (a restart); the categories seen stay. */
   reset() {
     this.#byId.clear();
     this.#latest.clear();
     this.#liveAdded = [];
     this.#lists.clear();
     this.#preferences = undefined;
+    this.#channels = undefined;
     this.#counts = { unread: 0, unseen: 0, byCategory: [] };
   }
 
@@ -183,6 +187,16 @@ export class InboxStore {
       this.#preferences.set(`${p.category}/${p.channel}`, p.enabled);
       this.#seenCategories.add(p.category);
     }
+  }
+
+  /** The channels the server delivers on, the settings' columns; undefined until loaded. */
+  get channels() {
+    return this.#channels;
+  }
+
+  /** @param {Channel[]} channels */
+  setChannels(channels) {
+    this.#channels = channels;
   }
 
   /** Anything not switched off explicitly is on. @param {string} category @param {string} channel */

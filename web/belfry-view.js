@@ -238,14 +238,16 @@ export function content(n, kind) {
 }
 
 /**
- * The settings: one row per category, one switch per channel.
- * @param {string[]} categories @param {(category: string, channel: Channel) => boolean} enabled
+ * The settings: one row per category, one switch per channel the server delivers on.
+ * @param {string[]} categories @param {Channel[]} delivered
+ * @param {(category: string, channel: Channel) => boolean} enabled
  */
-export function preferencesTable(categories, enabled) {
+export function preferencesTable(categories, delivered, enabled) {
+  const channels = CHANNELS.filter((channel) => delivered.includes(channel));
   const head = h('tr', {}, h('th', { scope: 'col' }, h('span', { class: 'sr' }, 'Category')),
-    ...CHANNELS.map((channel) => h('th', { scope: 'col' }, CHANNEL_LABELS[channel])));
+    ...channels.map((channel) => h('th', { scope: 'col' }, CHANNEL_LABELS[channel])));
   const rows = categories.map((category) =>
-    h('tr', {}, h('th', { scope: 'row' }, category), ...CHANNELS.map((channel) => {
+    h('tr', {}, h('th', { scope: 'row' }, category), ...channels.map((channel) => {
       const input = h('input', { type: 'checkbox', role: 'switch', part: 'switch', 'data-category': category, 'data-channel': channel,
         'aria-label': `${category}: ${CHANNEL_LABELS[channel]}` });
       input.checked = enabled(category, channel);

@@ -19,11 +19,51 @@ import { mkdir } from "node:fs/promises";
 import { createServer, connect } from "node:net";
 import { join, resolve } from "node:path";
 import { chromium } from "playwright-core";
-import { startServer, BACKEND, demoCredentials, graphql } from "./server.js";
+import { startServer, BACKEND, demoCredentials, graphql, ownDatabase } from "./server.js";
 
 const SHOTS = resolve(process.env.BELFRY_E2E_SCREENSHOTS ?? "artifacts/screenshots");
 /// How long to wait for something that should happen; a failure, never a pause.
 const WAIT = 15_000;
+
+/**
+ * Headless Chromium, closed after test `t`, with one page whose uncaught errors are collected.
+ * @param {import("node:test").TestContext} t
+ */
+async function openPage(t) {
+  const browser = await chromium.launch({
+    executablePath: process.env.BELFRY_CHROMIUM ?? "/usr/bin/chromium",
+    args: [
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+  t.after(() => browser.close());
+  const page = await browser.newPage({ viewport: { width: 1100, height: 760 } });
+  /** @type {string[]} */
+  const pageErrors = [];
+  page.on("pageerror", (error) => pageErrors.push(error.message));
+  page.setDefaultTimeout(WAIT);
+  return { browser, page, pageErrors };
+}
+
+// Email and a webhook endpoint configured, so the settings offer those channels too. No send
+// here is routed to them: neither server is ever contacted.
+const DELIVERING = {
+  BELFRY_SMTP: '{ host = "127.0.0.1", port = 2525, tls = "none", from = "Belfry <noreply@belfry.test>" }',
+  BELFRY_WEBHOOKS: `[{ url = "http://127.0.0.1:9/hooks", secrets = ["whsec_${Buffer.alloc(32, 7).toString("base64")}"] }]`,
+};
+
+/** The channels of the switches in `category`'s row of the settings, in order. */
+const switchesOf = (inbox, category) =>
+  inbox
+    .locator(`input[part="switch"][data-category="${category}"]`)
+    .evaluateAll((inputs) => inputs.map((input) => input.getAttribute("data-channel")));
+/** The settings' column headings. */
+const headings = (inbox) => inbox.locator('[part="preferences"] thead th').allTextContents();
 
 /** A TCP proxy to `port` whose connections can be cut, and new ones refused, at will. */
 async function startProxy(port) {
@@ -88,7 +128,7 @@ const PREFERENCES = `{ preferences { category channel enabled } }`;
 
 test(`the inbox component works end to end (${BACKEND})`, async (t) => {
   await mkdir(SHOTS, { recursive: true });
-  const server = await startServer();
+  const server = await startServer(DELIVERING);
   t.after(() => server.stop());
   const proxy = await startProxy(Number(new URL(server.url).port));
   t.after(() => proxy.close());
@@ -102,22 +142,7 @@ test(`the inbox component works end to end (${BACKEND})`, async (t) => {
   };
   const counts = async () => (await graphql(server, demo.token, COUNTS)).counts;
 
-  const browser = await chromium.launch({
-    executablePath: process.env.BELFRY_CHROMIUM ?? "/usr/bin/chromium",
-    args: [
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
-  t.after(() => browser.close());
-  const page = await browser.newPage({ viewport: { width: 1100, height: 760 } });
-  const pageErrors = [];
-  page.on("pageerror", (error) => pageErrors.push(error.message));
-  page.setDefaultTimeout(WAIT);
+  const { browser, page, pageErrors } = await openPage(t);
 
   const inbox = page.locator("belfry-inbox");
   const bell = inbox.locator('button[part="bell"]');
@@ -179,6 +204,16 @@ test(`the inbox component works end to end (${BACKEND})`, async (t) => {
     await readItem(second).waitFor();
     await eventually(async () => (await counts()).unread === 0, "unread drops to 0");
     assert.deepEqual(await counts(), { unread: 0, unseen: 0 });
+  });
+
+  await t.test("the settings offer only the channels this server delivers on", async () => {
+    if (!(await panel.isVisible())) await bell.click();
+    await inbox.locator('button[part="preferences-button"]').click();
+    await inbox.locator('input[part="switch"][data-category="billing"]').first().waitFor();
+    assert.deepEqual(await switchesOf(inbox, "billing"), ["IN_APP", "EMAIL", "WEBHOOK"]);
+    assert.deepEqual(await switchesOf(inbox, "general"), ["IN_APP", "EMAIL", "WEBHOOK"]);
+    assert.deepEqual(await headings(inbox), ["Category", "In-app", "Email", "Webhook"]);
+    await inbox.locator('button[part="preferences-back"]').click();
   });
 
   await t.test("a preference switch persists across a reload", async () => {
@@ -318,5 +353,25 @@ test(`the inbox component works end to end (${BACKEND})`, async (t) => {
     }
   });
 
+  assert.deepEqual(pageErrors, [], "no uncaught errors in the page");
+});
+
+test(`with neither email nor webhooks configured the settings offer in-app only (${BACKEND})`, async (t) => {
+  await mkdir(SHOTS, { recursive: true });
+  const database = ownDatabase("channels");
+  if (database) t.after(() => database.drop());
+  const server = await startServer(database ? { BELFRY_DATABASE_URL: database.url } : {});
+  t.after(() => server.stop());
+  const { page, pageErrors } = await openPage(t);
+
+  await page.goto(`${server.url}/`);
+  const inbox = page.locator("belfry-inbox");
+  await inbox.locator('[part="status"][data-state="live"]').waitFor({ state: "attached" });
+  await inbox.locator('button[part="bell"]').click();
+  await inbox.locator('button[part="preferences-button"]').click();
+  await inbox.locator('input[part="switch"][data-category="general"]').waitFor();
+  assert.deepEqual(await switchesOf(inbox, "general"), ["IN_APP"]);
+  assert.deepEqual(await headings(inbox), ["Category", "In-app"]);
+  await page.screenshot({ path: join(SHOTS, `${BACKEND}-preferences-in-app-only.png`), animations: "disabled" });
   assert.deepEqual(pageErrors, [], "no uncaught errors in the page");
 });

@@ -416,6 +416,13 @@ test('an unreachable server or a non-JSON answer is a BelfryError too', async ()
   await assert.rejects(client.counts(), { code: 'INTERNAL', status: 502 });
 });
 
+test('deliveryChannels() asks for the channels the server delivers on', async () => {
+  const { fetch, requests } = fakeFetch([200, { data: { deliveryChannels: ['IN_APP', 'EMAIL'] } }]);
+  const { client } = setup({ fetch });
+  assert.deepEqual(await client.deliveryChannels(), ['IN_APP', 'EMAIL']);
+  assert.equal(requests[0].body.query, '{ deliveryChannels }');
+});
+
 test('notifications() sends the filter and flattens the page', async () => {
   const page = {
     notifications: { edges: [{ cursor: 'n-a', node: notification('a') }], pageInfo: { hasNextPage: true, endCursor: 'n-a' }, liveCursor: 'L9' },

@@ -191,12 +191,21 @@ test('a switch not set explicitly is on', () => {
   assert.equal(store.enabled('billing', 'EMAIL'), true, 'the list the server returns replaces the switches');
 });
 
-test('reset forgets notifications, lists, counts and switches, not the categories seen', () => {
+test('the channels delivered on are unknown until set', () => {
+  const store = new InboxStore();
+  assert.equal(store.channels, undefined);
+  store.setChannels(['IN_APP', 'WEBHOOK']);
+  assert.deepEqual(store.channels, ['IN_APP', 'WEBHOOK']);
+});
+
+test('reset forgets notifications, lists, counts, switches and channels, not the categories seen', () => {
   const store = new InboxStore();
   store.applyPage('', page([notification('a', { category: 'billing' })]));
   store.applyChange(change({ added: [notification('b')], unread: 2 }));
   store.setPreferences([{ category: 'billing', channel: 'EMAIL', enabled: false }]);
+  store.setChannels(['IN_APP', 'EMAIL']);
   store.reset();
+  assert.equal(store.channels, undefined, 'a restart may be another server');
   assert.equal(store.get('a'), undefined);
   assert.deepEqual(store.visible(''), []);
   assert.equal(store.list('').loaded, false);

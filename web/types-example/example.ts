@@ -30,7 +30,10 @@ export async function firstPageThenLive(render: (change: InboxChange) => void): 
   });
   const viewer = await client.query<{ viewerId: string }>('{ viewerId }');
   console.log(viewer.viewerId.toUpperCase(), inbox.cursor);
-  await client.updatePreferences([{ category: 'billing', channel: 'EMAIL', enabled: false }]);
+  // Switches only for the channels this server delivers on.
+  if ((await client.deliveryChannels()).includes('EMAIL')) {
+    await client.updatePreferences([{ category: 'billing', channel: 'EMAIL', enabled: false }]);
+  }
 
   // @ts-expect-error: markRead takes a notification's id, not the notification
   await client.markRead(newest);

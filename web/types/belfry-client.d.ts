@@ -217,6 +217,11 @@ export declare class BelfryClient {
   counts(): Promise<Counts>;
   /** The explicit switches; anything not listed is on. */
   preferences(): Promise<Preference[]>;
+  /**
+   * The channels this server delivers on: always `IN_APP`, `EMAIL` when it has SMTP configured
+   * and `WEBHOOK` when it has a webhook endpoint. Switches for the others change nothing here.
+   */
+  deliveryChannels(): Promise<Channel[]>;
   /** Sets switches; returns every explicit switch. */
   updatePreferences(changes: Preference[]): Promise<Preference[]>;
   markSeen(id: string): Promise<Notification>;
