@@ -17,6 +17,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod append;
 mod broadcast;
 mod data;
+mod delivery;
 mod http;
 mod idle;
 mod live;
@@ -94,6 +95,8 @@ enum Scenario {
     Replay(replay::Args),
     /// 7. One send to many recipients: until every inbox row exists, and until it is live.
     Broadcast(broadcast::Args),
+    /// 8. Deliveries by email and webhook to sinks in this process, against the raw limits.
+    Delivery(delivery::Args),
     /// Draw the SVG plots from the JSON results.
     Plot(plot::Args),
 }
@@ -118,6 +121,7 @@ fn main() -> anyhow::Result<()> {
             Scenario::Queries(a) => queries::run(a).await,
             Scenario::Replay(a) => replay::run(a).await,
             Scenario::Broadcast(a) => broadcast::run(a).await,
+            Scenario::Delivery(a) => delivery::run(a).await,
             Scenario::Plot(a) => plot::run(a),
         }
     })
