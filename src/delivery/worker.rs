@@ -122,20 +122,32 @@ impl Deliverer {
                 let waited = oldest.map_or(0, |oldest| (now - oldest).num_seconds().max(0));
                 self.metrics.delivery_backlog(due, waited);
             }
-            let claimed = match schedule::claim(
-                self.engine.db(),
-                &self.config.node,
-                self.clock.now(),
-                self.config.lease,
-                self.config.concurrency.max(1),
-            )
-            .await
-            {
-                Ok(claimed) => claimed,
-                Err(e) => {
-                    tracing::warn!(error = format!("{e:#}"), "could not claim due deliveries");
-                    Vec::new()
+            // Reads first: most appends plan no delivery, and on SQLite a claim would take the
+            // appender's one writer after every one of them.
+            let next = schedule::next_due(self.engine.db()).await;
+            let due_now = match &next {
+                Ok(Some(next)) => *next <= now,
+                Ok(None) => false,
+                Err(_) => true,
+            };
+            let claimed = if due_now {
+                match schedule::claim(
+                    self.engine.db(),
+                    &self.config.node,
+                    now,
+                    self.config.lease,
+                    self.config.concurrency.max(1),
+                )
+                .await
+                {
+                    Ok(claimed) => claimed,
+                    Err(e) => {
+                        tracing::warn!(error = format!("{e:#}"), "could not claim due deliveries");
+                        Vec::new()
+                    }
                 }
+            } else {
+                Vec::new()
             };
             if !claimed.is_empty() {
                 let this = &self;
@@ -149,13 +161,11 @@ impl Deliverer {
                     .await;
                 continue;
             }
-            let now = self.clock.now();
             let idle = chrono::Duration::from_std(self.config.idle_check)
                 .unwrap_or(chrono::Duration::seconds(5));
-            let next = match schedule::next_due(self.engine.db()).await {
+            let next = match next {
                 Ok(Some(next)) if next > now => next.min(now + idle),
-                Ok(Some(_)) => now + idle,
-                Ok(None) | Err(_) => now + idle,
+                Ok(Some(_)) | Ok(None) | Err(_) => now + idle,
             };
             tokio::select! {
                 () = stop.cancelled() => return,
