@@ -27,7 +27,7 @@ use uuid::Uuid;
 use belfry::delivery::email::{build_email, Originator};
 use belfry::delivery::webhook::{signature_header, WebhookSecret};
 use belfry::delivery::{Contact, Message};
-use belfry::domain::event::Event;
+use belfry::domain::event::{DeliveryEvent, Event};
 use belfry::domain::{NotificationId, UserId};
 use belfry::eventlog::EventLog;
 
@@ -442,13 +442,13 @@ async fn engine(
         position = last.position;
         for event in &page {
             match event.decode()? {
-                Some(Event::DeliveryPlanned(e)) => {
+                Some(Event::Delivery(DeliveryEvent::Planned(e))) => {
                     planned.insert(
                         e.delivery_id.as_uuid(),
                         (e.notification_id.as_uuid(), e.due_at),
                     );
                 }
-                Some(Event::DeliveryAttempted(e)) if e.attempt == 1 => {
+                Some(Event::Delivery(DeliveryEvent::Attempted(e))) if e.attempt == 1 => {
                     attempted.insert(e.delivery.delivery_id.as_uuid(), e.at);
                 }
                 _ => {}

@@ -8,8 +8,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::event::{
-    DeliveryAttempted, DeliveryFailed, DeliveryRef, DeliveryRetried, DeliverySkipped,
-    DeliverySucceeded, Event,
+    DeliveryAttempted, DeliveryEvent, DeliveryFailed, DeliveryRef, DeliveryRetried,
+    DeliverySkipped, DeliverySucceeded, Event,
 };
 use super::values::{Category, SkipReason, Unless};
 use super::{Decide, DomainError};
@@ -149,11 +149,11 @@ impl Decide for RecordDelivery {
         let at = self.at;
         let event = match &self.step {
             Step::Retry if status == Status::Failed => {
-                Event::DeliveryRetried(DeliveryRetried { delivery, at })
+                DeliveryEvent::Retried(DeliveryRetried { delivery, at })
             }
             Step::Retry => return Err(DomainError::DeliveryNotFailed(id)),
             _ if status != Status::Open => return Ok(Vec::new()),
-            Step::Attempt { attempt } => Event::DeliveryAttempted(DeliveryAttempted {
+            Step::Attempt { attempt } => DeliveryEvent::Attempted(DeliveryAttempted {
                 delivery,
                 attempt: *attempt,
                 at,
@@ -161,7 +161,7 @@ impl Decide for RecordDelivery {
             Step::Succeeded {
                 attempt,
                 provider_id,
-            } => Event::DeliverySucceeded(DeliverySucceeded {
+            } => DeliveryEvent::Succeeded(DeliverySucceeded {
                 delivery,
                 attempt: *attempt,
                 provider_id: provider_id.clone(),
@@ -171,14 +171,14 @@ impl Decide for RecordDelivery {
                 attempt,
                 error,
                 retry_at,
-            } => Event::DeliveryFailed(DeliveryFailed {
+            } => DeliveryEvent::Failed(DeliveryFailed {
                 delivery,
                 attempt: *attempt,
                 error: error.clone(),
                 retry_at: *retry_at,
                 at,
             }),
-            Step::Skipped { reason, category } => Event::DeliverySkipped(DeliverySkipped {
+            Step::Skipped { reason, category } => DeliveryEvent::Skipped(DeliverySkipped {
                 delivery_id: delivery.delivery_id,
                 notification_id: delivery.notification_id,
                 recipient: delivery.recipient,
@@ -188,7 +188,7 @@ impl Decide for RecordDelivery {
                 at,
             }),
         };
-        Ok(vec![event])
+        Ok(vec![Event::Delivery(event)])
     }
 }
 

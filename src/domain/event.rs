@@ -254,6 +254,70 @@ pub struct DeliveryRetried {
     pub at: DateTime<Utc>,
 }
 
+/// A fact about one delivery on an external channel, all in its notification's stream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeliveryEvent {
+    Planned(DeliveryPlanned),
+    Skipped(DeliverySkipped),
+    Attempted(DeliveryAttempted),
+    Succeeded(DeliverySucceeded),
+    Failed(DeliveryFailed),
+    Retried(DeliveryRetried),
+}
+
+impl DeliveryEvent {
+    pub const PLANNED: &'static str = "delivery.planned";
+    pub const SKIPPED: &'static str = "delivery.skipped";
+    pub const ATTEMPTED: &'static str = "delivery.attempted";
+    pub const SUCCEEDED: &'static str = "delivery.succeeded";
+    pub const FAILED: &'static str = "delivery.failed";
+    pub const RETRIED: &'static str = "delivery.retried";
+
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            DeliveryEvent::Planned(_) => Self::PLANNED,
+            DeliveryEvent::Skipped(_) => Self::SKIPPED,
+            DeliveryEvent::Attempted(_) => Self::ATTEMPTED,
+            DeliveryEvent::Succeeded(_) => Self::SUCCEEDED,
+            DeliveryEvent::Failed(_) => Self::FAILED,
+            DeliveryEvent::Retried(_) => Self::RETRIED,
+        }
+    }
+
+    pub fn notification_id(&self) -> NotificationId {
+        match self {
+            DeliveryEvent::Planned(e) => e.notification_id,
+            DeliveryEvent::Skipped(e) => e.notification_id,
+            DeliveryEvent::Attempted(e) => e.delivery.notification_id,
+            DeliveryEvent::Succeeded(e) => e.delivery.notification_id,
+            DeliveryEvent::Failed(e) => e.delivery.notification_id,
+            DeliveryEvent::Retried(e) => e.delivery.notification_id,
+        }
+    }
+
+    pub fn recipient(&self) -> &UserId {
+        match self {
+            DeliveryEvent::Planned(e) => &e.recipient,
+            DeliveryEvent::Skipped(e) => &e.recipient,
+            DeliveryEvent::Attempted(e) => &e.delivery.recipient,
+            DeliveryEvent::Succeeded(e) => &e.delivery.recipient,
+            DeliveryEvent::Failed(e) => &e.delivery.recipient,
+            DeliveryEvent::Retried(e) => &e.delivery.recipient,
+        }
+    }
+
+    pub fn to_raw_value(&self) -> serde_json::Result<Box<RawValue>> {
+        match self {
+            DeliveryEvent::Planned(e) => to_raw_value(e),
+            DeliveryEvent::Skipped(e) => to_raw_value(e),
+            DeliveryEvent::Attempted(e) => to_raw_value(e),
+            DeliveryEvent::Succeeded(e) => to_raw_value(e),
+            DeliveryEvent::Failed(e) => to_raw_value(e),
+            DeliveryEvent::Retried(e) => to_raw_value(e),
+        }
+    }
+}
+
 /// Every fact the engine records.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -269,12 +333,8 @@ pub enum Event {
     PreferenceChanged(PreferenceChanged),
     /// `recipient.profile_changed` or `recipient.erased`, as the inner event says.
     Recipient(RecipientEvent),
-    DeliveryPlanned(DeliveryPlanned),
-    DeliverySkipped(DeliverySkipped),
-    DeliveryAttempted(DeliveryAttempted),
-    DeliverySucceeded(DeliverySucceeded),
-    DeliveryFailed(DeliveryFailed),
-    DeliveryRetried(DeliveryRetried),
+    /// `delivery.planned|skipped|attempted|succeeded|failed|retried`, as the inner event says.
+    Delivery(DeliveryEvent),
 }
 
 /// A stored event's type could not be turned back into a domain event.
@@ -304,12 +364,7 @@ impl Event {
             Event::InboxMarked(Mark::Seen, _) => "inbox.all_seen",
             Event::PreferenceChanged(_) => "preference.changed",
             Event::Recipient(e) => e.type_name(),
-            Event::DeliveryPlanned(_) => "delivery.planned",
-            Event::DeliverySkipped(_) => "delivery.skipped",
-            Event::DeliveryAttempted(_) => "delivery.attempted",
-            Event::DeliverySucceeded(_) => "delivery.succeeded",
-            Event::DeliveryFailed(_) => "delivery.failed",
-            Event::DeliveryRetried(_) => "delivery.retried",
+            Event::Delivery(e) => e.type_name(),
         }
     }
 
@@ -328,12 +383,7 @@ impl Event {
             Event::PreferenceChanged(e) => preferences_stream(&e.user),
             Event::Recipient(e) => recipient_stream(e.user()),
             // A notification's deliveries are part of its story: its stream, its history.
-            Event::DeliveryPlanned(e) => notification_stream(e.notification_id),
-            Event::DeliverySkipped(e) => notification_stream(e.notification_id),
-            Event::DeliveryAttempted(e) => notification_stream(e.delivery.notification_id),
-            Event::DeliverySucceeded(e) => notification_stream(e.delivery.notification_id),
-            Event::DeliveryFailed(e) => notification_stream(e.delivery.notification_id),
-            Event::DeliveryRetried(e) => notification_stream(e.delivery.notification_id),
+            Event::Delivery(e) => notification_stream(e.notification_id()),
         }
     }
 
@@ -349,12 +399,7 @@ impl Event {
             Event::InboxMarked(_, e) => &e.recipient,
             Event::PreferenceChanged(e) => &e.user,
             Event::Recipient(e) => e.user(),
-            Event::DeliveryPlanned(e) => &e.recipient,
-            Event::DeliverySkipped(e) => &e.recipient,
-            Event::DeliveryAttempted(e) => &e.delivery.recipient,
-            Event::DeliverySucceeded(e) => &e.delivery.recipient,
-            Event::DeliveryFailed(e) => &e.delivery.recipient,
-            Event::DeliveryRetried(e) => &e.delivery.recipient,
+            Event::Delivery(e) => e.recipient(),
         }
     }
 
@@ -370,12 +415,7 @@ impl Event {
             Event::InboxMarked(_, e) => to_raw_value(e),
             Event::PreferenceChanged(e) => to_raw_value(e),
             Event::Recipient(e) => e.to_raw_value(),
-            Event::DeliveryPlanned(e) => to_raw_value(e),
-            Event::DeliverySkipped(e) => to_raw_value(e),
-            Event::DeliveryAttempted(e) => to_raw_value(e),
-            Event::DeliverySucceeded(e) => to_raw_value(e),
-            Event::DeliveryFailed(e) => to_raw_value(e),
-            Event::DeliveryRetried(e) => to_raw_value(e),
+            Event::Delivery(e) => e.to_raw_value(),
         };
         // Serializing these plain structs cannot fail: every field is a string, number, bool or map.
         raw.unwrap_or_else(|_| RawValue::NULL.to_owned())
@@ -418,12 +458,12 @@ impl Event {
                 Event::Recipient(RecipientEvent::ProfileChanged(de(t, data)?))
             }
             RecipientEvent::ERASED => Event::Recipient(RecipientEvent::Erased(de(t, data)?)),
-            "delivery.planned" => Event::DeliveryPlanned(de(t, data)?),
-            "delivery.skipped" => Event::DeliverySkipped(de(t, data)?),
-            "delivery.attempted" => Event::DeliveryAttempted(de(t, data)?),
-            "delivery.succeeded" => Event::DeliverySucceeded(de(t, data)?),
-            "delivery.failed" => Event::DeliveryFailed(de(t, data)?),
-            "delivery.retried" => Event::DeliveryRetried(de(t, data)?),
+            DeliveryEvent::PLANNED => Event::Delivery(DeliveryEvent::Planned(de(t, data)?)),
+            DeliveryEvent::SKIPPED => Event::Delivery(DeliveryEvent::Skipped(de(t, data)?)),
+            DeliveryEvent::ATTEMPTED => Event::Delivery(DeliveryEvent::Attempted(de(t, data)?)),
+            DeliveryEvent::SUCCEEDED => Event::Delivery(DeliveryEvent::Succeeded(de(t, data)?)),
+            DeliveryEvent::FAILED => Event::Delivery(DeliveryEvent::Failed(de(t, data)?)),
+            DeliveryEvent::RETRIED => Event::Delivery(DeliveryEvent::Retried(de(t, data)?)),
             other => return Err(DecodeError::Unknown(other.to_owned(), version)),
         }))
     }

@@ -91,12 +91,7 @@ pub fn evolve(mut items: Vec<InboxItem>, position: i64, event: &Event) -> Vec<In
         Event::NotificationSuppressed(_)
         | Event::PreferenceChanged(_)
         | Event::Recipient(_)
-        | Event::DeliveryPlanned(_)
-        | Event::DeliverySkipped(_)
-        | Event::DeliveryAttempted(_)
-        | Event::DeliverySucceeded(_)
-        | Event::DeliveryFailed(_)
-        | Event::DeliveryRetried(_) => {}
+        | Event::Delivery(_) => {}
     }
     items
 }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use super::event::{
-    Content, DeliveryPlanned, DeliverySkipped, Event, Flags, NotificationChanged,
+    Content, DeliveryEvent, DeliveryPlanned, DeliverySkipped, Event, Flags, NotificationChanged,
     NotificationCreated,
 };
 use super::values::{
@@ -121,8 +121,8 @@ impl Decide for SendNotification {
                 let muted = state
                     .muted_channels
                     .contains(&(recipient.clone(), route.channel));
-                events.push(if muted && !critical {
-                    Event::DeliverySkipped(DeliverySkipped {
+                events.push(Event::Delivery(if muted && !critical {
+                    DeliveryEvent::Skipped(DeliverySkipped {
                         delivery_id,
                         notification_id: *id,
                         recipient: recipient.clone(),
@@ -132,7 +132,7 @@ impl Decide for SendNotification {
                         at: cmd.at,
                     })
                 } else {
-                    Event::DeliveryPlanned(DeliveryPlanned {
+                    DeliveryEvent::Planned(DeliveryPlanned {
                         delivery_id,
                         notification_id: *id,
                         recipient: recipient.clone(),
@@ -142,7 +142,7 @@ impl Decide for SendNotification {
                         unless: route.unless,
                         at: cmd.at,
                     })
-                });
+                }));
             }
         }
         Ok(events)
@@ -264,12 +264,6 @@ pub fn evolve(state: Option<Notification>, event: &Event) -> Option<Notification
             }
             n
         }),
-        Event::PreferenceChanged(_)
-        | Event::DeliveryPlanned(_)
-        | Event::DeliverySkipped(_)
-        | Event::DeliveryAttempted(_)
-        | Event::DeliverySucceeded(_)
-        | Event::DeliveryFailed(_)
-        | Event::DeliveryRetried(_) => state,
+        Event::PreferenceChanged(_) | Event::Delivery(_) => state,
     }
 }

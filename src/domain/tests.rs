@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 
-use super::event::{BulkItem, Content, Event, Flags};
+use super::event::{BulkItem, Content, DeliveryEvent, Event, Flags};
 use super::inbox::{self, InboxItem, Mark, MarkAll};
 use super::notification::{self, Change, ChangeNotification, SendNotification, SendState};
 use super::preferences::{self, Preferences, SetPreferences};
@@ -612,7 +612,7 @@ fn each_route_plans_a_delivery_after_its_notification_in_its_stream() {
             "delivery.planned",
         ]
     );
-    let Event::DeliveryPlanned(later) = &events[2] else {
+    let Event::Delivery(DeliveryEvent::Planned(later)) = &events[2] else {
         panic!("a planned delivery: {:?}", events[2]);
     };
     assert_eq!(later.channel, Channel::Webhook);
@@ -629,7 +629,7 @@ fn each_route_plans_a_delivery_after_its_notification_in_its_stream() {
     let mut delivery_ids: Vec<DeliveryId> = events
         .iter()
         .filter_map(|e| match e {
-            Event::DeliveryPlanned(p) => Some(p.delivery_id),
+            Event::Delivery(DeliveryEvent::Planned(p)) => Some(p.delivery_id),
             _ => None,
         })
         .collect();
@@ -651,7 +651,7 @@ fn a_muted_channel_is_skipped_unless_the_send_is_critical() {
     let events = given_state(state.clone())
         .when(&routed(&["bob"], content("billing", false), &routes))
         .expect("accepted");
-    let Event::DeliverySkipped(skipped) = &events[1] else {
+    let Event::Delivery(DeliveryEvent::Skipped(skipped)) = &events[1] else {
         panic!("a skipped delivery: {:?}", events[1]);
     };
     assert_eq!(
@@ -723,5 +723,79 @@ fn planned_and_skipped_deliveries_round_trip_through_the_log() {
             .expect("decodes")
             .expect("a known type");
         assert_eq!(&back, event);
+    }
+}
+
+#[test]
+fn stored_delivery_facts_decode_and_encode_to_the_same_type_and_bytes() {
+    let delivery = r#""delivery_id":"01900000-0000-7000-8000-0000000000d1","notification_id":"01900000-0000-7000-8000-000000000001","recipient":"ann""#;
+    let stored = [
+        (
+            "delivery.planned",
+            format!(
+                r#"{{{delivery},"category":"billing","channel":"email","due_at":"2026-01-02T03:04:35Z","unless":"seen","at":"2026-01-02T03:04:05Z"}}"#
+            ),
+        ),
+        (
+            "delivery.planned",
+            format!(
+                r#"{{{delivery},"category":"billing","channel":"webhook","due_at":"2026-01-02T03:04:05Z","at":"2026-01-02T03:04:05Z"}}"#
+            ),
+        ),
+        (
+            "delivery.skipped",
+            format!(
+                r#"{{{delivery},"category":"billing","channel":"email","reason":"no_address","at":"2026-01-02T03:04:05Z"}}"#
+            ),
+        ),
+        (
+            "delivery.attempted",
+            format!(r#"{{{delivery},"channel":"email","attempt":1,"at":"2026-01-02T03:04:05Z"}}"#),
+        ),
+        (
+            "delivery.succeeded",
+            format!(
+                r#"{{{delivery},"channel":"email","attempt":2,"provider_id":"<m1@example>","at":"2026-01-02T03:04:05Z"}}"#
+            ),
+        ),
+        (
+            "delivery.succeeded",
+            format!(
+                r#"{{{delivery},"channel":"webhook","attempt":1,"at":"2026-01-02T03:04:05Z"}}"#
+            ),
+        ),
+        (
+            "delivery.failed",
+            format!(
+                r#"{{{delivery},"channel":"email","attempt":1,"error":"421 try later","retry_at":"2026-01-02T03:04:20Z","at":"2026-01-02T03:04:05Z"}}"#
+            ),
+        ),
+        (
+            "delivery.failed",
+            format!(
+                r#"{{{delivery},"channel":"webhook","attempt":8,"error":"410 gone","at":"2026-01-02T03:04:05Z"}}"#
+            ),
+        ),
+        (
+            "delivery.retried",
+            format!(r#"{{{delivery},"channel":"email","at":"2026-01-02T03:04:05Z"}}"#),
+        ),
+    ];
+    for (type_name, data) in stored {
+        let event = Event::decode(type_name, Event::VERSION, &data)
+            .expect("decodes")
+            .expect("a known type");
+        assert!(matches!(event, Event::Delivery(_)), "{event:?}");
+        assert_eq!(event.type_name(), type_name);
+        assert_eq!(
+            event.to_raw_json().get(),
+            data,
+            "{type_name} stored as it was"
+        );
+        assert_eq!(event.user(), &user("ann"));
+        assert_eq!(
+            event.stream_id(),
+            "notification-01900000-0000-7000-8000-000000000001"
+        );
     }
 }

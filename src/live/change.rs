@@ -99,12 +99,7 @@ pub fn derive(recorded: &RecordedEvent) -> anyhow::Result<Option<UserChange>> {
         Event::NotificationSuppressed(_)
         | Event::PreferenceChanged(_)
         | Event::Recipient(_)
-        | Event::DeliveryPlanned(_)
-        | Event::DeliverySkipped(_)
-        | Event::DeliveryAttempted(_)
-        | Event::DeliverySucceeded(_)
-        | Event::DeliveryFailed(_)
-        | Event::DeliveryRetried(_) => return Ok(None),
+        | Event::Delivery(_) => return Ok(None),
     };
     Ok(Some(change))
 }

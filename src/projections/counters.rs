@@ -40,12 +40,7 @@ fn changes(event: &Event) -> Vec<(&str, &str, (i64, i64))> {
         Event::NotificationSuppressed(_)
         | Event::PreferenceChanged(_)
         | Event::Recipient(_)
-        | Event::DeliveryPlanned(_)
-        | Event::DeliverySkipped(_)
-        | Event::DeliveryAttempted(_)
-        | Event::DeliverySucceeded(_)
-        | Event::DeliveryFailed(_)
-        | Event::DeliveryRetried(_) => Vec::new(),
+        | Event::Delivery(_) => Vec::new(),
     }
 }
 

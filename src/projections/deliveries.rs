@@ -6,7 +6,7 @@
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 
-use crate::domain::event::Event;
+use crate::domain::event::{DeliveryEvent, Event};
 use crate::domain::{DeliveryId, NotificationId};
 use crate::eventlog::{Db, RecordedEvent, WriteTx};
 use crate::{on_reader, on_tx};
@@ -40,7 +40,7 @@ pub(super) async fn apply(
 ) -> anyhow::Result<()> {
     let position = recorded.position;
     let result = match event {
-        Event::DeliveryPlanned(e) => {
+        Event::Delivery(DeliveryEvent::Planned(e)) => {
             let sql = format!(
                 "INSERT INTO {table} (delivery_id, notification_id, recipient, category, channel, \
                  status, due_at, unless_flag, attempts, planned_at, planned_position, updated_at, \
@@ -63,7 +63,7 @@ pub(super) async fn apply(
         }
         // Skipped at once (never planned), or a planned one called off: either way it is
         // settled, with its reason, and no longer due.
-        Event::DeliverySkipped(e) => {
+        Event::Delivery(DeliveryEvent::Skipped(e)) => {
             let sql = format!(
                 "INSERT INTO {table} (delivery_id, notification_id, recipient, category, channel, \
                  status, reason, attempts, planned_at, planned_position, updated_at, position) \
@@ -86,7 +86,7 @@ pub(super) async fn apply(
                 .await
                 .map(|r| r.rows_affected()))
         }
-        Event::DeliveryAttempted(e) => {
+        Event::Delivery(DeliveryEvent::Attempted(e)) => {
             let sql = format!(
                 "UPDATE {table} SET status = $1, attempts = $2, updated_at = $3, position = $4 \
                  WHERE delivery_id = $5"
@@ -101,7 +101,7 @@ pub(super) async fn apply(
                 .await
                 .map(|r| r.rows_affected()))
         }
-        Event::DeliverySucceeded(e) => {
+        Event::Delivery(DeliveryEvent::Succeeded(e)) => {
             let sql = format!(
                 "UPDATE {table} SET status = $1, attempts = $2, provider_id = $3, due_at = NULL, \
                  updated_at = $4, position = $5 WHERE delivery_id = $6"
@@ -118,7 +118,7 @@ pub(super) async fn apply(
                 .map(|r| r.rows_affected()))
         }
         // Retrying: due again at its retry time; failed for good: settled.
-        Event::DeliveryFailed(e) => {
+        Event::Delivery(DeliveryEvent::Failed(e)) => {
             let sql = format!(
                 "UPDATE {table} SET status = $1, attempts = $2, last_error = $3, due_at = $4, \
                  updated_at = $5, position = $6 WHERE delivery_id = $7"
@@ -141,7 +141,7 @@ pub(super) async fn apply(
                 .map(|r| r.rows_affected()))
         }
         // One more attempt, asked for by an operator: due at once.
-        Event::DeliveryRetried(e) => {
+        Event::Delivery(DeliveryEvent::Retried(e)) => {
             let sql = format!(
                 "UPDATE {table} SET status = $1, due_at = $2, updated_at = $2, position = $3 \
                  WHERE delivery_id = $4"

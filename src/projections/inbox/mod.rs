@@ -107,12 +107,7 @@ pub(super) async fn apply(
             Event::NotificationSuppressed(_)
             | Event::PreferenceChanged(_)
             | Event::Recipient(_)
-            | Event::DeliveryPlanned(_)
-            | Event::DeliverySkipped(_)
-            | Event::DeliveryAttempted(_)
-            | Event::DeliverySucceeded(_)
-            | Event::DeliveryFailed(_)
-            | Event::DeliveryRetried(_) => {}
+            | Event::Delivery(_) => {}
         }
     }
     pending.flush(tx, table).await
