@@ -240,6 +240,7 @@ impl Application {
             channels,
             directory: Arc::new(RecipientDirectory(state.engine.db().clone())),
             links,
+            preferences_url: settings.preferences_url.clone(),
             clock: Arc::new(SystemClock),
             config: WorkerConfig {
                 lease: Duration::from_secs(settings.delivery_lease_secs.max(1)),

@@ -44,7 +44,8 @@ pub struct Message<'a> {
     pub sent_at: DateTime<Utc>,
     /// When this attempt is made (from the injected clock).
     pub attempt_at: DateTime<Utc>,
-    /// Where the person manages their preferences, when the server knows its public URL.
+    /// Where the person manages their notification preferences in the product's app
+    /// (`preferences_url`), when it is configured.
     pub preferences_url: Option<&'a str>,
     /// A signed URL that turns this category's email off for this person (RFC 8058 one-click).
     pub unsubscribe_url: Option<&'a str>,

@@ -104,6 +104,9 @@ pub struct Deliverer {
     pub directory: Arc<dyn Directory>,
     /// Signs the one-click unsubscribe link of each email, when the server has a public URL.
     pub links: Option<LinkSigner>,
+    /// Where people manage their notification preferences in the product's app
+    /// (`preferences_url`): linked from every email, carried in webhook bodies.
+    pub preferences_url: Option<String>,
     pub clock: Arc<dyn Clock>,
     pub config: WorkerConfig,
 }
@@ -243,7 +246,7 @@ impl Deliverer {
             contact: &contact,
             sent_at: created.at,
             attempt_at: self.clock.now(),
-            preferences_url: None,
+            preferences_url: self.preferences_url.as_deref(),
             unsubscribe_url: unsubscribe.as_deref(),
         };
         let started = std::time::Instant::now();

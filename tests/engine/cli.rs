@@ -489,3 +489,38 @@ crate::on_both_backends!(
     migrate_send_replay_and_verify_work_from_the_command_line,
     replay_verify_exits_1_and_names_the_row_when_the_read_model_was_tampered_with,
 );
+
+/// A setting from the environment is checked like one from the file: a bad one stops every
+/// command before it touches the database, and the error names it.
+#[tokio::test]
+async fn a_bad_setting_in_the_environment_stops_belfry_naming_it() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let url = format!("sqlite://{}", dir.path().join("belfry.db").display());
+    let mut cmd = command(&url, &["migrate"]);
+    cmd.env("BELFRY_PREFERENCES_URL", "/settings/notifications");
+    let finished = Running::start(cmd, "belfry migrate".to_owned())
+        .finish(CLI_TIMEOUT)
+        .await;
+    assert_eq!(finished.code(), Some(2), "{finished:?}");
+    assert!(
+        finished.stderr.contains(
+            "preferences_url = \"/settings/notifications\" is not an absolute http(s) URL"
+        ),
+        "{}",
+        finished.stderr
+    );
+    assert!(
+        !dir.path().join("belfry.db").exists(),
+        "the database was created"
+    );
+
+    let mut cmd = command(&url, &["migrate"]);
+    cmd.env(
+        "BELFRY_PREFERENCES_URL",
+        "https://app.example.com/settings/notifications",
+    );
+    Running::start(cmd, "belfry migrate".to_owned())
+        .finish(CLI_TIMEOUT)
+        .await
+        .assert_success();
+}

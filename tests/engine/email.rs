@@ -313,6 +313,47 @@ async fn an_email_arrives_with_its_headers_and_both_parts() {
     sink.assert_quiet();
 }
 
+/// `preferences_url` set: both parts link to it (escaped in HTML); unset: neither has a link.
+#[tokio::test]
+async fn the_link_to_manage_preferences_is_in_both_parts_only_when_configured() {
+    let mut sink = Sink::start(&[]).await;
+    let channel = EmailChannel::new(&sink.settings("")).unwrap();
+    let letter = Letter::new();
+    let manage = "Manage your notification preferences";
+
+    accepted(&channel.deliver(&letter.attempt(at(0))).await);
+    let with = sink.received().await;
+    let text = with.part("text/plain");
+    assert!(
+        text.contains(&format!("{manage}: {PREFERENCES}\n")),
+        "{text}"
+    );
+    let html = with.part("text/html");
+    assert!(
+        html.contains(&format!(
+            "<a href=\"https://belfry.test/preferences?user=ada&amp;sig=a%2Bb\">{manage}</a>"
+        )),
+        "{html}"
+    );
+
+    let mut unset = letter.attempt(at(1));
+    unset.preferences_url = None;
+    accepted(&channel.deliver(&unset).await);
+    let without = sink.received().await;
+    for part in ["text/plain", "text/html"] {
+        let content = without.part(part);
+        assert!(
+            !content.contains(manage) && !content.contains("belfry.test/preferences"),
+            "{part}: {content}"
+        );
+        assert!(
+            content.contains("Your card was declined"),
+            "{part}: {content}"
+        );
+    }
+    sink.assert_quiet();
+}
+
 #[tokio::test]
 async fn every_attempt_of_one_delivery_carries_the_same_message_id() {
     let mut sink = Sink::start(&[]).await;

@@ -1,5 +1,11 @@
 //! One configuration tree, layered: defaults, then an optional TOML file, then `BELFRY_*`
-//! environment variables, then command-line flags. Secrets never print.
+//! environment variables, then command-line flags. Secrets never print. Settings that
+//! deserialize are checked once more as a whole when loaded (`checks`), so a server that
+//! starts has usable ones.
+
+mod checks;
+#[cfg(test)]
+mod tests;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -35,6 +41,11 @@ pub struct Settings {
     /// Where people's mail clients reach this server, e.g. `https://notify.example.com`: the
     /// base of the one-click unsubscribe links in emails (none without it).
     pub public_url: Option<String>,
+    /// Where people manage their notification preferences in the product's own app, e.g.
+    /// `https://app.example.com/settings/notifications`: every email links to it ("Manage
+    /// your notification preferences") and webhook bodies carry it as `preferencesUrl`. An
+    /// absolute http(s) URL; none without it.
+    pub preferences_url: Option<String>,
     /// The SMTP server of the email channel (`[smtp]`); email is not delivered without it.
     pub smtp: Option<crate::delivery::email::SmtpSettings>,
     /// Each category's default routes, for sends that name none (`[routing]`, e.g.
@@ -150,6 +161,7 @@ impl Default for Settings {
             log: "info,sqlx=warn".to_owned(),
             log_format: LogFormat::Text,
             public_url: None,
+            preferences_url: None,
             routing: Default::default(),
             smtp: None,
             webhooks: Vec::new(),
@@ -214,10 +226,7 @@ impl Settings {
             .merge(Serialized::defaults(overrides))
             .extract()
             .context("Failed to read the configuration")?;
-        anyhow::ensure!(
-            matches!(settings.sqlite_synchronous.as_str(), "full" | "normal"),
-            "sqlite_synchronous must be \"full\" or \"normal\""
-        );
+        settings.validate()?;
         Ok(settings)
     }
 
