@@ -11,6 +11,7 @@ use anyhow::Context;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::Router;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -33,7 +34,7 @@ use crate::delivery::worker::{Channels, Deliverer, RecipientDirectory, WorkerCon
 use crate::domain::delivery::RetryPolicy;
 use crate::domain::{Category, Channel, Route, Routing, Unless};
 use crate::engine::{Engine, EngineConfig};
-use crate::eventlog::{Db, DbOptions};
+use crate::eventlog::{doorbell, Db, DbOptions};
 use crate::live::{tailer, LiveHub};
 use crate::metrics::Metrics;
 use crate::server::{self, ServerLimits};
@@ -242,6 +243,7 @@ impl Application {
             links,
             preferences_url: settings.preferences_url.clone(),
             clock: Arc::new(SystemClock),
+            remote: Arc::new(Notify::new()),
             config: WorkerConfig {
                 lease: Duration::from_secs(settings.delivery_lease_secs.max(1)),
                 concurrency: settings.delivery_concurrency.max(1),
@@ -317,11 +319,22 @@ impl Application {
         let sockets = state.sockets.clone();
         let engine = state.engine.clone();
         let tailer_stop = CancellationToken::new();
+        // Other nodes' appends reach the tailer and the workers through one LISTEN.
+        let tailer_remote = Arc::new(Notify::new());
+        if let Db::Postgres(pool) = engine.db() {
+            tokio::spawn(doorbell::listen(
+                pool.clone(),
+                vec![tailer_remote.clone(), deliverer.remote.clone()],
+                poll,
+                tailer_stop.child_token(),
+            ));
+        }
         let mut tailer = tokio::spawn(tailer::run(
             engine.db().clone(),
             state.hub.clone(),
             engine.doorbell(),
             engine.committed(),
+            tailer_remote,
             poll,
             tailer_stop.clone(),
         ));

@@ -27,16 +27,26 @@ pub struct Due {
     pub due_at: DateTime<Utc>,
 }
 
+/// The columns a worker needs of a claimed delivery, in [`DueRow`]'s order.
+const DUE_COLUMNS: &str = "delivery_id, notification_id, recipient, category, channel, \
+    unless_flag, attempts, due_at";
+
+/// Locks the due rows it takes, leases them, and returns them, in one statement.
 const CLAIM_POSTGRES: &str = "WITH due AS ( \
-        SELECT d.delivery_id FROM deliveries d \
+        SELECT d.delivery_id, d.notification_id, d.recipient, d.category, d.channel, \
+            d.unless_flag, d.attempts, d.due_at FROM deliveries d \
         WHERE d.due_at <= $1 AND NOT EXISTS ( \
             SELECT 1 FROM delivery_leases l WHERE l.delivery_id = d.delivery_id AND l.expires_at > $1) \
-        ORDER BY d.due_at LIMIT $2 FOR UPDATE OF d SKIP LOCKED) \
-    INSERT INTO delivery_leases (delivery_id, owner, expires_at) \
-    SELECT delivery_id, $3, $4 FROM due \
-    ON CONFLICT (delivery_id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at \
-        WHERE delivery_leases.expires_at <= $1 \
-    RETURNING delivery_id";
+        ORDER BY d.due_at LIMIT $2 FOR UPDATE OF d SKIP LOCKED), \
+    claimed AS ( \
+        INSERT INTO delivery_leases (delivery_id, owner, expires_at) \
+        SELECT delivery_id, $3, $4 FROM due \
+        ON CONFLICT (delivery_id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at \
+            WHERE delivery_leases.expires_at <= $1 \
+        RETURNING delivery_id) \
+    SELECT due.delivery_id, due.notification_id, due.recipient, due.category, due.channel, \
+        due.unless_flag, due.attempts, due.due_at \
+    FROM due JOIN claimed ON claimed.delivery_id = due.delivery_id";
 
 const CLAIM_SQLITE: &str = "INSERT INTO delivery_leases (delivery_id, owner, expires_at) \
     SELECT d.delivery_id, $3, $4 FROM deliveries d \
@@ -49,6 +59,7 @@ const CLAIM_SQLITE: &str = "INSERT INTO delivery_leases (delivery_id, owner, exp
 
 /// Claims up to `limit` deliveries due at `now` for `owner`, each for `lease`, and returns
 /// them oldest due first. A delivery whose lease has expired (its worker died) is due again.
+/// One transaction: on SQLite the claimed rows are read back on the writer before it commits.
 pub async fn claim(
     db: &Db,
     owner: &str,
@@ -58,28 +69,46 @@ pub async fn claim(
 ) -> anyhow::Result<Vec<Due>> {
     let until = now + chrono::Duration::from_std(lease).context("lease out of range")?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let sql = match db.backend() {
-        Backend::Postgres => CLAIM_POSTGRES,
-        Backend::Sqlite => CLAIM_SQLITE,
-    };
-    let mut tx = db.begin_write().await?;
-    let ids: Vec<(Uuid,)> = on_tx!(&mut tx, |c| sqlx::query_as(sql)
-        .bind(now)
-        .bind(limit)
-        .bind(owner)
-        .bind(until)
-        .fetch_all(&mut **c)
-        .await)
+    // No log lock: on Postgres row locks keep claims apart (the log lock would queue every
+    // claim behind the appenders of every node); on SQLite any write takes its one writer.
+    let mut tx = db.begin_plain().await?;
+    let rows: Vec<DueRow> = on_tx!(&mut tx, |c| {
+        if matches!(db.backend(), Backend::Postgres) {
+            sqlx::query_as(CLAIM_POSTGRES)
+                .bind(now)
+                .bind(limit)
+                .bind(owner)
+                .bind(until)
+                .fetch_all(&mut **c)
+                .await
+        } else {
+            let ids: Vec<(Uuid,)> = sqlx::query_as(CLAIM_SQLITE)
+                .bind(now)
+                .bind(limit)
+                .bind(owner)
+                .bind(until)
+                .fetch_all(&mut **c)
+                .await?;
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut select = sqlx::QueryBuilder::new(format!(
+                "SELECT {DUE_COLUMNS} FROM deliveries WHERE delivery_id IN ("
+            ));
+            let mut list = select.separated(", ");
+            for (id,) in &ids {
+                list.push_bind(*id);
+            }
+            select.push(")");
+            select.build_query_as().fetch_all(&mut **c).await
+        }
+    })
     .context("Failed to claim due deliveries")?;
     tx.commit().await?;
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let ids: Vec<Uuid> = ids.into_iter().map(|(id,)| id).collect();
-    let mut due = Vec::with_capacity(ids.len());
-    for id in ids {
-        if let Some(row) = load(db, id).await? {
-            due.push(row);
+    let mut due = Vec::with_capacity(rows.len());
+    for row in rows {
+        if let Some(d) = parse(row)? {
+            due.push(d);
         }
     }
     due.sort_by_key(|d| d.due_at);
@@ -97,30 +126,9 @@ type DueRow = (
     Option<DateTime<Utc>>,
 );
 
-async fn load(db: &Db, id: Uuid) -> anyhow::Result<Option<Due>> {
-    let row: Option<DueRow> = on_reader!(db, |p| {
-        sqlx::query_as(
-        "SELECT delivery_id, notification_id, recipient, category, channel, unless_flag, attempts, \
-         due_at FROM deliveries WHERE delivery_id = $1"
-    )
-    .bind(id)
-    .fetch_optional(p)
-    .await
-    })
-    .context("Failed to read a claimed delivery")?;
-    let Some((
-        delivery_id,
-        notification_id,
-        recipient,
-        category,
-        channel,
-        unless,
-        attempts,
-        due_at,
-    )) = row
-    else {
-        return Ok(None);
-    };
+fn parse(row: DueRow) -> anyhow::Result<Option<Due>> {
+    let (delivery_id, notification_id, recipient, category, channel, unless, attempts, due_at) =
+        row;
     // Settled between the claim and now (by another worker whose lease had expired).
     let Some(due_at) = due_at else {
         return Ok(None);
@@ -146,7 +154,7 @@ async fn load(db: &Db, id: Uuid) -> anyhow::Result<Option<Due>> {
 
 /// Gives a claim back once its outcome is recorded (a retry is due again at its own time).
 pub async fn release(db: &Db, owner: &str, delivery: DeliveryId) -> anyhow::Result<()> {
-    let mut tx = db.begin_write().await?;
+    let mut tx = db.begin_plain().await?;
     on_tx!(&mut tx, |c| sqlx::query(
         "DELETE FROM delivery_leases WHERE delivery_id = $1 AND owner = $2"
     )
@@ -160,18 +168,30 @@ pub async fn release(db: &Db, owner: &str, delivery: DeliveryId) -> anyhow::Resu
     Ok(())
 }
 
-/// When the next delivery falls due (a lease's expiry included), if any is open.
-pub async fn next_due(db: &Db) -> anyhow::Result<Option<DateTime<Utc>>> {
-    let row: (Option<DateTime<Utc>>,) = on_reader!(db, |p| sqlx::query_as(
-        "SELECT MIN(CASE WHEN l.expires_at IS NOT NULL AND l.expires_at > d.due_at \
-         THEN l.expires_at ELSE d.due_at END) \
-         FROM deliveries d LEFT JOIN delivery_leases l ON l.delivery_id = d.delivery_id \
-         WHERE d.due_at IS NOT NULL"
-    )
-    .fetch_one(p)
-    .await)
-    .context("Failed to read the next due time")?;
-    Ok(row.0)
+/// When the next delivery falls due at or after `now`'s view of the leases, if any is open:
+/// the earliest due time among deliveries no lease holds, or the earliest expiry of a lease
+/// on an open one (its worker may have died). Both walk an index from the front, so a large
+/// pending set costs no more than a small one.
+pub async fn next_due(db: &Db, now: DateTime<Utc>) -> anyhow::Result<Option<DateTime<Utc>>> {
+    let (free, leased): (Option<DateTime<Utc>>, Option<DateTime<Utc>>) =
+        on_reader!(db, |p| sqlx::query_as(
+            "SELECT \
+             (SELECT d.due_at FROM deliveries d WHERE d.due_at IS NOT NULL AND NOT EXISTS ( \
+                 SELECT 1 FROM delivery_leases l \
+                 WHERE l.delivery_id = d.delivery_id AND l.expires_at > $1) \
+              ORDER BY d.due_at LIMIT 1), \
+             (SELECT MIN(l.expires_at) FROM delivery_leases l \
+              JOIN deliveries d ON d.delivery_id = l.delivery_id \
+              WHERE d.due_at IS NOT NULL AND l.expires_at > $1)"
+        )
+        .bind(now)
+        .fetch_one(p)
+        .await)
+        .context("Failed to read the next due time")?;
+    Ok(match (free, leased) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    })
 }
 
 /// Open deliveries due at `now` and the oldest due time among them: the backlog.

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use futures_util::future::BoxFuture;
-use futures_util::StreamExt;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::email::EmailChannel;
@@ -96,6 +97,9 @@ impl Default for WorkerConfig {
     }
 }
 
+/// How often the workers measure the due backlog for the metrics.
+const BACKLOG_EVERY: Duration = Duration::from_secs(1);
+
 /// One node's delivery workers.
 pub struct Deliverer {
     pub engine: Engine,
@@ -108,75 +112,113 @@ pub struct Deliverer {
     /// (`preferences_url`): linked from every email, carried in webhook bodies.
     pub preferences_url: Option<String>,
     pub clock: Arc<dyn Clock>,
+    /// Rung when another node appends (Postgres `NOTIFY`): it may have planned deliveries
+    /// due at once.
+    pub remote: Arc<Notify>,
     pub config: WorkerConfig,
 }
 
 impl Deliverer {
-    /// Runs until `stop` fires: claims what is due, performs it, and sleeps until the log
-    /// moves (a new send may be due at once), the next due time, or `idle_check`.
+    /// Runs until `stop` fires: keeps up to `concurrency` attempts in flight, claiming more
+    /// as slots free up (a quarter of them at a time, so one slow attempt holds up nothing
+    /// and a claim is shared by several), and otherwise sleeps until the log moves (a new
+    /// send may be due at once), the next due time, or `idle_check`. On `stop` it claims
+    /// nothing more and lets the attempts in flight finish and record their outcome.
     pub async fn run(self, stop: CancellationToken) {
-        let mut doorbell = self.engine.doorbell();
+        let this = Arc::new(self);
+        let mut doorbell = this.engine.doorbell();
+        let slots = this.config.concurrency.max(1);
+        let refill = (slots / 4).max(1);
+        // Each attempt is a task of its own, so it moves on while this loop claims.
+        let mut in_flight = JoinSet::new();
+        let mut measured: Option<std::time::Instant> = None;
         loop {
             if stop.is_cancelled() {
+                while in_flight.join_next().await.is_some() {}
                 return;
             }
-            let now = self.clock.now();
-            if let Ok((due, oldest)) = schedule::backlog(self.engine.db(), now).await {
-                let waited = oldest.map_or(0, |oldest| (now - oldest).num_seconds().max(0));
-                self.metrics.delivery_backlog(due, waited);
+            let now = this.clock.now();
+            if measured.is_none_or(|at| at.elapsed() >= BACKLOG_EVERY) {
+                measured = Some(std::time::Instant::now());
+                if let Ok((due, oldest)) = schedule::backlog(this.engine.db(), now).await {
+                    let waited = oldest.map_or(0, |oldest| (now - oldest).num_seconds().max(0));
+                    this.metrics.delivery_backlog(due, waited);
+                }
             }
-            // Reads first: most appends plan no delivery, and on SQLite a claim would take the
-            // appender's one writer after every one of them.
-            let next = schedule::next_due(self.engine.db()).await;
-            let due_now = match &next {
-                Ok(Some(next)) => *next <= now,
-                Ok(None) => false,
-                Err(_) => true,
-            };
-            let claimed = if due_now {
-                match schedule::claim(
-                    self.engine.db(),
-                    &self.config.node,
-                    now,
-                    self.config.lease,
-                    self.config.concurrency.max(1),
-                )
-                .await
-                {
-                    Ok(claimed) => claimed,
+            let free = slots - in_flight.len();
+            let mut next = None;
+            if free >= refill || in_flight.is_empty() {
+                // Reads first: most appends plan no delivery, and on SQLite a claim would
+                // take the appender's one writer after every one of them.
+                next = match schedule::next_due(this.engine.db(), now).await {
+                    Ok(next) => next,
                     Err(e) => {
-                        tracing::warn!(error = format!("{e:#}"), "could not claim due deliveries");
-                        Vec::new()
+                        tracing::warn!(
+                            error = format!("{e:#}"),
+                            "could not read the next due time"
+                        );
+                        Some(now)
+                    }
+                };
+                if next.is_some_and(|next| next <= now) {
+                    match schedule::claim(
+                        this.engine.db(),
+                        &this.config.node,
+                        now,
+                        this.config.lease,
+                        free,
+                    )
+                    .await
+                    {
+                        Ok(claimed) => {
+                            let full = claimed.len() == free;
+                            for due in claimed {
+                                let this = Arc::clone(&this);
+                                in_flight.spawn(async move { this.attempt(due).await });
+                            }
+                            if full {
+                                continue;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(
+                                error = format!("{e:#}"),
+                                "could not claim due deliveries"
+                            );
+                        }
                     }
                 }
-            } else {
-                Vec::new()
-            };
-            if !claimed.is_empty() {
-                let this = &self;
-                futures_util::stream::iter(claimed)
-                    .for_each_concurrent(self.config.concurrency.max(1), |due| async move {
-                        let id = due.delivery_id;
-                        if let Err(e) = this.perform(due).await {
-                            tracing::warn!(delivery = %id, error = format!("{e:#}"), "delivery step failed; its lease will expire and it is tried again");
-                        }
-                    })
-                    .await;
-                continue;
             }
-            let idle = chrono::Duration::from_std(self.config.idle_check)
+            let idle = chrono::Duration::from_std(this.config.idle_check)
                 .unwrap_or(chrono::Duration::seconds(5));
-            let next = match next {
-                Ok(Some(next)) if next > now => next.min(now + idle),
-                Ok(Some(_)) | Ok(None) | Err(_) => now + idle,
+            let wake = match next {
+                Some(next) if next > now => next.min(now + idle),
+                _ => now + idle,
             };
+            let waiting = in_flight.len() < slots;
             tokio::select! {
-                () = stop.cancelled() => return,
-                _ = doorbell.changed() => {}
-                () = self.clock.sleep_until(next) => {}
+                () = stop.cancelled() => {}
+                Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
+                    if let Err(e) = done {
+                        tracing::error!(error = %e, "a delivery attempt panicked; its lease will expire and it is tried again");
+                    }
+                }
+                _ = doorbell.changed(), if waiting => {}
+                () = this.remote.notified(), if waiting => {}
+                () = this.clock.sleep_until(wake), if waiting => {}
                 // Never longer than `idle_check` in real time, whatever the clock does.
-                () = tokio::time::sleep(self.config.idle_check) => {}
+                () = tokio::time::sleep(this.config.idle_check), if waiting => {}
             }
+        }
+    }
+
+    /// One attempt in flight; a failure to read or record leaves the lease to expire.
+    async fn attempt(&self, due: Due) {
+        let id = due.delivery_id;
+        eprintln!("DBG attempt {id}");
+        if let Err(e) = self.perform(due).await {
+            eprintln!("DBG perform {e:#}");
+            tracing::warn!(delivery = %id, error = format!("{e:#}"), "delivery step failed; its lease will expire and it is tried again");
         }
     }
 
@@ -189,18 +231,22 @@ impl Deliverer {
             recipient: due.recipient.clone(),
             channel: due.channel,
         };
-        let created = self.created(&due).await?;
-        let entry = read::notification(db, &due.recipient, due.notification_id).await?;
-        let muted = read::preferences(db, &due.recipient)
-            .await?
-            .into_iter()
-            .any(|(category, channel, on)| {
-                !on && category == due.category && channel == due.channel
-            });
-        let contact = match due.channel {
-            Channel::Email => self.directory.contact(&due.recipient).await?,
-            _ => None,
+        // Four independent reads, made at once.
+        let contact = async {
+            match due.channel {
+                Channel::Email => self.directory.contact(&due.recipient).await,
+                _ => Ok(None),
+            }
         };
+        let (created, entry, preferences, contact) = tokio::try_join!(
+            self.created(&due),
+            read::notification(db, &due.recipient, due.notification_id),
+            read::preferences(db, &due.recipient),
+            contact,
+        )?;
+        let muted = preferences.into_iter().any(|(category, channel, on)| {
+            !on && category == due.category && channel == due.channel
+        });
         let reachable = match due.channel {
             Channel::Email => {
                 self.channels.email.is_some() && contact.as_ref().is_some_and(|c| c.email.is_some())
@@ -303,13 +349,11 @@ impl Deliverer {
     /// The notification as it was sent, from the head of its stream (a suppressed one is in
     /// no inbox, and its deliveries are still made).
     async fn created(&self, due: &Due) -> anyhow::Result<NotificationCreated> {
-        let events = self
+        let first = self
             .engine
             .log()
-            .read_stream(&notification_stream(due.notification_id))
-            .await?;
-        let first = events
-            .first()
+            .read_stream_first(&notification_stream(due.notification_id))
+            .await?
             .with_context(|| format!("notification {} has no events", due.notification_id))?;
         match first.decode()? {
             Some(Event::NotificationSent(e) | Event::NotificationSuppressed(e)) => Ok(e),

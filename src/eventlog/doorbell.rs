@@ -5,8 +5,10 @@
 //! same process need not read back from the database what the appender has in hand.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
+use tokio_util::sync::CancellationToken;
 
 use super::RecordedEvent;
 
@@ -83,5 +85,42 @@ impl Doorbell {
 
     pub fn head(&self) -> i64 {
         *self.tx.borrow()
+    }
+}
+
+/// Forwards `NOTIFY belfry_head` from other nodes to each of `wakes` (the live tailer, the
+/// delivery workers); reconnects when the listening connection drops (their polling covers
+/// the gap), and wakes them once after a reconnect in case a notification was missed.
+pub async fn listen(
+    pool: sqlx::PgPool,
+    wakes: Vec<Arc<Notify>>,
+    retry: Duration,
+    cancel: CancellationToken,
+) {
+    let wake = || wakes.iter().for_each(|w| w.notify_one());
+    loop {
+        let listener = async {
+            let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
+            listener.listen(PG_CHANNEL).await?;
+            loop {
+                listener.recv().await?;
+                wake();
+            }
+            #[allow(unreachable_code)]
+            Ok::<(), sqlx::Error>(())
+        };
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            result = listener => {
+                if let Err(error) = result {
+                    tracing::warn!(%error, "lost the Postgres LISTEN connection; polling until it is back");
+                }
+            }
+        }
+        wake();
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(retry) => {}
+        }
     }
 }

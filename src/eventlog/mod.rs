@@ -170,4 +170,12 @@ impl EventLog {
     pub async fn read_stream(&self, stream_id: &str) -> anyhow::Result<Vec<RecordedEvent>> {
         rows::read_stream(&self.db, stream_id).await
     }
+
+    /// The first event of one stream, without reading the rest.
+    pub async fn read_stream_first(
+        &self,
+        stream_id: &str,
+    ) -> anyhow::Result<Option<RecordedEvent>> {
+        rows::read_stream_first(&self.db, stream_id).await
+    }
 }

@@ -112,6 +112,21 @@ pub(super) async fn read_stream(db: &Db, stream_id: &str) -> anyhow::Result<Vec<
     .with_context(|| format!("Failed to read stream {stream_id}"))
 }
 
+/// The first event of one stream (a notification's creation), if the stream exists.
+pub(super) async fn read_stream_first(
+    db: &Db,
+    stream_id: &str,
+) -> anyhow::Result<Option<RecordedEvent>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM events WHERE stream_id = $1 ORDER BY stream_version LIMIT 1"
+    );
+    on_reader!(db, |p| {
+        let row = sqlx::query(&sql).bind(stream_id).fetch_optional(p).await?;
+        row.map(|r| recorded!(&r)).transpose()
+    })
+    .with_context(|| format!("Failed to read the first event of stream {stream_id}"))
+}
+
 /// Events after `after` read inside a write transaction (replay's catch-up under the lock).
 pub async fn read_after_in(
     tx: &mut WriteTx,

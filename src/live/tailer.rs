@@ -1,6 +1,6 @@
 //! The Tailer: follows the log from the position the hub starts at and publishes each event's
 //! inbox change. It wakes on this process's doorbell, on `NOTIFY belfry_head` from other nodes
-//! (Postgres), and on a polling timer in case a notification was lost. A batch this process
+//! (Postgres, through `remote`: see [`crate::eventlog::doorbell::listen`]), and on a polling timer in case a notification was lost. A batch this process
 //! committed right after the tailer's position is taken as the appender handed it over;
 //! anything else (other nodes' events, a batch it fell behind on) is read from the log.
 
@@ -11,7 +11,7 @@ use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
 use super::{change, LiveHub};
-use crate::eventlog::doorbell::{Committed, PG_CHANNEL};
+use crate::eventlog::doorbell::Committed;
 use crate::eventlog::{Db, EventLog};
 
 /// Events read per round; a larger backlog is taken in several rounds.
@@ -23,18 +23,10 @@ pub async fn run(
     hub: LiveHub,
     mut doorbell: watch::Receiver<i64>,
     committed: Committed,
+    remote: Arc<Notify>,
     poll: Duration,
     cancel: CancellationToken,
 ) {
-    let remote = Arc::new(Notify::new());
-    if let Db::Postgres(pool) = &db {
-        tokio::spawn(listen(
-            pool.clone(),
-            remote.clone(),
-            poll,
-            cancel.child_token(),
-        ));
-    }
     let log = EventLog::new(db);
     let mut position = hub.position();
     let mut doorbell_open = true;
@@ -103,34 +95,4 @@ pub async fn run(
     }
     hub.set_running(false);
     tracing::debug!("live tailer stopped");
-}
-
-/// Forwards `NOTIFY belfry_head` from other nodes to the tailer; reconnects when the listening
-/// connection drops (polling covers the gap).
-async fn listen(pool: sqlx::PgPool, wake: Arc<Notify>, retry: Duration, cancel: CancellationToken) {
-    loop {
-        let listener = async {
-            let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
-            listener.listen(PG_CHANNEL).await?;
-            loop {
-                listener.recv().await?;
-                wake.notify_one();
-            }
-            #[allow(unreachable_code)]
-            Ok::<(), sqlx::Error>(())
-        };
-        tokio::select! {
-            () = cancel.cancelled() => return,
-            result = listener => {
-                if let Err(error) = result {
-                    tracing::warn!(%error, "lost the Postgres LISTEN connection; polling until it is back");
-                }
-            }
-        }
-        wake.notify_one();
-        tokio::select! {
-            () = cancel.cancelled() => return,
-            () = tokio::time::sleep(retry) => {}
-        }
-    }
 }
