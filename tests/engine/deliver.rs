@@ -24,19 +24,19 @@ const DELIVERIES: &str = "query($id: ID!) { deliveries(notificationId: $id) { \
 
 /// The workers' clock, a minute ahead of the sends' (which read the system clock), so what is
 /// due at once is due for the workers too and what is delayed waits until the test moves it.
-fn workers_clock() -> Arc<ManualClock> {
+pub(crate) fn workers_clock() -> Arc<ManualClock> {
     Arc::new(ManualClock::new(
         chrono::Utc::now() + chrono::Duration::seconds(60),
     ))
 }
 
-fn endpoint(url: &str, secret: &str) -> WebhookEndpoint {
+pub(crate) fn endpoint(url: &str, secret: &str) -> WebhookEndpoint {
     serde_json::from_value(json!({ "url": url, "secrets": [secret], "timeout_ms": 2000 }))
         .expect("a valid endpoint")
 }
 
 /// Sends `title` to `to`, routed as `routes`; returns the notification ids.
-async fn send(app: &TestApp, to: &[&str], title: &str, routes: Value) -> Vec<String> {
+pub(crate) async fn send(app: &TestApp, to: &[&str], title: &str, routes: Value) -> Vec<String> {
     let data = app
         .data(
             &app.key,
@@ -53,7 +53,7 @@ async fn send(app: &TestApp, to: &[&str], title: &str, routes: Value) -> Vec<Str
 }
 
 /// Waits (at most 20 s) until the first delivery of `id` is settled as `status`.
-async fn settled(app: &TestApp, id: &str, status: &str) -> Value {
+pub(crate) async fn settled(app: &TestApp, id: &str, status: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let rows = deliveries(app, id).await;

@@ -74,7 +74,7 @@ impl Sink {
     }
 
     /// The sink's next line, within the deadline.
-    async fn next(&mut self) -> Value {
+    pub(crate) async fn next(&mut self) -> Value {
         match tokio::time::timeout(DEADLINE, self.lines.recv()).await {
             Ok(Some(line)) => line,
             Ok(None) => panic!("the SMTP sink exited (its stderr is above)"),
@@ -107,7 +107,8 @@ impl Sink {
     }
 }
 
-fn settings(toml: &str) -> SmtpSettings {
+/// SMTP settings from `toml` (the server's part), sending as the tests' sender.
+pub(crate) fn settings(toml: &str) -> SmtpSettings {
     let toml = format!(
         "from = \"Belfry Alerts <noreply@belfry.test>\"\nreply_to = \"Support <help@belfry.test>\"\n\
          app_url = \"https://app.belfry.test\"\n{toml}"

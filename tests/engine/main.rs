@@ -12,6 +12,7 @@ mod channels;
 mod cli;
 mod crash;
 mod deliver;
+mod deliver_faults;
 mod email;
 mod graphiql;
 mod hostile;

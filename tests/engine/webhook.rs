@@ -42,11 +42,16 @@ impl Receiver {
 
     /// A receiver whose `/slow` path answers after `slow_seconds`.
     pub(crate) fn start_slow(secrets: &[&str], slow_seconds: f64) -> Receiver {
+        Self::start_with(secrets, &["--slow-seconds", &slow_seconds.to_string()])
+    }
+
+    /// A receiver started with `args` besides its secrets (`--faults`, `--retry-after`, ...).
+    pub(crate) fn start_with(secrets: &[&str], args: &[&str]) -> Receiver {
         let mut command = Command::new(peers::python());
         command
             .arg(peers::script("webhook_receiver.py"))
             .args(["--port", "0"])
-            .args(["--slow-seconds", &slow_seconds.to_string()]);
+            .args(args);
         for secret in secrets {
             command.args(["--secret", secret]);
         }

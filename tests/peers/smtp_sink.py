@@ -2,7 +2,8 @@
 
 It prints one JSON object per line on stdout, flushed at once:
   {"listening": PORT}                    when it accepts connections (--port 0 picks one)
-  {"refused": CODE, "rcpt_tos": [...]}   a message it refused on purpose
+  {"refused": CODE, "rcpt_tos": [...]}   a message it refused on purpose (at DATA, also
+                                         with its "message_id")
   {"stalled": true}                      a message it will never answer
   {"message": {...}}                     a message it accepted: envelope, queue id, TLS and
                                          AUTH state, every header (decoded), every leaf part
@@ -69,7 +70,15 @@ class Sink:
             # Never answer: the client must give up on its own.
             await asyncio.Event().wait()
         if self.data_seen <= self.args.stall_first + self.args.refuse_first:
-            emit({"refused": self.args.refuse_code, "rcpt_tos": envelope.rcpt_tos})
+            raw = envelope.original_content or envelope.content
+            headers = email.message_from_bytes(raw, policy=email.policy.default)
+            emit(
+                {
+                    "refused": self.args.refuse_code,
+                    "rcpt_tos": envelope.rcpt_tos,
+                    "message_id": headers["Message-ID"],
+                }
+            )
             return f"{self.args.refuse_code} {self.args.refuse_text}"
         self.accepted += 1
         queue_id = f"Q{self.accepted:04d}"
@@ -116,6 +125,9 @@ async def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0)
+    p.add_argument("--reuse-port", action="store_true",
+                   help="share --port (SO_REUSEPORT) with a socket the test holds to keep it "
+                        "reserved while nothing listens on it")
     p.add_argument("--refuse-first", type=int, default=0, metavar="N",
                    help="answer the first N messages' DATA with --refuse-code")
     p.add_argument("--refuse-code", type=int, default=451)
@@ -156,6 +168,7 @@ async def main():
         protocol,
         host=args.host,
         port=args.port,
+        reuse_port=args.reuse_port or None,
         ssl=tls_context(args.implicit_tls) if args.implicit_tls else None,
     )
     emit({"listening": server.sockets[0].getsockname()[1]})

@@ -16,10 +16,13 @@ the answer:
     /ok        200, with X-Request-Id: rx-<n> (n counts requests from 1)
     /fail      500 "database is down"
     /slow      sleeps --slow-seconds (default 5), then 200
-    /busy      429 with Retry-After: 7
+    /busy      429 with Retry-After: --retry-after (default 7)
     /gone      410 "endpoint removed"
     /bad       400 "unknown field"
     /redirect  308 to http://elsewhere.invalid/hook
+
+With --faults N only the first N requests are answered so; later ones, on any path, as /ok:
+an endpoint that fails, then recovers.
 """
 
 import argparse
@@ -47,6 +50,8 @@ def main():
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--secret", action="append", default=[])
     parser.add_argument("--slow-seconds", type=float, default=5.0)
+    parser.add_argument("--retry-after", default="7")
+    parser.add_argument("--faults", type=int, metavar="N")
     args = parser.parse_args()
     verifiers = [Webhook(secret) for secret in args.secret]
     lock = threading.Lock()
@@ -90,18 +95,24 @@ def main():
                     "body": body,
                 }
             )
-            if self.path == "/slow":
+            path = self.path if args.faults is None or n <= args.faults else "/ok"
+            if path == "/slow":
                 time.sleep(args.slow_seconds)
-            status, extra, text = ANSWERS.get(self.path, (404, {}, b"no such path"))
-            self.send_response(status)
-            if status == 200:
-                self.send_header("X-Request-Id", f"rx-{n}")
-            for name, value in extra.items():
-                self.send_header(name, value)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", str(len(text)))
-            self.end_headers()
-            self.wfile.write(text)
+            status, extra, text = ANSWERS.get(path, (404, {}, b"no such path"))
+            if path == "/busy":
+                extra = {"Retry-After": args.retry_after}
+            try:
+                self.send_response(status)
+                if status == 200:
+                    self.send_header("X-Request-Id", f"rx-{n}")
+                for name, value in extra.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(text)))
+                self.end_headers()
+                self.wfile.write(text)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up waiting (a timeout under test): nobody to answer
 
         def log_message(self, format, *args):  # noqa: A002 - the base class's signature
             pass
