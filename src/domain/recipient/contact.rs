@@ -4,6 +4,7 @@
 
 use std::fmt;
 
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use super::super::values::InputError;
@@ -50,8 +51,6 @@ pub const DISPLAY_NAME_MAX: usize = 200;
 pub const EMAIL_MAX: usize = 254;
 /// The longest locale tag accepted (RFC 5646 asks implementations to take at least 35).
 pub const LOCALE_MAX: usize = 35;
-/// The longest time zone name accepted; the longest IANA name is 32 characters.
-pub const TIME_ZONE_MAX: usize = 64;
 
 contact_value!(
     /// How a person is addressed, e.g. in an email's `To:`; 1 to 200 characters, trimmed.
@@ -204,42 +203,59 @@ impl Locale {
     }
 }
 
-contact_value!(
-    /// An IANA time zone name, e.g. `Europe/Berlin`, `America/Argentina/Buenos_Aires`, `UTC`.
-    /// Checked for the shape of a name (components of letters, digits, `_`, `-` and `+`, each
-    /// starting with a letter, the first with a capital), not against the zone database,
-    /// which the engine does not carry.
-    TimeZoneName
-);
+/// An IANA time zone name the zone database knows, e.g. `Europe/Berlin`,
+/// `America/Argentina/Buenos_Aires`, `UTC`, or a link such as `Asia/Calcutta`: exactly the
+/// names [`chrono_tz::Tz`] parses, in their case (`europe/berlin` is refused). The database is
+/// the one compiled into chrono-tz (decision 0035). Kept as given, trimmed, with the zone it
+/// names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TimeZoneName {
+    name: String,
+    tz: Tz,
+}
 
 impl TimeZoneName {
     pub fn parse(raw: &str) -> Result<Self, InputError> {
-        const F: &str = "timeZone";
-        let refuse = || {
+        let name = raw.trim();
+        let tz = name.parse::<Tz>().map_err(|_| {
             InputError::new(
-                F,
+                "timeZone",
                 "must be an IANA time zone name such as Europe/Berlin or UTC",
             )
-        };
-        let name = raw.trim();
-        if name.is_empty() || name.len() > TIME_ZONE_MAX {
-            return Err(refuse());
-        }
-        let components: Vec<&str> = name.split('/').collect();
-        if components.len() > 3 {
-            return Err(refuse());
-        }
-        for (i, component) in components.iter().enumerate() {
-            let mut chars = component.chars();
-            let first_ok = chars
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic() && (i > 0 || c.is_ascii_uppercase()));
-            // The zone database keeps each component to 14 characters.
-            let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'));
-            if !first_ok || !rest_ok || component.len() > 14 {
-                return Err(refuse());
-            }
-        }
-        Ok(Self(name.to_owned()))
+        })?;
+        Ok(Self {
+            name: name.to_owned(),
+            tz,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.name
+    }
+
+    /// The zone, for reading local times (quiet hours) in it.
+    pub fn tz(&self) -> Tz {
+        self.tz
+    }
+}
+
+impl TryFrom<String> for TimeZoneName {
+    type Error = InputError;
+
+    fn try_from(raw: String) -> Result<Self, InputError> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<TimeZoneName> for String {
+    fn from(value: TimeZoneName) -> String {
+        value.name
+    }
+}
+
+impl fmt::Display for TimeZoneName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)
     }
 }

@@ -129,21 +129,41 @@ fn a_locale_is_a_bcp47_tag_in_its_conventional_case() {
 }
 
 #[test]
-fn a_time_zone_has_the_shape_of_an_iana_name() {
+fn a_time_zone_is_a_name_the_zone_database_knows() {
     for good in [
         "Europe/Berlin",
         "America/Argentina/Buenos_Aires",
         "America/Port-au-Prince",
+        "Asia/Calcutta",
+        "Asia/Kolkata",
         "Etc/GMT+5",
         "Etc/GMT-14",
         "UTC",
         "EST5EDT",
     ] {
-        assert_eq!(TimeZoneName::parse(good).expect(good).as_str(), good);
+        let zone = TimeZoneName::parse(good).expect(good);
+        assert_eq!(zone.as_str(), good);
+        assert_eq!(zone.tz().name(), good);
     }
+    let padded = TimeZoneName::parse("  Europe/Berlin\n").expect("a padded name");
+    assert_eq!(padded.as_str(), "Europe/Berlin");
+    assert_eq!(padded.tz(), chrono_tz::Europe::Berlin);
+    // A link keeps the name it was given and reads times as its target does.
+    let link = TimeZoneName::parse("Asia/Calcutta").expect("a link");
+    let noon = Utc
+        .with_ymd_and_hms(2026, 1, 15, 12, 0, 0)
+        .single()
+        .expect("valid time");
+    assert_eq!(
+        noon.with_timezone(&link.tz()).naive_local(),
+        noon.with_timezone(&chrono_tz::Asia::Kolkata).naive_local()
+    );
     for bad in [
         "",
+        "Mars/Olympus_Mons",
+        "Europe/Atlantis",
         "europe/berlin",
+        "EUROPE/BERLIN",
         "Europe/",
         "/Berlin",
         "Europe//Berlin",
@@ -153,9 +173,10 @@ fn a_time_zone_has_the_shape_of_an_iana_name() {
         "+01:00",
         "Europe/Abcdefghijklmno",
     ] {
+        let error = TimeZoneName::parse(bad).expect_err(bad);
+        assert_eq!(error.field, "timeZone", "{bad}");
         assert_eq!(
-            TimeZoneName::parse(bad).expect_err(bad).field,
-            "timeZone",
+            error.message, "must be an IANA time zone name such as Europe/Berlin or UTC",
             "{bad}"
         );
     }
