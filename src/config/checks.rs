@@ -1,5 +1,8 @@
 //! Checks of the settings as a whole, made when they are loaded: what serde alone cannot
-//! say (a value's form beyond its type, settings that must agree with each other).
+//! say (a value's form beyond its type, settings that must agree with each other, such as
+//! the delivery lease and the channels' timeouts).
+
+use std::time::Duration;
 
 use reqwest::Url;
 
@@ -14,6 +17,34 @@ impl Settings {
         );
         if let Some(url) = &self.preferences_url {
             check_absolute_http_url("preferences_url", url)?;
+        }
+        self.check_delivery_lease()
+    }
+
+    /// The lease must outlast the slowest attempt a channel allows: one still running when its
+    /// lease expires lets another worker claim the delivery and send it a second time.
+    fn check_delivery_lease(&self) -> anyhow::Result<()> {
+        let lease_secs = self.delivery_lease_secs;
+        let lease = Duration::from_secs(lease_secs);
+        if let Some(smtp) = &self.smtp {
+            anyhow::ensure!(
+                lease > Duration::from_secs(smtp.timeout_secs),
+                "delivery_lease_secs ({lease_secs}) must be longer than smtp.timeout_secs ({}): \
+                 an attempt still running when its lease expires could be sent again by another \
+                 worker",
+                smtp.timeout_secs
+            );
+        }
+        for endpoint in &self.webhooks {
+            // The origin, not the URL: a webhook's path or query can hold a token.
+            anyhow::ensure!(
+                lease > endpoint.timeout(),
+                "delivery_lease_secs ({lease_secs}) must be longer than the webhook endpoint {} \
+                 timeout_ms ({}): an attempt still running when its lease expires could be sent \
+                 again by another worker",
+                endpoint.origin(),
+                endpoint.timeout().as_millis()
+            );
         }
         Ok(())
     }

@@ -50,3 +50,71 @@ fn a_preferences_url_that_is_not_an_absolute_http_url_is_refused_naming_the_sett
         );
     }
 }
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+fn webhook(url: &str, timeout_ms: u64) -> String {
+    format!("[[webhooks]]\nurl = {url:?}\nsecrets = [{SECRET:?}]\ntimeout_ms = {timeout_ms}\n")
+}
+
+#[test]
+fn a_lease_longer_than_every_channels_timeout_is_accepted() {
+    let settings = load(&format!(
+        "delivery_lease_secs = 31\n[smtp]\nfrom = \"a@example.com\"\ntimeout_secs = 30\n{}{}",
+        webhook("https://a.example.com/in", 10_000),
+        webhook("https://b.example.com/in", 30_999)
+    ))
+    .unwrap();
+    assert_eq!(settings.delivery_lease_secs, 31);
+    // The defaults agree with each other: a 60 s lease, 30 s for SMTP, 10 s for a webhook.
+    load(&format!(
+        "[smtp]\nfrom = \"a@example.com\"\n{}",
+        webhook("https://a.example.com/in", 10_000)
+    ))
+    .unwrap();
+}
+
+#[test]
+fn a_lease_no_longer_than_the_smtp_timeout_is_refused_naming_both() {
+    for lease in [10, 30] {
+        let error = refused(&format!(
+            "delivery_lease_secs = {lease}\n[smtp]\nfrom = \"a@example.com\"\ntimeout_secs = 30\n"
+        ));
+        assert!(
+            error.contains(&format!(
+                "delivery_lease_secs ({lease}) must be longer than smtp.timeout_secs (30)"
+            )),
+            "{error}"
+        );
+    }
+}
+
+#[test]
+fn a_lease_no_longer_than_a_webhook_timeout_is_refused_naming_the_endpoint_by_its_origin() {
+    let error = refused(&format!(
+        "delivery_lease_secs = 10\n{}{}",
+        webhook("https://fast.example.com/in", 2_000),
+        webhook(
+            "https://bot:pa55@hooks.example.com:8443/services/T0/B0/tok3n?key=s3cret",
+            30_000
+        )
+    ));
+    assert!(
+        error.contains(
+            "delivery_lease_secs (10) must be longer than the webhook endpoint \
+             https://hooks.example.com:8443 timeout_ms (30000)"
+        ),
+        "{error}"
+    );
+    assert!(
+        ["tok3n", "s3cret", "pa55", "whsec_"]
+            .iter()
+            .all(|secret| !error.contains(secret)),
+        "{error}"
+    );
+    let equal = refused(&format!(
+        "delivery_lease_secs = 10\n{}",
+        webhook("https://hooks.example.com/in", 10_000)
+    ));
+    assert!(equal.contains("timeout_ms (10000)"), "{equal}");
+}

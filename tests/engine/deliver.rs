@@ -355,7 +355,7 @@ async fn a_delivery_in_flight_when_the_server_is_killed_is_sent_again_with_its_i
     std::fs::write(
         &config,
         format!(
-            "[[webhooks]]\nurl = \"{}\"\nsecrets = [\"{}\"]\ntimeout_ms = 10000\n",
+            "[[webhooks]]\nurl = \"{}\"\nsecrets = [\"{}\"]\ntimeout_ms = 4000\n",
             receiver.url("/slow"),
             secret(11)
         ),
@@ -371,7 +371,9 @@ async fn a_delivery_in_flight_when_the_server_is_killed_is_sent_again_with_its_i
         .0;
     let env = [
         ("BELFRY_CONFIG", config.to_str().expect("a path")),
-        ("BELFRY_DELIVERY_LEASE_SECS", "1"),
+        // Short, so the restarted server claims the delivery again soon; longer than
+        // timeout_ms (4 s, itself longer than the receiver's 2 s), as the settings require.
+        ("BELFRY_DELIVERY_LEASE_SECS", "5"),
     ];
     let first = crate::logs::Server::start_with(&store, &env);
     let http = crate::app::http();
