@@ -148,6 +148,14 @@ fn delivery_channels(settings: &Settings) -> anyhow::Result<Channels> {
         }
         None => None,
     };
+    let mut names = std::collections::BTreeSet::new();
+    for endpoint in &settings.webhooks {
+        anyhow::ensure!(
+            names.insert(endpoint.name()),
+            "two [[webhooks]] endpoints are named {:?}: give each its own `name`",
+            endpoint.name().as_str()
+        );
+    }
     let webhooks = settings
         .webhooks
         .iter()
@@ -200,6 +208,7 @@ impl Application {
                     .chain(channels.configured())
                     .collect(),
                 routing: Arc::new(routing(settings)?),
+                webhooks: settings.webhooks.clone().into(),
             },
             Limits {
                 depth: settings.query_depth,

@@ -4,6 +4,7 @@
 //! record of every attempt live once, in the layer, not in each channel.
 
 pub mod email;
+pub mod endpoints;
 pub mod links;
 pub mod schedule;
 pub mod webhook;

@@ -14,14 +14,16 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::email::EmailChannel;
+use super::endpoints;
 use super::links::LinkSigner;
 use super::schedule::{self, Due};
 use super::webhook::WebhookChannel;
 use super::{Channel as _, Contact, Message, Outcome};
 use crate::clock::Clock;
 use crate::domain::delivery::{on_due, DueState, RecordDelivery, RetryPolicy, Step};
+use crate::domain::endpoint::{ChangeEndpoint, EndpointChange, EndpointName};
 use crate::domain::event::{notification_stream, DeliveryRef, Event, NotificationCreated};
-use crate::domain::{Category, Channel, Command, UserId};
+use crate::domain::{Category, Channel, Command, DeliveryId, UserId};
 use crate::engine::Engine;
 use crate::eventlog::{Db, Metadata};
 use crate::metrics::Metrics;
@@ -215,9 +217,7 @@ impl Deliverer {
     /// One attempt in flight; a failure to read or record leaves the lease to expire.
     async fn attempt(&self, due: Due) {
         let id = due.delivery_id;
-        eprintln!("DBG attempt {id}");
         if let Err(e) = self.perform(due).await {
-            eprintln!("DBG perform {e:#}");
             tracing::warn!(delivery = %id, error = format!("{e:#}"), "delivery step failed; its lease will expire and it is tried again");
         }
     }
@@ -231,18 +231,30 @@ impl Deliverer {
             recipient: due.recipient.clone(),
             channel: due.channel,
         };
-        // Four independent reads, made at once.
+        let webhook = match due.channel {
+            Channel::Webhook => self.channels.webhook_for(&due.category),
+            _ => None,
+        };
+        // Independent reads, made at once.
         let contact = async {
             match due.channel {
                 Channel::Email => self.directory.contact(&due.recipient).await,
                 _ => Ok(None),
             }
         };
-        let (created, entry, preferences, contact) = tokio::try_join!(
+        let log = self.engine.log();
+        let endpoint = async {
+            match webhook {
+                Some(w) => endpoints::state(&log, w.endpoint().name()).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let (created, entry, preferences, contact, endpoint) = tokio::try_join!(
             self.created(&due),
             read::notification(db, &due.recipient, due.notification_id),
             read::preferences(db, &due.recipient),
             contact,
+            endpoint,
         )?;
         let muted = preferences.into_iter().any(|(category, channel, on)| {
             !on && category == due.category && channel == due.channel
@@ -251,7 +263,7 @@ impl Deliverer {
             Channel::Email => {
                 self.channels.email.is_some() && contact.as_ref().is_some_and(|c| c.email.is_some())
             }
-            Channel::Webhook => self.channels.webhook_for(&due.category).is_some(),
+            Channel::Webhook => webhook.is_some(),
             _ => false,
         };
         let state = DueState {
@@ -273,6 +285,19 @@ impl Deliverer {
                 },
             )
             .await?;
+            return self.release(&due).await;
+        }
+        let disabled = webhook
+            .zip(endpoint.as_ref())
+            .and_then(|(w, state)| endpoints::disabled_error(w.endpoint().name(), state));
+        if let Some(error) = disabled {
+            self.metrics.delivery(channel, "failed");
+            let step = Step::Failed {
+                attempt: due.attempts,
+                error,
+                retry_at: None,
+            };
+            self.record(&delivery, step).await?;
             return self.release(&due).await;
         }
         let attempt = due.attempts + 1;
@@ -303,7 +328,7 @@ impl Deliverer {
                     error: "email is not configured on this server".to_owned(),
                 },
             },
-            Channel::Webhook => match self.channels.webhook_for(&due.category) {
+            Channel::Webhook => match webhook {
                 Some(webhook) => webhook.deliver(&message).await,
                 None => Outcome::Permanent {
                     error: format!("no webhook endpoint takes the category {}", due.category),
@@ -316,6 +341,12 @@ impl Deliverer {
         self.metrics
             .delivery_attempt(channel, started.elapsed().as_secs_f64());
         let at = self.clock.now();
+        let gone = match (&outcome, webhook) {
+            (Outcome::Gone { error }, Some(webhook)) => {
+                Some((webhook.endpoint().name().clone(), error.clone()))
+            }
+            _ => None,
+        };
         let step = match outcome {
             Outcome::Accepted { provider_id } => Step::Succeeded {
                 attempt,
@@ -343,6 +374,9 @@ impl Deliverer {
             },
         );
         self.record(&delivery, step).await?;
+        if let Some((endpoint, error)) = gone {
+            self.disable(endpoint, due.delivery_id, error).await?;
+        }
         self.release(&due).await
     }
 
@@ -371,16 +405,38 @@ impl Deliverer {
             step,
             at: self.clock.now(),
         });
+        let what = format!("a step of delivery {}", delivery.delivery_id);
+        self.execute(command, &what).await
+    }
+
+    /// Records that an endpoint answered 410 Gone: it takes no more deliveries until an
+    /// operator enables it again.
+    async fn disable(
+        &self,
+        endpoint: EndpointName,
+        delivery_id: DeliveryId,
+        error: String,
+    ) -> anyhow::Result<()> {
+        tracing::warn!(endpoint = %endpoint, delivery = %delivery_id, "a webhook endpoint answered 410 Gone; it is disabled until an admin enables it");
+        let command = Command::ChangeEndpoint(ChangeEndpoint {
+            endpoint,
+            change: EndpointChange::Gone { delivery_id, error },
+            at: self.clock.now(),
+        });
+        self.execute(command, "that a webhook endpoint is gone")
+            .await
+    }
+
+    /// Appends what a worker decided, as this node's worker.
+    async fn execute(&self, command: Command, what: &str) -> anyhow::Result<()> {
         let metadata = Metadata {
             actor: Some(format!("worker:{}", self.config.node)),
             ..Metadata::default()
         };
-        self.engine.execute(command, metadata).await.map_err(|e| {
-            anyhow::anyhow!(
-                "could not record a step of delivery {}: {e:?}",
-                delivery.delivery_id
-            )
-        })?;
+        self.engine
+            .execute(command, metadata)
+            .await
+            .map_err(|e| anyhow::anyhow!("could not record {what}: {e:?}"))?;
         Ok(())
     }
 

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 
 use super::event::{
     DeliveryAttempted, DeliveryEvent, DeliveryFailed, DeliveryRef, DeliveryRetried,
@@ -91,7 +91,8 @@ impl RetryPolicy {
             wait = wait.max(asked.min(Duration::from_secs(3_600)));
         }
         let wait = chrono::Duration::from_std(wait).ok()?;
-        Some(failed_at + wait)
+        // At the precision both backends keep, so the log and the delivery log agree.
+        Some((failed_at + wait).trunc_subsecs(6))
     }
 }
 
@@ -256,6 +257,8 @@ mod tests {
         assert_eq!(wait(3, 1.0), Some(60_000));
         assert_eq!(wait(7, 1.0), Some(600_000), "capped at 10 minutes");
         assert_eq!(wait(8, 0.5), None, "the eighth attempt was the last");
+        let odd = policy.next(1, at, None, 0.123_456_789).expect("a retry");
+        assert_eq!(odd.timestamp_subsec_nanos() % 1_000, 0, "microseconds, as stored");
         let asked = policy.next(1, at, Some(Duration::from_secs(120)), 0.0);
         assert_eq!(
             asked.map(|t| (t - at).num_seconds()),

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::{to_raw_value, RawValue};
 
+use super::endpoint::{endpoint_stream, EndpointEvent};
 use super::recipient::{recipient_stream, RecipientEvent};
 use super::values::{
     Body, Category, Channel, DeliveryId, Link, NotificationId, Payload, Priority, SkipReason,
@@ -335,6 +336,8 @@ pub enum Event {
     Recipient(RecipientEvent),
     /// `delivery.planned|skipped|attempted|succeeded|failed|retried`, as the inner event says.
     Delivery(DeliveryEvent),
+    /// `webhook.disabled` or `webhook.enabled`: a webhook endpoint's state.
+    Endpoint(EndpointEvent),
 }
 
 /// A stored event's type could not be turned back into a domain event.
@@ -365,6 +368,7 @@ impl Event {
             Event::PreferenceChanged(_) => "preference.changed",
             Event::Recipient(e) => e.type_name(),
             Event::Delivery(e) => e.type_name(),
+            Event::Endpoint(e) => e.type_name(),
         }
     }
 
@@ -384,12 +388,13 @@ impl Event {
             Event::Recipient(e) => recipient_stream(e.user()),
             // A notification's deliveries are part of its story: its stream, its history.
             Event::Delivery(e) => notification_stream(e.notification_id()),
+            Event::Endpoint(e) => endpoint_stream(e.endpoint()),
         }
     }
 
-    /// The person whose inbox or settings this event touches.
-    pub fn user(&self) -> &UserId {
-        match self {
+    /// The person whose inbox or settings this event touches; none for a webhook endpoint's.
+    pub fn user(&self) -> Option<&UserId> {
+        Some(match self {
             Event::NotificationSent(e) | Event::NotificationSuppressed(e) => &e.recipient,
             Event::NotificationSeen(e)
             | Event::NotificationRead(e)
@@ -400,7 +405,8 @@ impl Event {
             Event::PreferenceChanged(e) => &e.user,
             Event::Recipient(e) => e.user(),
             Event::Delivery(e) => e.recipient(),
-        }
+            Event::Endpoint(_) => return None,
+        })
     }
 
     /// The event's data as JSON text, serialized straight from the event: what the log stores.
@@ -416,6 +422,7 @@ impl Event {
             Event::PreferenceChanged(e) => to_raw_value(e),
             Event::Recipient(e) => e.to_raw_value(),
             Event::Delivery(e) => e.to_raw_value(),
+            Event::Endpoint(e) => e.to_raw_value(),
         };
         // Serializing these plain structs cannot fail: every field is a string, number, bool or map.
         raw.unwrap_or_else(|_| RawValue::NULL.to_owned())
@@ -436,6 +443,7 @@ impl Event {
             && !event_type.starts_with("preference.")
             && !event_type.starts_with("recipient.")
             && !event_type.starts_with("delivery.")
+            && !event_type.starts_with("webhook.")
         {
             return Ok(None);
         }
@@ -464,6 +472,8 @@ impl Event {
             DeliveryEvent::SUCCEEDED => Event::Delivery(DeliveryEvent::Succeeded(de(t, data)?)),
             DeliveryEvent::FAILED => Event::Delivery(DeliveryEvent::Failed(de(t, data)?)),
             DeliveryEvent::RETRIED => Event::Delivery(DeliveryEvent::Retried(de(t, data)?)),
+            EndpointEvent::DISABLED => Event::Endpoint(EndpointEvent::Disabled(de(t, data)?)),
+            EndpointEvent::ENABLED => Event::Endpoint(EndpointEvent::Enabled(de(t, data)?)),
             other => return Err(DecodeError::Unknown(other.to_owned(), version)),
         }))
     }

@@ -91,7 +91,8 @@ pub fn evolve(mut items: Vec<InboxItem>, position: i64, event: &Event) -> Vec<In
         Event::NotificationSuppressed(_)
         | Event::PreferenceChanged(_)
         | Event::Recipient(_)
-        | Event::Delivery(_) => {}
+        | Event::Delivery(_)
+        | Event::Endpoint(_) => {}
     }
     items
 }

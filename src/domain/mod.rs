@@ -5,6 +5,7 @@
 //! `evolve(State, &Event) -> State`, one module per stream kind.
 
 pub mod delivery;
+pub mod endpoint;
 pub mod event;
 pub mod inbox;
 pub mod notification;
@@ -56,4 +57,6 @@ pub enum Command {
     Recipients(recipient::RecipientCommand),
     /// A delivery worker's step: an attempt begun, its outcome, or a skip.
     RecordDelivery(delivery::RecordDelivery),
+    /// A webhook endpoint gone (410) or enabled again by an operator.
+    ChangeEndpoint(endpoint::ChangeEndpoint),
 }

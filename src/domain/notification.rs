@@ -264,6 +264,6 @@ pub fn evolve(state: Option<Notification>, event: &Event) -> Option<Notification
             }
             n
         }),
-        Event::PreferenceChanged(_) | Event::Delivery(_) => state,
+        Event::PreferenceChanged(_) | Event::Delivery(_) | Event::Endpoint(_) => state,
     }
 }

@@ -7,6 +7,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use super::{CommandError, CommittedEvents, Outcome};
+use crate::domain::endpoint::{endpoint_stream, EndpointState};
 use crate::domain::event::Event;
 use crate::domain::{notification, Channel, Command, Decide, UserId};
 use crate::eventlog::batch::Batch;
@@ -88,6 +89,11 @@ pub(super) async fn handle(
         }
         Command::RecordDelivery(cmd) => {
             let current = state::delivery_status(batch.tx(), cmd.delivery.delivery_id).await?;
+            cmd.decide(&current)
+        }
+        Command::ChangeEndpoint(cmd) => {
+            let stream = endpoint_stream(&cmd.endpoint);
+            let current = EndpointState::of(&batch.stream_events(&stream).await?);
             cmd.decide(&current)
         }
     };

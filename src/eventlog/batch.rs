@@ -67,6 +67,22 @@ impl Batch {
         Ok(v)
     }
 
+    /// Every event of one stream decoded, those pushed earlier in this batch included: the
+    /// state of a small stream that no projection keeps (a webhook endpoint's).
+    pub async fn stream_events(&mut self, stream_id: &str) -> anyhow::Result<Vec<Event>> {
+        let mut events = Vec::new();
+        for recorded in rows::read_stream_in(&mut self.tx, stream_id).await? {
+            events.extend(recorded.decode()?);
+        }
+        events.extend(
+            self.pending
+                .iter()
+                .filter(|(r, _)| r.stream_id == stream_id)
+                .map(|(_, e)| e.clone()),
+        );
+        Ok(events)
+    }
+
     /// Makes room for `additional` more events, so a large send grows its buffers once instead
     /// of copying them at every doubling.
     pub fn reserve(&mut self, additional: usize) {

@@ -167,6 +167,18 @@ pub async fn stream_version_in(tx: &mut WriteTx, stream_id: &str) -> anyhow::Res
     .with_context(|| format!("Failed to read the version of stream {stream_id}"))
 }
 
+/// Every event of one stream read inside a write transaction, in version order.
+pub async fn read_stream_in(tx: &mut WriteTx, stream_id: &str) -> anyhow::Result<Vec<RecordedEvent>> {
+    let sql = format!("SELECT {COLUMNS} FROM events WHERE stream_id = $1 ORDER BY stream_version");
+    on_tx!(tx, |c| {
+        let rows = sqlx::query(&sql).bind(stream_id).fetch_all(&mut **c).await?;
+        rows.iter()
+            .map(|r| recorded!(r))
+            .collect::<anyhow::Result<Vec<_>>>()
+    })
+    .with_context(|| format!("Failed to read stream {stream_id}"))
+}
+
 /// Inserts events with their positions: on Postgres by arrays, [`ARRAY_ROWS`] events a
 /// statement; elsewhere as multi-row `VALUES` lists.
 pub async fn insert_in(tx: &mut WriteTx, events: &[RecordedEvent]) -> anyhow::Result<()> {

@@ -99,7 +99,8 @@ pub fn derive(recorded: &RecordedEvent) -> anyhow::Result<Option<UserChange>> {
         Event::NotificationSuppressed(_)
         | Event::PreferenceChanged(_)
         | Event::Recipient(_)
-        | Event::Delivery(_) => return Ok(None),
+        | Event::Delivery(_)
+        | Event::Endpoint(_) => return Ok(None),
     };
     Ok(Some(change))
 }

@@ -40,7 +40,8 @@ fn changes(event: &Event) -> Vec<(&str, &str, (i64, i64))> {
         Event::NotificationSuppressed(_)
         | Event::PreferenceChanged(_)
         | Event::Recipient(_)
-        | Event::Delivery(_) => Vec::new(),
+        | Event::Delivery(_)
+        | Event::Endpoint(_) => Vec::new(),
     }
 }
 

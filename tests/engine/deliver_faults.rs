@@ -60,9 +60,7 @@ fn time(value: &Value) -> DateTime<Utc> {
         .to_utc()
 }
 
-/// `t` at the precision both backends keep. A `delivery.failed` records its `retry_at` to the
-/// nanosecond, which the delivery log keeps on SQLite and cuts to the microsecond on Postgres
-/// (see the ignored test at the end).
+/// `t` at the precision both backends keep (microseconds).
 fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
     t.trunc_subsecs(6)
 }
@@ -391,8 +389,6 @@ crate::on_both_backends!(
 
 /// The retry time a `delivery.failed` records is the delivery log's `dueAt`, as on SQLite.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "RetryPolicy::next (src/domain/delivery.rs:89-94) gives retry_at in nanoseconds \
-            (its jitter); Postgres keeps microseconds, so the log and the delivery log differ"]
 async fn on_postgres_the_retry_time_in_the_log_is_the_delivery_logs_due_time() {
     let receiver = Receiver::start(&[&secret(23)]);
     let url = receiver.url("/fail");

@@ -302,6 +302,7 @@ async fn a_lagging_tailer_neither_duplicates_nor_skips_changes_at_the_hand_over(
             max_page: 10,
             channels: vec![belfry::domain::Channel::InApp],
             routing: Default::default(),
+            webhooks: Vec::new().into(),
         },
         Limits {
             depth: 12,

@@ -14,6 +14,7 @@ mod crash;
 mod deliver;
 mod deliver_faults;
 mod email;
+mod endpoints;
 mod graphiql;
 mod hostile;
 mod idempotency;

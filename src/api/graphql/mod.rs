@@ -3,6 +3,7 @@
 //! [`Principal`] as request data.
 
 mod channels;
+mod endpoints;
 pub mod guard;
 mod mutation;
 mod observe;
@@ -14,6 +15,7 @@ pub mod types;
 use async_graphql::{Context, MergedObject, Schema};
 
 pub use channels::ChannelQuery;
+pub use endpoints::{EndpointMutation, EndpointQuery};
 pub use mutation::Mutation;
 pub use observe::{Exchange, Observe};
 pub use query::Query;
@@ -31,22 +33,23 @@ use crate::metrics::Metrics;
 /// The schema type every transport executes against.
 pub type BelfrySchema = Schema<QueryRoot, MutationRoot, Subscription>;
 
-// Every query: the inbox's and operators' (`Query`), the recipient directory's and the
-// channels delivered here. Plain comments, as a doc comment would become the root type's
+// Every query: the inbox's and operators' (`Query`), the recipient directory's, the
+// channels delivered here and the webhook endpoints'. Plain comments, as a doc comment would become the root type's
 // description in the schema.
 #[derive(MergedObject)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(Query, RecipientQuery, ChannelQuery);
+pub struct QueryRoot(Query, RecipientQuery, ChannelQuery, EndpointQuery);
 
-// Every mutation: sends and inbox changes (`Mutation`) and the recipient directory's.
+// Every mutation: sends and inbox changes (`Mutation`), the recipient directory's and the
+// webhook endpoints'.
 #[derive(MergedObject)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(Mutation, RecipientMutation);
+pub struct MutationRoot(Mutation, RecipientMutation, EndpointMutation);
 
 fn roots() -> (QueryRoot, MutationRoot, Subscription) {
     (
-        QueryRoot(Query, RecipientQuery, ChannelQuery),
-        MutationRoot(Mutation, RecipientMutation),
+        QueryRoot(Query, RecipientQuery, ChannelQuery, EndpointQuery),
+        MutationRoot(Mutation, RecipientMutation, EndpointMutation),
         Subscription,
     )
 }
@@ -62,6 +65,8 @@ pub struct ApiContext {
     pub channels: Vec<Channel>,
     /// The routes of each category whose sends name none.
     pub routing: std::sync::Arc<crate::domain::Routing>,
+    /// The webhook endpoints configured here.
+    pub webhooks: std::sync::Arc<[crate::delivery::webhook::WebhookEndpoint]>,
 }
 
 /// Limits on what a single request may ask for.

@@ -200,11 +200,11 @@ impl Query {
             Some(decoded) => decoded.map_err(|e| ApiError::internal(e.into()))?,
             None => None,
         };
-        let Some(first) = first else {
+        let Some(user) = first.as_ref().and_then(Event::user) else {
             return Err(ApiError::NotFound(format!("notification {id} not found")).into());
         };
         let bulk = log
-            .read_stream(&inbox_stream(first.user()))
+            .read_stream(&inbox_stream(user))
             .await
             .map_err(ApiError::internal)?;
         for recorded in bulk {

@@ -6,12 +6,16 @@ use std::time::Duration;
 use reqwest::Url;
 use serde::Deserialize;
 
+use sha2::{Digest, Sha256};
+
 use super::WebhookSecret;
+use crate::domain::endpoint::EndpointName;
 use crate::domain::Category;
 
 /// One webhook endpoint, as configured in a `[[webhooks]]` table:
 /// ```toml
 /// [[webhooks]]
+/// name = "ops-hooks"                                 # optional; see [`WebhookEndpoint::name`]
 /// url = "https://hooks.example.com/belfry"
 /// secrets = ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]  # two during a rotation
 /// categories = ["billing", "stock"]                   # optional; empty or absent: all
@@ -21,6 +25,7 @@ use crate::domain::Category;
 #[derive(Clone, Deserialize)]
 #[serde(try_from = "RawEndpoint")]
 pub struct WebhookEndpoint {
+    name: EndpointName,
     pub(super) url: Url,
     pub(super) secrets: Vec<WebhookSecret>,
     categories: Vec<Category>,
@@ -30,6 +35,8 @@ pub struct WebhookEndpoint {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawEndpoint {
+    #[serde(default)]
+    name: Option<String>,
     url: String,
     secrets: Vec<WebhookSecret>,
     #[serde(default)]
@@ -59,7 +66,14 @@ impl TryFrom<RawEndpoint> for WebhookEndpoint {
         if raw.timeout_ms == 0 {
             return Err(EndpointError::ZeroTimeout);
         }
+        let name = match raw.name {
+            Some(name) => {
+                EndpointName::parse(&name).map_err(|e| EndpointError::Name(e.to_string()))?
+            }
+            None => derived_name(&url),
+        };
         Ok(Self {
+            name,
             url,
             secrets: raw.secrets,
             categories: raw.categories,
@@ -68,7 +82,46 @@ impl TryFrom<RawEndpoint> for WebhookEndpoint {
     }
 }
 
+/// A name for an endpoint configured without one: its host and the first eight hex digits of
+/// the SHA-256 of its whole URL (stable while the URL is, and naming no path or token).
+fn derived_name(url: &Url) -> EndpointName {
+    let digest = Sha256::digest(url.as_str().as_bytes());
+    let host: String = url
+        .host_str()
+        .unwrap_or("endpoint")
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(EndpointName::MAX - 9)
+        .collect();
+    let host = host.trim_start_matches(['.', '-']);
+    let host = if host.is_empty() { "endpoint" } else { host };
+    let hex: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+    EndpointName::parse(&format!("{host}-{hex}")).unwrap_or_else(|_| {
+        // Unreachable for the characters kept above; a name the log can hold regardless.
+        EndpointName::parse(&format!("endpoint-{hex}")).unwrap_or_else(|_| unreachable!())
+    })
+}
+
 impl WebhookEndpoint {
+    /// How the log, the API and the CLI name this endpoint: `name` from the configuration, or
+    /// one derived from the URL. A disabled endpoint is disabled under this name, so renaming
+    /// it (or changing the URL of an unnamed one) starts it afresh.
+    pub fn name(&self) -> &EndpointName {
+        &self.name
+    }
+
+    /// The categories it takes; empty: every one.
+    pub fn categories(&self) -> &[Category] {
+        &self.categories
+    }
+
     pub fn url(&self) -> &Url {
         &self.url
     }
@@ -94,6 +147,7 @@ impl WebhookEndpoint {
 impl fmt::Debug for WebhookEndpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebhookEndpoint")
+            .field("name", &self.name)
             .field("origin", &self.origin())
             .field("secrets", &self.secrets.len())
             .field("categories", &self.categories)
@@ -120,4 +174,6 @@ pub enum EndpointError {
     SecretLength(usize),
     #[error("webhook timeout_ms must be more than 0")]
     ZeroTimeout,
+    #[error("{0}")]
+    Name(String),
 }

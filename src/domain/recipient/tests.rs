@@ -364,5 +364,5 @@ fn the_logged_event_names_fields_never_their_values_and_reads_back() {
     );
     let decoded = Event::decode(event.type_name(), Event::VERSION, json.get()).expect("decodes");
     assert_eq!(decoded.as_ref(), Some(event));
-    assert_eq!(decoded.map(|e| e.user().clone()), Some(user("ann")));
+    assert_eq!(decoded.and_then(|e| e.user().cloned()), Some(user("ann")));
 }

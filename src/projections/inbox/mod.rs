@@ -107,7 +107,8 @@ pub(super) async fn apply(
             Event::NotificationSuppressed(_)
             | Event::PreferenceChanged(_)
             | Event::Recipient(_)
-            | Event::Delivery(_) => {}
+            | Event::Delivery(_)
+            | Event::Endpoint(_) => {}
         }
     }
     pending.flush(tx, table).await
