@@ -87,78 +87,119 @@ pub(super) async fn apply(
                 .map(|r| r.rows_affected()))
         }
         Event::Delivery(DeliveryEvent::Attempted(e)) => {
-            let sql = format!(
-                "UPDATE {table} SET status = $1, attempts = $2, updated_at = $3, position = $4 \
-                 WHERE delivery_id = $5"
-            );
-            on_tx!(tx, |c| sqlx::query(&sql)
-                .bind(status::SENDING)
-                .bind(i32::try_from(e.attempt).unwrap_or(i32::MAX))
-                .bind(e.at)
-                .bind(position)
-                .bind(e.delivery.delivery_id.as_uuid())
-                .execute(&mut **c)
-                .await
-                .map(|r| r.rows_affected()))
+            Update {
+                delivery: e.delivery.delivery_id,
+                status: status::SENDING,
+                set: &[Set::Attempts(e.attempt)],
+                at: e.at,
+            }
+            .apply(tx, table, position)
+            .await
         }
         Event::Delivery(DeliveryEvent::Succeeded(e)) => {
-            let sql = format!(
-                "UPDATE {table} SET status = $1, attempts = $2, provider_id = $3, due_at = NULL, \
-                 updated_at = $4, position = $5 WHERE delivery_id = $6"
-            );
-            on_tx!(tx, |c| sqlx::query(&sql)
-                .bind(status::SUCCEEDED)
-                .bind(i32::try_from(e.attempt).unwrap_or(i32::MAX))
-                .bind(e.provider_id.as_deref())
-                .bind(e.at)
-                .bind(position)
-                .bind(e.delivery.delivery_id.as_uuid())
-                .execute(&mut **c)
-                .await
-                .map(|r| r.rows_affected()))
+            Update {
+                delivery: e.delivery.delivery_id,
+                status: status::SUCCEEDED,
+                set: &[
+                    Set::Attempts(e.attempt),
+                    Set::ProviderId(e.provider_id.as_deref()),
+                    Set::DueAt(None),
+                ],
+                at: e.at,
+            }
+            .apply(tx, table, position)
+            .await
         }
         // Retrying: due again at its retry time; failed for good: settled.
         Event::Delivery(DeliveryEvent::Failed(e)) => {
-            let sql = format!(
-                "UPDATE {table} SET status = $1, attempts = $2, last_error = $3, due_at = $4, \
-                 updated_at = $5, position = $6 WHERE delivery_id = $7"
-            );
-            let settled_as = if e.retry_at.is_some() {
-                status::RETRYING
-            } else {
-                status::FAILED
-            };
-            on_tx!(tx, |c| sqlx::query(&sql)
-                .bind(settled_as)
-                .bind(i32::try_from(e.attempt).unwrap_or(i32::MAX))
-                .bind(e.error.as_str())
-                .bind(e.retry_at)
-                .bind(e.at)
-                .bind(position)
-                .bind(e.delivery.delivery_id.as_uuid())
-                .execute(&mut **c)
-                .await
-                .map(|r| r.rows_affected()))
+            Update {
+                delivery: e.delivery.delivery_id,
+                status: if e.retry_at.is_some() {
+                    status::RETRYING
+                } else {
+                    status::FAILED
+                },
+                set: &[
+                    Set::Attempts(e.attempt),
+                    Set::LastError(&e.error),
+                    Set::DueAt(e.retry_at),
+                ],
+                at: e.at,
+            }
+            .apply(tx, table, position)
+            .await
         }
         // One more attempt, asked for by an operator: due at once.
         Event::Delivery(DeliveryEvent::Retried(e)) => {
-            let sql = format!(
-                "UPDATE {table} SET status = $1, due_at = $2, updated_at = $2, position = $3 \
-                 WHERE delivery_id = $4"
-            );
-            on_tx!(tx, |c| sqlx::query(&sql)
-                .bind(status::RETRYING)
-                .bind(e.at)
-                .bind(position)
-                .bind(e.delivery.delivery_id.as_uuid())
-                .execute(&mut **c)
-                .await
-                .map(|r| r.rows_affected()))
+            Update {
+                delivery: e.delivery.delivery_id,
+                status: status::RETRYING,
+                set: &[Set::DueAt(Some(e.at))],
+                at: e.at,
+            }
+            .apply(tx, table, position)
+            .await
         }
         _ => return Ok(()),
     };
     result.with_context(|| format!("Failed to project event {position} into {table}"))?;
     Ok(())
+}
+
+/// What a later fact of a delivery changes in its row: its status, time and position, and
+/// the columns in `set`. Every other column keeps its value: an attempt leaves the due time
+/// as it was, a retry the attempts and the last error.
+struct Update<'a> {
+    delivery: DeliveryId,
+    status: &'static str,
+    set: &'a [Set<'a>],
+    at: DateTime<Utc>,
+}
+
+/// A column a fact sets besides the status, time and position.
+enum Set<'a> {
+    Attempts(u32),
+    ProviderId(Option<&'a str>),
+    LastError(&'a str),
+    /// `None` clears it: a settled delivery is no longer due.
+    DueAt(Option<DateTime<Utc>>),
+}
+
+impl Update<'_> {
+    /// How many rows it changed: none for a delivery the table does not hold.
+    async fn apply(
+        &self,
+        tx: &mut WriteTx,
+        table: &str,
+        position: i64,
+    ) -> Result<u64, sqlx::Error> {
+        on_tx!(tx, |c| {
+            let mut update = sqlx::QueryBuilder::new(format!("UPDATE {table} SET status = "));
+            update.push_bind(self.status);
+            for set in self.set {
+                match *set {
+                    Set::Attempts(n) => update
+                        .push(", attempts = ")
+                        .push_bind(i32::try_from(n).unwrap_or(i32::MAX)),
+                    Set::ProviderId(id) => update.push(", provider_id = ").push_bind(id),
+                    Set::LastError(error) => update.push(", last_error = ").push_bind(error),
+                    Set::DueAt(due) => update.push(", due_at = ").push_bind(due),
+                };
+            }
+            update
+                .push(", updated_at = ")
+                .push_bind(self.at)
+                .push(", position = ")
+                .push_bind(position)
+                .push(" WHERE delivery_id = ")
+                .push_bind(self.delivery.as_uuid());
+            update
+                .build()
+                .execute(&mut **c)
+                .await
+                .map(|r| r.rows_affected())
+        })
+    }
 }
 
 /// One delivery as the delivery log shows it.

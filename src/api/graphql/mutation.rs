@@ -205,7 +205,7 @@ impl Mutation {
             .await
             .map_err(ApiError::internal)?
             .ok_or_else(|| ApiError::NotFound(format!("delivery {id} not found")))?;
-        Ok(row.into())
+        Ok(ChannelDelivery(row))
     }
 
     /// Sets switches of the viewer's preferences; returns every explicit switch.

@@ -157,7 +157,7 @@ impl Query {
         let rows = crate::projections::deliveries::of_notification(api(ctx).engine.db(), id)
             .await
             .map_err(ApiError::internal)?;
-        Ok(rows.into_iter().map(Into::into).collect())
+        Ok(rows.into_iter().map(ChannelDelivery).collect())
     }
 
     /// Deliveries in one status whose last change was at or after `since` (default: an hour
@@ -182,7 +182,7 @@ impl Query {
         )
         .await
         .map_err(ApiError::internal)?;
-        Ok(rows.into_iter().map(Into::into).collect())
+        Ok(rows.into_iter().map(ChannelDelivery).collect())
     }
 
     /// Every event that touched one notification, oldest first: the audit trail (API keys

@@ -8,6 +8,7 @@ use base64::Engine as _;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{Channel as DomainChannel, Priority as DomainPriority};
+use crate::projections::deliveries::DeliveryRow;
 use crate::projections::read::{self, InboxEntry};
 
 /// A place in the log. Opaque to clients: pass it back as `after` or `upTo`.
@@ -358,50 +359,60 @@ impl DeliveryStatus {
     }
 }
 
+/// One delivery as the delivery log stores it, shown to operators.
+pub struct ChannelDelivery(pub DeliveryRow);
+
 /// One delivery of a notification on an external channel, for operators: the delivery log.
-#[derive(SimpleObject)]
-pub struct ChannelDelivery {
+#[Object]
+impl ChannelDelivery {
     /// The same on every attempt: the email's `Message-ID`, the webhook's `webhook-id`.
-    pub id: ID,
-    pub notification_id: ID,
-    pub recipient: String,
-    pub category: String,
-    pub channel: String,
+    async fn id(&self) -> ID {
+        ID(self.0.delivery_id.to_string())
+    }
+    async fn notification_id(&self) -> ID {
+        ID(self.0.notification_id.to_string())
+    }
+    async fn recipient(&self) -> &str {
+        &self.0.recipient
+    }
+    async fn category(&self) -> &str {
+        &self.0.category
+    }
+    async fn channel(&self) -> &str {
+        &self.0.channel
+    }
     /// `planned` (waiting for its due time), `sending` (an attempt begun), `retrying` (due
     /// again at `dueAt`), `succeeded`, `failed` (for good) or `skipped` (see `reason`).
-    pub status: String,
+    async fn status(&self) -> &str {
+        &self.0.status
+    }
     /// When it falls due; null once it is settled.
-    pub due_at: Option<DateTime<Utc>>,
+    async fn due_at(&self) -> Option<DateTime<Utc>> {
+        self.0.due_at
+    }
     /// `read` or `seen`: what calls it off before it falls due.
-    pub unless: Option<String>,
+    async fn unless(&self) -> Option<&str> {
+        self.0.unless_flag.as_deref()
+    }
     /// Why it was skipped: `muted`, `read`, `seen`, `no_address`, `expired`.
-    pub reason: Option<String>,
-    pub attempts: i32,
-    pub last_error: Option<String>,
+    async fn reason(&self) -> Option<&str> {
+        self.0.reason.as_deref()
+    }
+    async fn attempts(&self) -> i32 {
+        self.0.attempts
+    }
+    async fn last_error(&self) -> Option<&str> {
+        self.0.last_error.as_deref()
+    }
     /// The provider's id for the message, once accepted.
-    pub provider_id: Option<String>,
-    pub planned_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-impl From<crate::projections::deliveries::DeliveryRow> for ChannelDelivery {
-    fn from(row: crate::projections::deliveries::DeliveryRow) -> Self {
-        ChannelDelivery {
-            id: ID(row.delivery_id.to_string()),
-            notification_id: ID(row.notification_id.to_string()),
-            recipient: row.recipient,
-            category: row.category,
-            channel: row.channel,
-            status: row.status,
-            due_at: row.due_at,
-            unless: row.unless_flag,
-            reason: row.reason,
-            attempts: row.attempts,
-            last_error: row.last_error,
-            provider_id: row.provider_id,
-            planned_at: row.planned_at,
-            updated_at: row.updated_at,
-        }
+    async fn provider_id(&self) -> Option<&str> {
+        self.0.provider_id.as_deref()
+    }
+    async fn planned_at(&self) -> DateTime<Utc> {
+        self.0.planned_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
     }
 }
 
