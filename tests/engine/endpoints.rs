@@ -130,6 +130,47 @@ async fn a_webhook_endpoint_that_answers_gone_is_disabled_until_an_admin_enables
     settled(&app, &second[0], "succeeded").await;
     assert_eq!(first_delivery(&app, &second[0]).await["attempts"], 1);
 
+    // From the shell: list shows it enabled; after another 410 it is disabled again, and
+    // `enable` turns it back on.
+    let config = app.store.dir().join("hooks.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[webhooks]]\nname = \"ops-hooks\"\nurl = \"{url}\"\nsecrets = [\"{}\"]\n",
+            secret(30)
+        ),
+    )
+    .expect("write the config");
+    let config = config.to_str().expect("a path");
+    let listed =
+        crate::cli::belfry(&app.store.url, &["--config", config, "webhooks", "list"]).await;
+    assert_eq!(listed.code(), Some(0), "{}", listed.stderr);
+    let line: Value = serde_json::from_str(listed.stdout.trim()).expect("one JSON line");
+    assert_eq!(line["name"], "ops-hooks");
+    assert_eq!(line["enabled"], true);
+    let unknown = crate::cli::belfry(
+        &app.store.url,
+        &["--config", config, "webhooks", "enable", "x"],
+    )
+    .await;
+    assert_eq!(unknown.code(), Some(2), "{}", unknown.stderr);
+    assert!(
+        unknown.stderr.contains("no webhook endpoint named \"x\""),
+        "{}",
+        unknown.stderr
+    );
+    let enabled = crate::cli::belfry(
+        &app.store.url,
+        &["--config", config, "webhooks", "enable", "ops-hooks"],
+    )
+    .await;
+    assert_eq!(enabled.code(), Some(0), "{}", enabled.stderr);
+    assert!(
+        enabled.stdout.contains("was enabled already"),
+        "{}",
+        enabled.stdout
+    );
+
     // The facts of the endpoint are in its own stream, in the log.
     let types: Vec<String> = app
         .store

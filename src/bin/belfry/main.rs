@@ -7,6 +7,7 @@ mod recipients;
 mod send;
 mod serve;
 mod store;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -19,6 +20,7 @@ use credentials::{parse_ttl, KeysCmd};
 use deliveries::DeliveriesCmd;
 use recipients::RecipientsCmd;
 use send::SendArgs;
+use webhooks::WebhooksCmd;
 
 /// mimalloc instead of the system allocator: requests allocate many small, short-lived
 /// objects across threads, where glibc's malloc spent a fifth of the server's CPU
@@ -107,6 +109,11 @@ enum Cmd {
         #[command(subcommand)]
         command: DeliveriesCmd,
     },
+    /// The webhook endpoints: list them with their state, enable one that answered 410 Gone.
+    Webhooks {
+        #[command(subcommand)]
+        command: WebhooksCmd,
+    },
 }
 
 fn main() -> ExitCode {
@@ -182,5 +189,6 @@ async fn run(command: Cmd, settings: Settings) -> anyhow::Result<ExitCode> {
         Cmd::Keys { command } => credentials::keys(settings, command).await,
         Cmd::Recipients { command } => recipients::run(settings, command).await,
         Cmd::Deliveries { command } => deliveries::run(settings, command).await,
+        Cmd::Webhooks { command } => webhooks::run(settings, command).await,
     }
 }
