@@ -152,22 +152,6 @@ fn parse(row: DueRow) -> anyhow::Result<Option<Due>> {
     }))
 }
 
-/// Gives a claim back once its outcome is recorded (a retry is due again at its own time).
-pub async fn release(db: &Db, owner: &str, delivery: DeliveryId) -> anyhow::Result<()> {
-    let mut tx = db.begin_plain().await?;
-    on_tx!(&mut tx, |c| sqlx::query(
-        "DELETE FROM delivery_leases WHERE delivery_id = $1 AND owner = $2"
-    )
-    .bind(delivery.as_uuid())
-    .bind(owner)
-    .execute(&mut **c)
-    .await
-    .map(|r| r.rows_affected()))
-    .context("Failed to release a delivery's lease")?;
-    tx.commit().await?;
-    Ok(())
-}
-
 /// When the next delivery falls due at or after `now`'s view of the leases, if any is open:
 /// the earliest due time among deliveries no lease holds, or the earliest expiry of a lease
 /// on an open one (its worker may have died). Both walk an index from the front, so a large

@@ -285,7 +285,7 @@ impl Deliverer {
                 },
             )
             .await?;
-            return self.release(&due).await;
+            return Ok(());
         }
         let disabled = webhook
             .zip(endpoint.as_ref())
@@ -298,7 +298,7 @@ impl Deliverer {
                 retry_at: None,
             };
             self.record(&delivery, step).await?;
-            return self.release(&due).await;
+            return Ok(());
         }
         let attempt = due.attempts + 1;
         self.record(&delivery, Step::Attempt { attempt }).await?;
@@ -377,7 +377,7 @@ impl Deliverer {
         if let Some((endpoint, error)) = gone {
             self.disable(endpoint, due.delivery_id, error).await?;
         }
-        self.release(&due).await
+        Ok(())
     }
 
     /// The notification as it was sent, from the head of its stream (a suppressed one is in
@@ -438,10 +438,6 @@ impl Deliverer {
             .await
             .map_err(|e| anyhow::anyhow!("could not record {what}: {e:?}"))?;
         Ok(())
-    }
-
-    async fn release(&self, due: &Due) -> anyhow::Result<()> {
-        schedule::release(self.engine.db(), &self.config.node, due.delivery_id).await
     }
 }
 

@@ -130,6 +130,16 @@ pub enum Step {
     Retry,
 }
 
+impl Step {
+    /// Whether it ends an attempt (or calls the delivery off): the worker's claim has served.
+    pub fn is_outcome(&self) -> bool {
+        matches!(
+            self,
+            Step::Succeeded { .. } | Step::Failed { .. } | Step::Skipped { .. }
+        )
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordDelivery {
     pub delivery: DeliveryRef,
@@ -258,7 +268,11 @@ mod tests {
         assert_eq!(wait(7, 1.0), Some(600_000), "capped at 10 minutes");
         assert_eq!(wait(8, 0.5), None, "the eighth attempt was the last");
         let odd = policy.next(1, at, None, 0.123_456_789).expect("a retry");
-        assert_eq!(odd.timestamp_subsec_nanos() % 1_000, 0, "microseconds, as stored");
+        assert_eq!(
+            odd.timestamp_subsec_nanos() % 1_000,
+            0,
+            "microseconds, as stored"
+        );
         let asked = policy.next(1, at, Some(Duration::from_secs(120)), 0.0);
         assert_eq!(
             asked.map(|t| (t - at).num_seconds()),

@@ -89,6 +89,9 @@ pub(super) async fn handle(
         }
         Command::RecordDelivery(cmd) => {
             let current = state::delivery_status(batch.tx(), cmd.delivery.delivery_id).await?;
+            if cmd.step.is_outcome() {
+                state::release_lease(batch.tx(), cmd.delivery.delivery_id).await?;
+            }
             cmd.decide(&current)
         }
         Command::ChangeEndpoint(cmd) => {

@@ -226,3 +226,19 @@ pub async fn delivery_status(
         _ => delivery::Status::Open,
     }))
 }
+
+/// Ends any worker's claim on a delivery, in the transaction that records its outcome: the
+/// outcome settles it or sets its retry time, so the claim has served (a retry is claimed
+/// again at its own time). The lease table sits beside the deliveries projection, outside
+/// the log, and a replay never touches it.
+pub async fn release_lease(tx: &mut WriteTx, delivery: DeliveryId) -> anyhow::Result<()> {
+    on_tx!(tx, |c| sqlx::query(
+        "DELETE FROM delivery_leases WHERE delivery_id = $1"
+    )
+    .bind(delivery.as_uuid())
+    .execute(&mut **c)
+    .await
+    .map(|r| r.rows_affected()))
+    .with_context(|| format!("Failed to release the lease of delivery {delivery}"))?;
+    Ok(())
+}
