@@ -167,6 +167,16 @@ fn delivery_channels(settings: &Settings) -> anyhow::Result<Channels> {
 impl Application {
     /// Opens the database, starts the engine and binds the listener (port 0 picks a free one).
     pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
+        Self::build_clocked(settings, Arc::new(SystemClock)).await
+    }
+
+    /// [`Application::build`] with every rule that reads the time reading it from `clock`:
+    /// sends, the API's other changes, the unsubscribe links and the delivery workers (tests
+    /// drive it instead of sleeping).
+    pub async fn build_clocked(
+        settings: &Settings,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Application> {
         let (tokens, source) = token_verifier(settings)?;
         let db = open_db(settings).await?;
         let metrics = Metrics::new();
@@ -209,6 +219,7 @@ impl Application {
                     .collect(),
                 routing: Arc::new(routing(settings)?),
                 webhooks: settings.webhooks.clone().into(),
+                clock: clock.clone(),
             },
             Limits {
                 depth: settings.query_depth,
@@ -243,6 +254,7 @@ impl Application {
             demo: demo.clone(),
             cors_origins,
             links: links.clone(),
+            clock: clock.clone(),
         };
         let deliverer = Deliverer {
             engine: state.engine.clone(),
@@ -251,7 +263,7 @@ impl Application {
             directory: Arc::new(RecipientDirectory(state.engine.db().clone())),
             links,
             preferences_url: settings.preferences_url.clone(),
-            clock: Arc::new(SystemClock),
+            clock: clock.clone(),
             remote: Arc::new(Notify::new()),
             config: WorkerConfig {
                 lease: Duration::from_secs(settings.delivery_lease_secs.max(1)),
@@ -283,12 +295,6 @@ impl Application {
             demo,
             deliverer,
         })
-    }
-
-    /// The delivery workers read time from `clock` (tests drive it).
-    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.deliverer.clock = clock;
-        self
     }
 
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {

@@ -44,4 +44,6 @@ pub struct ApiState {
     pub cors_origins: Vec<axum::http::HeaderValue>,
     /// Signs and checks the one-click unsubscribe links of emails, when `public_url` is set.
     pub links: Option<crate::delivery::links::LinkSigner>,
+    /// The time the changes made here are stamped with.
+    pub clock: std::sync::Arc<dyn crate::clock::Clock>,
 }

@@ -10,7 +10,6 @@ use axum::routing::get;
 use axum::Router;
 
 use super::ApiState;
-use crate::clock::now;
 use crate::delivery::links::Unsubscribe;
 use crate::domain::preferences::SetPreferences;
 use crate::domain::{Channel, Command};
@@ -60,7 +59,7 @@ async fn one_click(State(state): State<ApiState>, Path(token): Path<String>) -> 
     let command = Command::SetPreferences(SetPreferences {
         user: request.user.clone(),
         changes: vec![(request.category.clone(), Channel::Email, false)],
-        at: now(),
+        at: state.clock.now(),
     });
     let metadata = Metadata {
         actor: Some(format!("unsubscribe-link:{}", request.user)),

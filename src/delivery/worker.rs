@@ -373,11 +373,12 @@ impl Deliverer {
                 _ => "failed",
             },
         );
-        self.record(&delivery, step).await?;
+        // The endpoint is disabled before the delivery's failure is recorded: whoever sees
+        // the failure sees the endpoint disabled too.
         if let Some((endpoint, error)) = gone {
             self.disable(endpoint, due.delivery_id, error).await?;
         }
-        Ok(())
+        self.record(&delivery, step).await
     }
 
     /// The notification as it was sent, from the head of its stream (a suppressed one is in

@@ -168,10 +168,16 @@ pub async fn stream_version_in(tx: &mut WriteTx, stream_id: &str) -> anyhow::Res
 }
 
 /// Every event of one stream read inside a write transaction, in version order.
-pub async fn read_stream_in(tx: &mut WriteTx, stream_id: &str) -> anyhow::Result<Vec<RecordedEvent>> {
+pub async fn read_stream_in(
+    tx: &mut WriteTx,
+    stream_id: &str,
+) -> anyhow::Result<Vec<RecordedEvent>> {
     let sql = format!("SELECT {COLUMNS} FROM events WHERE stream_id = $1 ORDER BY stream_version");
     on_tx!(tx, |c| {
-        let rows = sqlx::query(&sql).bind(stream_id).fetch_all(&mut **c).await?;
+        let rows = sqlx::query(&sql)
+            .bind(stream_id)
+            .fetch_all(&mut **c)
+            .await?;
         rows.iter()
             .map(|r| recorded!(r))
             .collect::<anyhow::Result<Vec<_>>>()

@@ -48,12 +48,11 @@ impl Node {
         Self::start_with_clock(settings, Arc::new(SystemClock)).await
     }
 
-    /// A node whose delivery workers read time from `clock`.
+    /// A node that reads time from `clock` (its sends and its delivery workers).
     pub async fn start_with_clock(settings: &Settings, clock: Arc<dyn Clock>) -> Node {
-        let app = Application::build(settings)
+        let app = Application::build_clocked(settings, clock)
             .await
-            .expect("build the app")
-            .with_clock(clock);
+            .expect("build the app");
         let port = app.port();
         let stop = CancellationToken::new();
         let task = tokio::spawn(app.run_until_stopped(stop.clone()));

@@ -22,8 +22,9 @@ const SEND: &str = "mutation($input: SendNotificationInput!) { \
 const DELIVERIES: &str = "query($id: ID!) { deliveries(notificationId: $id) { \
     id channel status dueAt reason attempts lastError providerId } }";
 
-/// The workers' clock, a minute ahead of the sends' (which read the system clock), so what is
-/// due at once is due for the workers too and what is delayed waits until the test moves it.
+/// The server's clock (its sends and its workers read it), a minute ahead of the system's so
+/// that nothing in a test can pass by reading the system clock; what is delayed waits until
+/// the test moves it.
 pub(crate) fn workers_clock() -> Arc<ManualClock> {
     Arc::new(ManualClock::new(
         chrono::Utc::now() + chrono::Duration::seconds(60),

@@ -83,13 +83,13 @@ async fn with_email(app: &TestApp, users: &[&str]) {
     .await;
 }
 
-/// Moves the workers' clock just past `row`'s due time.
+/// Moves the server's clock just past `row`'s due time.
 fn advance_past_due(clock: &ManualClock, row: &Value) {
     clock.advance(time(&row["dueAt"]) - clock.now() + Duration::seconds(1));
 }
 
-/// Moves the workers' clock by `by` and returns once the workers have looked at the schedule
-/// at the new time: a probe, sent now to `to` on `channel` and due halfway through `by`, can
+/// Moves the server's clock by `by` and returns once the workers have looked at the schedule
+/// at the new time: a probe, sent just before to `to` on `channel` and due halfway through `by`, can
 /// only be claimed at the new time, and whatever else is due by then is claimed with it. The
 /// probe's notification id, once its delivery is settled as `status`.
 async fn advance_and_probe(
@@ -101,11 +101,10 @@ async fn advance_and_probe(
     status: &str,
 ) -> String {
     let before = clock.now();
-    clock.advance(by);
-    // A send's due time is on the system clock, behind the workers' by their head start.
-    let after = (clock.now() - by / 2 - Utc::now()).num_seconds();
-    let route = json!([{ "channel": channel, "afterSeconds": after }]);
+    // Sent before the clock moves, due halfway through the move.
+    let route = json!([{ "channel": channel, "afterSeconds": (by / 2).num_seconds() }]);
     let probe = send(app, &[to], "Probe", route).await.remove(0);
+    clock.advance(by);
     settled(app, &probe, status).await;
     let facts = history(app, &probe).await;
     let (_, planned) = facts

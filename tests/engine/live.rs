@@ -303,6 +303,7 @@ async fn a_lagging_tailer_neither_duplicates_nor_skips_changes_at_the_hand_over(
             channels: vec![belfry::domain::Channel::InApp],
             routing: Default::default(),
             webhooks: Vec::new().into(),
+            clock: std::sync::Arc::new(belfry::clock::SystemClock),
         },
         Limits {
             depth: 12,

@@ -6,7 +6,6 @@ use chrono::{DateTime, Utc};
 
 use super::{api, metadata, service, ApiError};
 use crate::auth::Scope;
-use crate::clock::now;
 use crate::delivery::endpoints;
 use crate::delivery::webhook::WebhookEndpoint as Configured;
 use crate::domain::endpoint::{ChangeEndpoint, EndpointChange, EndpointState};
@@ -102,7 +101,7 @@ impl EndpointMutation {
         let command = Command::ChangeEndpoint(ChangeEndpoint {
             endpoint: endpoint.name().clone(),
             change: EndpointChange::Enable,
-            at: now(),
+            at: api.clock.now(),
         });
         api.engine
             .execute(command, metadata(ctx))

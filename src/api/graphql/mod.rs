@@ -67,6 +67,8 @@ pub struct ApiContext {
     pub routing: std::sync::Arc<crate::domain::Routing>,
     /// The webhook endpoints configured here.
     pub webhooks: std::sync::Arc<[crate::delivery::webhook::WebhookEndpoint]>,
+    /// The time every change the API makes is stamped with.
+    pub clock: std::sync::Arc<dyn crate::clock::Clock>,
 }
 
 /// Limits on what a single request may ask for.

@@ -11,7 +11,7 @@ use super::types::{
 };
 use super::{api, metadata, service, viewer, ApiError};
 use crate::auth::Scope;
-use crate::clock::{notification_id, now};
+use crate::clock::notification_id;
 use crate::domain::delivery::{RecordDelivery, Step};
 use crate::domain::event::Event;
 use crate::domain::inbox::{Mark, MarkAll};
@@ -112,9 +112,13 @@ impl Mutation {
         input: SendNotificationInput,
     ) -> Result<SendResult> {
         service(ctx, Scope::Send)?;
-        let command =
-            SendNotification::parse_routed(input.into(), &api(ctx).routing, now(), notification_id)
-                .map_err(ApiError::from)?;
+        let command = SendNotification::parse_routed(
+            input.into(),
+            &api(ctx).routing,
+            api(ctx).clock.now(),
+            notification_id,
+        )
+        .map_err(ApiError::from)?;
         let outcome = api(ctx)
             .engine
             .execute(Command::Send(command), metadata(ctx))
@@ -195,7 +199,7 @@ impl Mutation {
         let command = Command::RecordDelivery(RecordDelivery {
             delivery: row.reference().map_err(ApiError::internal)?,
             step: Step::Retry,
-            at: now(),
+            at: api.clock.now(),
         });
         api.engine
             .execute(command, metadata(ctx))
@@ -233,7 +237,7 @@ impl Mutation {
                 Command::SetPreferences(SetPreferences {
                     user: user.clone(),
                     changes,
-                    at: now(),
+                    at: api.clock.now(),
                 }),
                 metadata(ctx),
             )
@@ -253,7 +257,7 @@ async fn change(ctx: &Context<'_>, id: ID, change: Change) -> Result<Notificatio
                 id,
                 actor: user.clone(),
                 change,
-                at: now(),
+                at: api.clock.now(),
             }),
             metadata(ctx),
         )
@@ -287,7 +291,7 @@ async fn mark_all(
                 mark,
                 category,
                 up_to_position: up_to.map(|c| c.0),
-                at: now(),
+                at: api.clock.now(),
             }),
             metadata(ctx),
         )

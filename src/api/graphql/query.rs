@@ -173,7 +173,7 @@ impl Query {
         service(ctx, Scope::Admin)?;
         let api = api(ctx);
         let first = usize::try_from(first).unwrap_or(0).clamp(1, api.max_page);
-        let since = since.unwrap_or_else(|| crate::clock::now() - chrono::Duration::hours(1));
+        let since = since.unwrap_or_else(|| api.clock.now() - chrono::Duration::hours(1));
         let rows = crate::projections::deliveries::in_status(
             api.engine.db(),
             status.as_str(),

@@ -8,7 +8,6 @@ use chrono::{DateTime, Utc};
 use super::types::AuditEvent;
 use super::{api, metadata, principal, service, ApiError};
 use crate::auth::{Principal, Scope};
-use crate::clock::now;
 use crate::domain::recipient::{
     self as domain, EraseRecipient, Patch, RecipientCommand, UpsertRecipients, UPSERT_MAX,
 };
@@ -179,7 +178,7 @@ impl RecipientMutation {
             .execute(
                 Command::Recipients(RecipientCommand::Upsert(UpsertRecipients {
                     updates,
-                    at: now(),
+                    at: api.clock.now(),
                 })),
                 metadata(ctx),
             )
@@ -202,7 +201,10 @@ impl RecipientMutation {
         let outcome = api(ctx)
             .engine
             .execute(
-                Command::Recipients(RecipientCommand::Erase(EraseRecipient { user, at: now() })),
+                Command::Recipients(RecipientCommand::Erase(EraseRecipient {
+                    user,
+                    at: api(ctx).clock.now(),
+                })),
                 metadata(ctx),
             )
             .await
