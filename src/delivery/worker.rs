@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use futures_util::future::BoxFuture;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -124,13 +124,17 @@ impl Deliverer {
     /// Runs until `stop` fires: keeps up to `concurrency` attempts in flight, claiming more
     /// as slots free up (a quarter of them at a time, so one slow attempt holds up nothing
     /// and a claim is shared by several), and otherwise sleeps until the log moves (a new
-    /// send may be due at once), the next due time, or `idle_check`. On `stop` it claims
-    /// nothing more and lets the attempts in flight finish and record their outcome.
+    /// send may be due at once), the next due time, or `idle_check`. A slot is the attempt
+    /// itself: it frees once the channel has answered, while the outcome is being recorded.
+    /// On `stop` it claims nothing more and lets the attempts in flight finish and record
+    /// their outcome.
     pub async fn run(self, stop: CancellationToken) {
         let this = Arc::new(self);
         let mut doorbell = this.engine.doorbell();
         let slots = this.config.concurrency.max(1);
         let refill = (slots / 4).max(1);
+        let permits = Arc::new(Semaphore::new(slots));
+        let freed = Arc::new(Notify::new());
         // Each attempt is a task of its own, so it moves on while this loop claims.
         let mut in_flight = JoinSet::new();
         let mut measured: Option<std::time::Instant> = None;
@@ -147,9 +151,9 @@ impl Deliverer {
                     this.metrics.delivery_backlog(due, waited);
                 }
             }
-            let free = slots - in_flight.len();
+            let free = permits.available_permits();
             let mut next = None;
-            if free >= refill || in_flight.is_empty() {
+            if free >= refill || free == slots {
                 // Reads first: most appends plan no delivery, and on SQLite a claim would
                 // take the appender's one writer after every one of them.
                 next = match schedule::next_due(this.engine.db(), now).await {
@@ -175,8 +179,17 @@ impl Deliverer {
                         Ok(claimed) => {
                             let full = claimed.len() == free;
                             for due in claimed {
+                                let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+                                    // Only this loop takes permits, and it took no more than
+                                    // it counted: the claim's lease expires and it is due again.
+                                    break;
+                                };
+                                let slot = Slot {
+                                    _permit: permit,
+                                    freed: Arc::clone(&freed),
+                                };
                                 let this = Arc::clone(&this);
-                                in_flight.spawn(async move { this.attempt(due).await });
+                                in_flight.spawn(async move { this.attempt(due, slot).await });
                             }
                             if full {
                                 continue;
@@ -197,8 +210,9 @@ impl Deliverer {
                 Some(next) if next > now => next.min(now + idle),
                 _ => now + idle,
             };
-            let waiting = in_flight.len() < slots;
+            let waiting = permits.available_permits() > 0;
             tokio::select! {
+                () = freed.notified() => {}
                 () = stop.cancelled() => {}
                 Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
                     if let Err(e) = done {
@@ -215,15 +229,15 @@ impl Deliverer {
     }
 
     /// One attempt in flight; a failure to read or record leaves the lease to expire.
-    async fn attempt(&self, due: Due) {
+    async fn attempt(&self, due: Due, slot: Slot) {
         let id = due.delivery_id;
-        if let Err(e) = self.perform(due).await {
+        if let Err(e) = self.perform(due, slot).await {
             tracing::warn!(delivery = %id, error = format!("{e:#}"), "delivery step failed; its lease will expire and it is tried again");
         }
     }
 
     /// Decides one claimed delivery again and performs it.
-    async fn perform(&self, due: Due) -> anyhow::Result<()> {
+    async fn perform(&self, due: Due, slot: Slot) -> anyhow::Result<()> {
         let db = self.engine.db();
         let delivery = DeliveryRef {
             delivery_id: due.delivery_id,
@@ -340,6 +354,8 @@ impl Deliverer {
         };
         self.metrics
             .delivery_attempt(channel, started.elapsed().as_secs_f64());
+        // The channel has answered: the next attempt may begin while this one is recorded.
+        drop(slot);
         let at = self.clock.now();
         let gone = match (&outcome, webhook) {
             (Outcome::Gone { error }, Some(webhook)) => {
@@ -439,6 +455,19 @@ impl Deliverer {
             .await
             .map_err(|e| anyhow::anyhow!("could not record {what}: {e:?}"))?;
         Ok(())
+    }
+}
+
+/// One of a node's `concurrency` attempt slots, held from the claim until the channel
+/// answers; giving it back wakes the claiming loop.
+struct Slot {
+    _permit: OwnedSemaphorePermit,
+    freed: Arc<Notify>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.freed.notify_one();
     }
 }
 
