@@ -32,6 +32,7 @@ use crate::delivery::links::LinkSigner;
 use crate::delivery::webhook::WebhookChannel;
 use crate::delivery::worker::{Channels, Deliverer, RecipientDirectory, WorkerConfig};
 use crate::domain::delivery::RetryPolicy;
+use crate::domain::send_input::SendDefaults;
 use crate::domain::{Category, Channel, Route, Routing, Unless};
 use crate::engine::{Engine, EngineConfig};
 use crate::eventlog::{doorbell, Db, DbOptions};
@@ -112,6 +113,15 @@ pub struct Application {
     poll: Duration,
     demo: SharedDemo,
     deliverer: Deliverer,
+}
+
+/// What sends that leave them out get: the default routing and throttles `settings`
+/// configure.
+pub fn send_defaults(settings: &Settings) -> anyhow::Result<SendDefaults> {
+    Ok(SendDefaults {
+        routing: routing(settings)?,
+        throttles: settings.throttles()?,
+    })
 }
 
 /// The default routing `settings` configure, checked as a send's routes are; errors name the
@@ -217,7 +227,7 @@ impl Application {
                 channels: std::iter::once(crate::domain::Channel::InApp)
                     .chain(channels.configured())
                     .collect(),
-                routing: Arc::new(routing(settings)?),
+                defaults: Arc::new(send_defaults(settings)?),
                 webhooks: settings.webhooks.clone().into(),
                 clock: clock.clone(),
             },

@@ -4,6 +4,7 @@ CREATE TABLE {table} (
     notification_id UUID    NOT NULL,
     recipient       TEXT    NOT NULL,
     suppressed      BOOLEAN NOT NULL,
+    reason          TEXT,
     position        BIGINT  NOT NULL,
     PRIMARY KEY (idempotency_key, notification_id)
 );

@@ -4,6 +4,7 @@ CREATE TABLE {table} (
     notification_id BLOB    NOT NULL,
     recipient       TEXT    NOT NULL,
     suppressed      INTEGER NOT NULL,
+    reason          TEXT,
     position        INTEGER NOT NULL,
     PRIMARY KEY (idempotency_key, notification_id)
 );

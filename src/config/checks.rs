@@ -7,6 +7,7 @@ use std::time::Duration;
 use reqwest::Url;
 
 use super::Settings;
+use crate::domain::{Category, Throttle, Throttles};
 
 impl Settings {
     /// Refuses settings a server could not work with, naming the setting and why.
@@ -18,7 +19,23 @@ impl Settings {
         if let Some(url) = &self.preferences_url {
             check_absolute_http_url("preferences_url", url)?;
         }
+        self.throttles()?;
         self.check_delivery_lease()
+    }
+
+    /// The `[throttle]` table, each category's checked as a send's own throttle is; errors
+    /// name the category.
+    pub fn throttles(&self) -> anyhow::Result<Throttles> {
+        let table = self
+            .throttle
+            .iter()
+            .map(|(category, t)| {
+                let parsed = Category::parse(category)
+                    .and_then(|c| Ok((c, Throttle::new(t.max, t.per_seconds)?)));
+                parsed.map_err(|e| anyhow::anyhow!("throttle.{category}: {}", e.message))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Throttles::new(table))
     }
 
     /// The lease must outlast the slowest attempt a channel allows: one still running when its

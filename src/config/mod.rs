@@ -51,6 +51,10 @@ pub struct Settings {
     /// Each category's default routes, for sends that name none (`[routing]`, e.g.
     /// `billing = [{ channel = "email" }]`).
     pub routing: std::collections::BTreeMap<String, Vec<RouteSetting>>,
+    /// Each category's throttle for sends that name none (`[throttle]`, e.g.
+    /// `marketing = { max = 3, per_seconds = 86400 }`): at most `max` of its notifications
+    /// reach one person in any `per_seconds`. Categories left out are not throttled.
+    pub throttle: std::collections::BTreeMap<String, ThrottleSetting>,
     /// The webhook channel's endpoints (`[[webhooks]]`), each for its categories (or all).
     pub webhooks: Vec<crate::delivery::webhook::WebhookEndpoint>,
     /// Attempts of one delivery in all, the first included, before it fails for good.
@@ -137,6 +141,16 @@ pub struct RouteSetting {
     pub unless: Option<String>,
 }
 
+/// One category's throttle, as the config file writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThrottleSetting {
+    /// The most notifications of the category one person gets per window (at least 1).
+    pub max: i64,
+    /// The window, in seconds (1 to 30 days).
+    pub per_seconds: i64,
+}
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -163,6 +177,7 @@ impl Default for Settings {
             public_url: None,
             preferences_url: None,
             routing: Default::default(),
+            throttle: Default::default(),
             smtp: None,
             webhooks: Vec::new(),
             delivery_max_attempts: 8,

@@ -118,3 +118,41 @@ fn a_lease_no_longer_than_a_webhook_timeout_is_refused_naming_the_endpoint_by_it
     ));
     assert!(equal.contains("timeout_ms (10000)"), "{equal}");
 }
+
+#[test]
+fn a_throttle_table_sets_each_categorys_limit_and_none_is_the_default() {
+    use crate::domain::{Category, Throttle};
+    let settings = load(
+        "[throttle]\nmarketing = { max = 3, per_seconds = 86400 }\nsocial = { max = 10, per_seconds = 3600 }",
+    )
+    .unwrap();
+    let throttles = settings.throttles().unwrap();
+    let of = |c: &str| throttles.for_category(&Category::parse(c).unwrap());
+    assert_eq!(of("marketing"), Throttle::new(3, 86_400).ok());
+    assert_eq!(of("social"), Throttle::new(10, 3_600).ok());
+    assert_eq!(of("billing"), None);
+    let none = load("").unwrap().throttles().unwrap();
+    assert_eq!(
+        none.for_category(&Category::parse("marketing").unwrap()),
+        None
+    );
+}
+
+#[test]
+fn a_throttle_out_of_bounds_is_refused_naming_the_category() {
+    for (bad, says) in [
+        ("marketing = { max = 0, per_seconds = 60 }", "max"),
+        ("marketing = { max = 3, per_seconds = 0 }", "seconds"),
+        ("marketing = { max = 3, per_seconds = 99999999 }", "30 days"),
+        (
+            "\"Not A Slug\" = { max = 3, per_seconds = 60 }",
+            "throttle.Not A Slug",
+        ),
+    ] {
+        let err = refused(&format!("[throttle]\n{bad}"));
+        assert!(err.contains("throttle."), "{err}");
+        assert!(err.contains(says), "{bad}: {err}");
+    }
+    let unknown = refused("[throttle]\nmarketing = { max = 3, per_second = 60 }");
+    assert!(unknown.contains("per_second"), "{unknown}");
+}

@@ -10,7 +10,7 @@ use super::endpoint::{endpoint_stream, EndpointEvent};
 use super::recipient::{recipient_stream, RecipientEvent};
 use super::values::{
     Body, Category, Channel, DeliveryId, Link, NotificationId, Payload, Priority, SkipReason,
-    Title, Unless, UserId,
+    SuppressReason, Title, Unless, UserId,
 };
 
 /// What a notification says; the same for every recipient of one send.
@@ -41,6 +41,17 @@ pub struct NotificationCreated {
     #[serde(flatten)]
     pub content: Arc<Content>,
     pub at: DateTime<Utc>,
+    /// Why a `notification.suppressed` was not shown; absent on `notification.sent`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<SuppressReason>,
+}
+
+impl NotificationCreated {
+    /// Why a suppressed notification was not shown: suppressions recorded before they named
+    /// a reason were all mutes.
+    pub fn suppressed_because(&self) -> SuppressReason {
+        self.reason.unwrap_or(SuppressReason::Muted)
+    }
 }
 
 /// [`NotificationCreated`] as stored, the content's fields beside the others. Decoded through
@@ -63,6 +74,8 @@ struct CreatedFields {
     #[serde(default)]
     icon: Option<Link>,
     at: DateTime<Utc>,
+    #[serde(default)]
+    reason: Option<SuppressReason>,
 }
 
 impl From<CreatedFields> for NotificationCreated {
@@ -81,6 +94,7 @@ impl From<CreatedFields> for NotificationCreated {
                 icon: f.icon,
             }),
             at: f.at,
+            reason: f.reason,
         }
     }
 }

@@ -16,12 +16,15 @@ pub mod values;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod throttle_tests;
 
 pub use event::{Content, Event, Flags};
 pub use send_input::SendInput;
 pub use values::{
     Body, Category, Channel, DeliveryId, IdempotencyKey, InputError, Link, NotificationId, Payload,
-    Priority, Route, Routing, SkipReason, Title, Unless, UserId,
+    Priority, Route, Routing, SkipReason, SuppressReason, Throttle, Throttles, Title, Unless,
+    UserId,
 };
 
 /// A command the domain refuses. Nothing is appended for it.

@@ -1,6 +1,6 @@
 //! The `notification-{id}` stream: sending to recipients and changing one notification's flags.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -11,7 +11,8 @@ use super::event::{
     NotificationCreated,
 };
 use super::values::{
-    Category, Channel, DeliveryId, IdempotencyKey, NotificationId, Route, SkipReason, UserId,
+    Category, Channel, DeliveryId, IdempotencyKey, NotificationId, Route, SkipReason,
+    SuppressReason, Throttle, UserId,
 };
 use super::{Decide, DomainError};
 
@@ -25,6 +26,11 @@ pub struct SendNotification {
     pub routes: Vec<Route>,
     /// `routes` are the category's default routing, not the send's own.
     pub routes_by_default: bool,
+    /// The most notifications of this category each recipient gets per window; `None`: no
+    /// limit. Critical sends are never throttled.
+    pub throttle: Option<Throttle>,
+    /// `throttle` is the category's configured one (or its absence), not the send's own.
+    pub throttle_by_default: bool,
     pub idempotency_key: Option<IdempotencyKey>,
     pub at: DateTime<Utc>,
 }
@@ -50,15 +56,18 @@ impl SendNotification {
             content,
             routes,
             routes_by_default: false,
+            throttle: None,
+            throttle_by_default: true,
             idempotency_key,
             at,
         }
     }
 
-    /// A stable digest of what was asked for (recipients, content and the send's own routes,
-    /// not ids, time, or a category's default routing, which the server's configuration may
-    /// change between a send and its retry): a retry with the same idempotency key must carry
-    /// the same fingerprint. A send without routes digests as sends did before routes existed.
+    /// A stable digest of what was asked for (recipients, content, the send's own routes and
+    /// throttle, not ids, time, or a category's default routing and throttle, which the
+    /// server's configuration may change between a send and its retry): a retry with the same
+    /// idempotency key must carry the same fingerprint. A send without routes or a throttle of
+    /// its own digests as sends did before either existed.
     pub fn fingerprint(&self) -> String {
         let mut recipients: Vec<&str> = self.deliveries.iter().map(|(_, r)| r.as_str()).collect();
         recipients.sort_unstable();
@@ -67,6 +76,12 @@ impl SendNotification {
             serde_json::json!({ "recipients": recipients, "content": self.content });
         if !self.routes.is_empty() && !self.routes_by_default {
             canonical["routes"] = serde_json::json!(self.routes);
+        }
+        if !self.throttle_by_default {
+            canonical["throttle"] = match self.throttle {
+                Some(throttle) => serde_json::json!(throttle),
+                None => serde_json::json!("off"),
+            };
         }
         let digest = Sha256::digest(canonical.to_string().as_bytes());
         digest.iter().map(|b| format!("{b:02x}")).collect()
@@ -82,12 +97,31 @@ pub struct SendState {
     pub muted: BTreeSet<UserId>,
     /// The external channels recipients switched off for this category.
     pub muted_channels: BTreeSet<(UserId, Channel)>,
+    /// How many notifications of this category reached each recipient (entered their inbox)
+    /// in the send's throttle window, ending at the send's time; read only when the send is
+    /// throttled and not critical, and absent for someone who got none.
+    pub recent: BTreeMap<UserId, u32>,
 }
 
-/// Decides a send: one `sent` (or `suppressed`, when muted and not critical) per recipient,
-/// each followed by a `delivery.planned` per route (or `delivery.skipped` when the recipient
-/// muted that channel for the category and the send is not critical). A retry of an earlier
-/// keyed send decides nothing new; a different request under the same key is a conflict.
+impl SendNotification {
+    /// Whether `recipient` already had as many notifications of this category in the window
+    /// as the throttle allows.
+    fn throttles(&self, state: &SendState, recipient: &UserId) -> bool {
+        match self.throttle {
+            Some(throttle) if !self.content.critical => {
+                state.recent.get(recipient).copied().unwrap_or(0) >= throttle.max
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Decides a send: one `sent` per recipient, each followed by a `delivery.planned` per route.
+/// Unless the send is critical: a recipient over the throttle gets a `suppressed` (reason
+/// `throttled`) with every delivery skipped as `throttled`; one who muted the category in the
+/// app a `suppressed` (reason `muted`); a channel muted for the category is skipped as
+/// `muted`. A retry of an earlier keyed send decides nothing new; a different request under
+/// the same key is a conflict.
 impl Decide for SendNotification {
     type State = SendState;
 
@@ -105,30 +139,41 @@ impl Decide for SendNotification {
         let critical = cmd.content.critical;
         let mut events = Vec::with_capacity(cmd.deliveries.len() * (1 + cmd.routes.len()));
         for (id, recipient) in &cmd.deliveries {
+            let throttled = cmd.throttles(state, recipient);
+            let suppressed = if throttled {
+                Some(SuppressReason::Throttled)
+            } else {
+                (state.muted.contains(recipient) && !critical).then_some(SuppressReason::Muted)
+            };
             let created = NotificationCreated {
                 notification_id: *id,
                 recipient: recipient.clone(),
                 content: Arc::clone(&content),
                 at: cmd.at,
+                reason: suppressed,
             };
-            events.push(if state.muted.contains(recipient) && !critical {
-                Event::NotificationSuppressed(created)
-            } else {
-                Event::NotificationSent(created)
+            events.push(match suppressed {
+                Some(_) => Event::NotificationSuppressed(created),
+                None => Event::NotificationSent(created),
             });
             for (index, route) in cmd.routes.iter().enumerate() {
                 let delivery_id = DeliveryId::of(*id, index);
                 let muted = state
                     .muted_channels
                     .contains(&(recipient.clone(), route.channel));
-                events.push(Event::Delivery(if muted && !critical {
+                let skipped = if throttled {
+                    Some(SkipReason::Throttled)
+                } else {
+                    (muted && !critical).then_some(SkipReason::Muted)
+                };
+                events.push(Event::Delivery(if let Some(reason) = skipped {
                     DeliveryEvent::Skipped(DeliverySkipped {
                         delivery_id,
                         notification_id: *id,
                         recipient: recipient.clone(),
                         category: cmd.content.category.clone(),
                         channel: route.channel,
-                        reason: SkipReason::Muted,
+                        reason,
                         at: cmd.at,
                     })
                 } else {

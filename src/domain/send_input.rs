@@ -8,7 +8,7 @@ use super::notification::SendNotification;
 use super::values::limits;
 use super::{
     Body, Category, Channel, Content, IdempotencyKey, InputError, Link, NotificationId, Payload,
-    Priority, Route, Routing, Title, Unless, UserId,
+    Priority, Route, Routing, Throttle, Throttles, Title, Unless, UserId,
 };
 
 /// The fields of a send, unchecked but for their types.
@@ -25,7 +25,47 @@ pub struct SendInput {
     pub icon: Option<String>,
     /// `None`: the category's default routing; empty: none.
     pub routes: Option<Vec<RouteInput>>,
+    /// `None`: the category's configured throttle (or none).
+    pub throttle: Option<ThrottleInput>,
     pub idempotency_key: Option<String>,
+}
+
+/// A send's own throttle for its recipients, unchecked: `max` per `per_seconds`, or `off`
+/// (not throttled, whatever its category's configured throttle).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ThrottleInput {
+    pub max: Option<i64>,
+    pub per_seconds: Option<i64>,
+    pub off: bool,
+}
+
+impl ThrottleInput {
+    /// The send's throttle: `None` when it asks for none.
+    fn parse(self) -> Result<Option<Throttle>, InputError> {
+        match self {
+            ThrottleInput {
+                max: None,
+                per_seconds: None,
+                off: true,
+            } => Ok(None),
+            ThrottleInput {
+                max: Some(max),
+                per_seconds: Some(per_seconds),
+                off: false,
+            } => Throttle::new(max, per_seconds).map(Some),
+            _ => Err(InputError::new(
+                "throttle",
+                "name both max and perSeconds, or only off",
+            )),
+        }
+    }
+}
+
+/// What a send that leaves them out gets: the server's configured defaults per category.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SendDefaults {
+    pub routing: Routing,
+    pub throttles: Throttles,
 }
 
 /// One route of a send, unchecked: a channel, a delay in seconds, and what calls it off.
@@ -46,20 +86,20 @@ impl RouteInput {
 
 impl SendNotification {
     /// Checks every field of `input`; each distinct recipient gets an id from `new_id`. A
-    /// send that names no routes gets none.
+    /// send that names no routes gets none, and one that names no throttle is not throttled.
     pub fn parse(
         input: SendInput,
         at: DateTime<Utc>,
         new_id: impl FnMut() -> NotificationId,
     ) -> Result<SendNotification, InputError> {
-        Self::parse_routed(input, &Routing::default(), at, new_id)
+        Self::parse_with_defaults(input, &SendDefaults::default(), at, new_id)
     }
 
-    /// [`SendNotification::parse`], a send that names no routes taking its category's from
-    /// `routing`.
-    pub fn parse_routed(
+    /// [`SendNotification::parse`], a send that names no routes (or no throttle) taking its
+    /// category's from `defaults`.
+    pub fn parse_with_defaults(
         input: SendInput,
-        routing: &Routing,
+        defaults: &SendDefaults,
         at: DateTime<Utc>,
         new_id: impl FnMut() -> NotificationId,
     ) -> Result<SendNotification, InputError> {
@@ -119,7 +159,14 @@ impl SendNotification {
                 )?,
                 false,
             ),
-            None => (routing.for_category(&content.category).to_vec(), true),
+            None => (
+                defaults.routing.for_category(&content.category).to_vec(),
+                true,
+            ),
+        };
+        let (throttle, throttle_by_default) = match input.throttle {
+            Some(own) => (own.parse()?, false),
+            None => (defaults.throttles.for_category(&content.category), true),
         };
         let key = input
             .idempotency_key
@@ -128,6 +175,8 @@ impl SendNotification {
             .transpose()?;
         let mut cmd = SendNotification::new(recipients, content, routes, key, at, new_id);
         cmd.routes_by_default = routes_by_default;
+        cmd.throttle = throttle;
+        cmd.throttle_by_default = throttle_by_default;
         Ok(cmd)
     }
 }
@@ -244,9 +293,11 @@ mod tests {
     #[test]
     fn a_send_without_routes_takes_its_categorys_and_an_empty_list_takes_none() {
         let email = Route::new(Channel::Email, 0, None).expect("a route");
-        let routing =
-            Routing::new([(Category::parse("billing").expect("a category"), vec![email])])
-                .expect("a table");
+        let routing = SendDefaults {
+            routing: Routing::new([(Category::parse("billing").expect("a category"), vec![email])])
+                .expect("a table"),
+            ..Default::default()
+        };
         let billing = |routes| SendInput {
             category: Some("billing".into()),
             routes,
@@ -260,15 +311,20 @@ mod tests {
             }
         };
         let by_default =
-            SendNotification::parse_routed(billing(None), &routing, Utc::now(), ids()).expect("ok");
+            SendNotification::parse_with_defaults(billing(None), &routing, Utc::now(), ids())
+                .expect("ok");
         assert_eq!(by_default.routes, [email]);
         assert!(by_default.routes_by_default);
-        let none =
-            SendNotification::parse_routed(billing(Some(vec![])), &routing, Utc::now(), ids())
-                .expect("ok");
+        let none = SendNotification::parse_with_defaults(
+            billing(Some(vec![])),
+            &routing,
+            Utc::now(),
+            ids(),
+        )
+        .expect("ok");
         assert!(none.routes.is_empty());
-        let general =
-            SendNotification::parse_routed(input(), &routing, Utc::now(), ids()).expect("ok");
+        let general = SendNotification::parse_with_defaults(input(), &routing, Utc::now(), ids())
+            .expect("ok");
         assert!(
             general.routes.is_empty(),
             "no default for the general category"

@@ -9,13 +9,13 @@ use super::preferences::{self, Preferences, SetPreferences};
 use super::values::*;
 use super::{Decide, DomainError};
 
-fn at() -> DateTime<Utc> {
+pub(super) fn at() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5)
         .single()
         .expect("valid time")
 }
 
-fn user(s: &str) -> UserId {
+pub(super) fn user(s: &str) -> UserId {
     UserId::parse(s).expect("valid user")
 }
 
@@ -23,7 +23,7 @@ fn cat(s: &str) -> Category {
     Category::parse(s).expect("valid category")
 }
 
-fn content(category: &str, critical: bool) -> Content {
+pub(super) fn content(category: &str, critical: bool) -> Content {
     Content {
         category: cat(category),
         priority: Priority::High,
@@ -36,7 +36,7 @@ fn content(category: &str, critical: bool) -> Content {
     }
 }
 
-fn ids() -> impl FnMut() -> NotificationId {
+pub(super) fn ids() -> impl FnMut() -> NotificationId {
     let mut n = 0u128;
     move || {
         n += 1;
@@ -44,7 +44,7 @@ fn ids() -> impl FnMut() -> NotificationId {
     }
 }
 
-fn send(recipients: &[&str], c: Content, key: Option<&str>) -> SendNotification {
+pub(super) fn send(recipients: &[&str], c: Content, key: Option<&str>) -> SendNotification {
     SendNotification::new(
         recipients.iter().map(|r| user(r)),
         c,
@@ -55,26 +55,26 @@ fn send(recipients: &[&str], c: Content, key: Option<&str>) -> SendNotification 
     )
 }
 
-fn routed(recipients: &[&str], c: Content, routes: &[Route]) -> SendNotification {
+pub(super) fn routed(recipients: &[&str], c: Content, routes: &[Route]) -> SendNotification {
     SendNotification {
         routes: routes.to_vec(),
         ..send(recipients, c, None)
     }
 }
 
-fn route(channel: Channel, delay_secs: u32, unless: Option<Unless>) -> Route {
+pub(super) fn route(channel: Channel, delay_secs: u32, unless: Option<Unless>) -> Route {
     Route::new(channel, delay_secs, unless).expect("valid route")
 }
 
 /// Given the state a command is decided against, when the command comes, then these events.
-struct Given<S>(S);
+pub(super) struct Given<S>(S);
 
-fn given_state<S>(state: S) -> Given<S> {
+pub(super) fn given_state<S>(state: S) -> Given<S> {
     Given(state)
 }
 
 impl<S> Given<S> {
-    fn when<C: Decide<State = S>>(&self, cmd: &C) -> Result<Vec<Event>, DomainError> {
+    pub(super) fn when<C: Decide<State = S>>(&self, cmd: &C) -> Result<Vec<Event>, DomainError> {
         cmd.decide(&self.0)
     }
 }

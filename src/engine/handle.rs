@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::{CommandError, CommittedEvents, Outcome};
 use crate::domain::endpoint::{endpoint_stream, EndpointState};
 use crate::domain::event::Event;
-use crate::domain::{notification, Channel, Command, Decide, UserId};
+use crate::domain::{notification, Channel, Command, Decide, SuppressReason, UserId};
 use crate::eventlog::batch::Batch;
 use crate::eventlog::{Metadata, RecordedEvent};
 use crate::projections::state::{self, Delivery};
@@ -157,10 +157,26 @@ async fn send(
                 .map(move |user| (user, route.channel))
         })
         .collect();
+    let recent = match cmd.throttle {
+        Some(throttle) if !cmd.content.critical => {
+            // Earlier sends of this batch count: fold them into the inbox first.
+            project(batch).await?;
+            state::recent_counts(
+                batch.tx(),
+                &cmd.content.category,
+                &recipients,
+                cmd.at - throttle.window(),
+                cmd.at,
+            )
+            .await?
+        }
+        _ => Default::default(),
+    };
     let decision_state = notification::SendState {
         previous_fingerprint: previous.as_ref().map(|p| p.request_hash.clone()),
         muted: muted_on(Channel::InApp),
         muted_channels,
+        recent,
     };
     let events = match cmd.decide(&decision_state) {
         Ok(events) => events,
@@ -184,10 +200,11 @@ async fn send(
     let mut stream: Option<(String, i64)> = None;
     for event in events {
         let delivery = match &event {
-            Event::NotificationSent(e) | Event::NotificationSuppressed(e) => Some((
+            Event::NotificationSent(e) => Some((e.notification_id, e.recipient.clone(), None)),
+            Event::NotificationSuppressed(e) => Some((
                 e.notification_id,
                 e.recipient.clone(),
-                matches!(event, Event::NotificationSuppressed(_)),
+                Some(e.suppressed_because()),
             )),
             _ => None,
         };
@@ -205,7 +222,8 @@ async fn send(
             deliveries.push(Delivery {
                 notification_id,
                 recipient,
-                suppressed,
+                suppressed: suppressed.is_some(),
+                throttled: suppressed == Some(SuppressReason::Throttled),
                 position,
             });
         }

@@ -15,8 +15,8 @@ pub(super) async fn apply(
     event: &Event,
 ) -> anyhow::Result<()> {
     let (created, suppressed) = match event {
-        Event::NotificationSent(e) => (e, false),
-        Event::NotificationSuppressed(e) => (e, true),
+        Event::NotificationSent(e) => (e, None),
+        Event::NotificationSuppressed(e) => (e, Some(e.suppressed_because())),
         _ => return Ok(()),
     };
     let (Some(key), Some(hash)) = (
@@ -26,15 +26,16 @@ pub(super) async fn apply(
         return Ok(());
     };
     let sql = format!(
-        "INSERT INTO {table} (idempotency_key, request_hash, notification_id, recipient, suppressed, position) \
-         VALUES ($1, $2, $3, $4, $5, $6)"
+        "INSERT INTO {table} (idempotency_key, request_hash, notification_id, recipient, suppressed, reason, position) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)"
     );
     on_tx!(tx, |c| sqlx::query(&sql)
         .bind(key)
         .bind(hash)
         .bind(created.notification_id.as_uuid())
         .bind(created.recipient.as_str())
-        .bind(suppressed)
+        .bind(suppressed.is_some())
+        .bind(suppressed.map(|r| r.as_str()))
         .bind(recorded.position)
         .execute(&mut **c)
         .await

@@ -56,7 +56,7 @@ impl Projection {
             Projection::Inbox => 2,
             Projection::UnreadCounters => 1,
             Projection::Preferences => 1,
-            Projection::IdempotencyKeys => 1,
+            Projection::IdempotencyKeys => 2,
             Projection::Deliveries => 1,
         }
     }

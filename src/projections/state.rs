@@ -4,13 +4,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use crate::domain::event::Flags;
 use crate::domain::inbox::{InboxItem, Mark};
 use crate::domain::notification::Notification;
 use crate::domain::preferences::Preferences;
-use crate::domain::{delivery, Category, Channel, DeliveryId, NotificationId, UserId};
+use crate::domain::{
+    delivery, Category, Channel, DeliveryId, NotificationId, SuppressReason, UserId,
+};
 use crate::eventlog::WriteTx;
 use crate::on_tx;
 
@@ -161,6 +164,43 @@ pub fn muted_among(muters: &Muters, recipients: &[UserId], channel: Channel) -> 
         .collect()
 }
 
+/// How many notifications of `category` entered the inbox of each of `recipients` in the
+/// window `(since, until]` (by their send times); someone who got none is absent. One query
+/// per thousand recipients, over the inbox's index by recipient.
+pub async fn recent_counts(
+    tx: &mut WriteTx,
+    category: &Category,
+    recipients: &[UserId],
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> anyhow::Result<BTreeMap<UserId, u32>> {
+    let mut counts = BTreeMap::new();
+    for chunk in recipients.chunks(1_000) {
+        let rows: Vec<(String, i64)> = on_tx!(tx, |c| {
+            let mut qb =
+                sqlx::QueryBuilder::new("SELECT recipient, COUNT(*) FROM inbox WHERE category = ");
+            qb.push_bind(category.as_str())
+                .push(" AND sent_at > ")
+                .push_bind(since)
+                .push(" AND sent_at <= ")
+                .push_bind(until)
+                .push(" AND recipient IN (");
+            let mut list = qb.separated(", ");
+            for recipient in chunk {
+                list.push_bind(recipient.as_str());
+            }
+            qb.push(") GROUP BY recipient");
+            qb.build_query_as().fetch_all(&mut **c).await
+        })
+        .with_context(|| format!("Failed to count the recent notifications of {category}"))?;
+        for (recipient, n) in rows {
+            let recipient = parse_stored("recipient", UserId::parse(&recipient))?;
+            counts.insert(recipient, u32::try_from(n).unwrap_or(u32::MAX));
+        }
+    }
+    Ok(counts)
+}
+
 /// What an earlier send under an idempotency key created.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyedSend {
@@ -173,14 +213,17 @@ pub struct KeyedSend {
 pub struct Delivery {
     pub notification_id: NotificationId,
     pub recipient: UserId,
-    /// Muted by the recipient's preferences: recorded, never shown.
+    /// Recorded, never shown: muted by the recipient's preferences, or throttled.
     pub suppressed: bool,
+    /// Suppressed because it was over its category's throttle for the recipient.
+    pub throttled: bool,
     pub position: i64,
 }
 
 pub async fn keyed_send(tx: &mut WriteTx, key: &str) -> anyhow::Result<Option<KeyedSend>> {
-    let rows: Vec<(String, uuid::Uuid, String, bool, i64)> = on_tx!(tx, |c| sqlx::query_as(
-        "SELECT request_hash, notification_id, recipient, suppressed, position \
+    type Row = (String, uuid::Uuid, String, bool, Option<String>, i64);
+    let rows: Vec<Row> = on_tx!(tx, |c| sqlx::query_as(
+        "SELECT request_hash, notification_id, recipient, suppressed, reason, position \
          FROM idempotency_keys WHERE idempotency_key = $1 ORDER BY position"
     )
     .bind(key)
@@ -192,11 +235,12 @@ pub async fn keyed_send(tx: &mut WriteTx, key: &str) -> anyhow::Result<Option<Ke
     };
     let deliveries = rows
         .into_iter()
-        .map(|(_, id, recipient, suppressed, position)| {
+        .map(|(_, id, recipient, suppressed, reason, position)| {
             Ok(Delivery {
                 notification_id: NotificationId::from_uuid(id),
                 recipient: parse_stored("recipient", UserId::parse(&recipient))?,
                 suppressed,
+                throttled: reason.as_deref() == Some(SuppressReason::Throttled.as_str()),
                 position,
             })
         })

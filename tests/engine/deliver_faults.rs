@@ -20,7 +20,7 @@ const EMAIL: &str = "EMAIL";
 const WEBHOOK: &str = "WEBHOOK";
 
 /// The facts of a notification's history, oldest first: each one's type and data.
-async fn history(app: &TestApp, id: &str) -> Vec<(String, Value)> {
+pub(crate) async fn history(app: &TestApp, id: &str) -> Vec<(String, Value)> {
     app.data(
         &app.key,
         "query($id: ID!) { notificationHistory(id: $id) { type data } }",

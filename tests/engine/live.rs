@@ -301,7 +301,7 @@ async fn a_lagging_tailer_neither_duplicates_nor_skips_changes_at_the_hand_over(
             hub: hub.clone(),
             max_page: 10,
             channels: vec![belfry::domain::Channel::InApp],
-            routing: Default::default(),
+            defaults: Default::default(),
             webhooks: Vec::new().into(),
             clock: std::sync::Arc::new(belfry::clock::SystemClock),
         },

@@ -29,6 +29,7 @@ mod read_model;
 mod recipients;
 mod routes;
 mod server;
+mod throttle;
 mod tls;
 mod transfer;
 mod web;

@@ -419,6 +419,7 @@ async fn a_large_send_stores_every_field_as_a_small_one_does(backend: Backend) {
             action_url: full.then(|| "https://ci.example/runs/7?a=1&b=2".to_owned()),
             icon: full.then(|| "https://ci.example/icon.png".to_owned()),
             routes: None,
+            throttle: None,
             idempotency_key: None,
         })
     };

@@ -145,6 +145,7 @@ async fn realistic_history(engine: &TestEngine) {
                 unless: None,
             },
         ]),
+        throttle: None,
         idempotency_key: Some("deploy-42".into()),
     };
     let keyed = engine

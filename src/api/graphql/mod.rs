@@ -63,8 +63,8 @@ pub struct ApiContext {
     pub max_page: usize,
     /// The channels delivered here: in-app, and the external ones configured.
     pub channels: Vec<Channel>,
-    /// The routes of each category whose sends name none.
-    pub routing: std::sync::Arc<crate::domain::Routing>,
+    /// The routes and throttle of each category whose sends name none.
+    pub defaults: std::sync::Arc<crate::domain::send_input::SendDefaults>,
     /// The webhook endpoints configured here.
     pub webhooks: std::sync::Arc<[crate::delivery::webhook::WebhookEndpoint]>,
     /// The time every change the API makes is stamped with.

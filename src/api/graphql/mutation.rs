@@ -17,7 +17,7 @@ use crate::domain::event::Event;
 use crate::domain::inbox::{Mark, MarkAll};
 use crate::domain::notification::{Change, ChangeNotification, SendNotification};
 use crate::domain::preferences::SetPreferences;
-use crate::domain::send_input::RouteInput as DomainRoute;
+use crate::domain::send_input::{RouteInput as DomainRoute, ThrottleInput as DomainThrottle};
 use crate::domain::DeliveryId;
 use crate::domain::{Category, Command, SendInput, UserId};
 use crate::projections::deliveries;
@@ -45,6 +45,10 @@ pub struct SendNotificationInput {
     /// minutes later unless read (at most 8). Left out: the category's default routing from
     /// the server's configuration (none when it has none); `[]`: none.
     pub routes: Option<Vec<RouteInput>>,
+    /// This send's own throttle for its recipients, instead of its category's configured one
+    /// (`{ max: 3, perSeconds: 86400 }`, or `{ off: true }` for none). Critical sends are
+    /// never throttled.
+    pub throttle: Option<ThrottleInput>,
     /// Retrying with the same key returns the first send's result and sends nothing new;
     /// the same key with a different request is a CONFLICT.
     pub idempotency_key: Option<String>,
@@ -84,9 +88,27 @@ impl From<SendNotificationInput> for SendInput {
                     })
                     .collect()
             }),
+            throttle: input.throttle.map(|t| DomainThrottle {
+                max: t.max,
+                per_seconds: t.per_seconds,
+                off: t.off,
+            }),
             idempotency_key: input.idempotency_key,
         }
     }
+}
+
+/// A send's own throttle: `max` and `perSeconds`, or only `off`.
+#[derive(InputObject)]
+pub struct ThrottleInput {
+    /// At most this many notifications of the send's category reach each recipient per window
+    /// (those throttled do not count).
+    pub max: Option<i64>,
+    /// The window, in seconds (1 to 30 days), ending at the send.
+    pub per_seconds: Option<i64>,
+    /// Not throttled at all, whatever the category's configured throttle.
+    #[graphql(default)]
+    pub off: bool,
 }
 
 /// One switch to set.
@@ -112,9 +134,9 @@ impl Mutation {
         input: SendNotificationInput,
     ) -> Result<SendResult> {
         service(ctx, Scope::Send)?;
-        let command = SendNotification::parse_routed(
+        let command = SendNotification::parse_with_defaults(
             input.into(),
-            &api(ctx).routing,
+            &api(ctx).defaults,
             api(ctx).clock.now(),
             notification_id,
         )
@@ -133,6 +155,7 @@ impl Mutation {
                     recipient: d.recipient.as_str().to_owned(),
                     notification_id: ID(d.notification_id.to_string()),
                     suppressed: d.suppressed,
+                    throttled: d.throttled,
                     cursor: Cursor(d.position),
                 })
                 .collect(),

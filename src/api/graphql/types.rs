@@ -273,8 +273,11 @@ pub struct InboxChange {
 pub struct Delivery {
     pub recipient: String,
     pub notification_id: ID,
-    /// Muted by the recipient's preferences: recorded, never shown.
+    /// Recorded, never shown: muted by the recipient's preferences, or throttled.
     pub suppressed: bool,
+    /// Over the category's throttle for the recipient: recorded, never shown, its external
+    /// deliveries skipped (`suppressed` is true too).
+    pub throttled: bool,
     pub cursor: Cursor,
 }
 

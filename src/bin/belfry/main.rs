@@ -82,7 +82,8 @@ enum Cmd {
         input: Option<PathBuf>,
     },
     /// Send a notification from the shell; prints the created notifications as JSON.
-    Send(SendArgs),
+    // Boxed: a send's flags are by far the largest variant.
+    Send(Box<SendArgs>),
     /// Print the GraphQL schema (SDL) the server serves.
     Schema,
     /// Mint a user token with the configured (or, embedded, the generated) secret.
@@ -180,7 +181,7 @@ async fn run(command: Cmd, settings: Settings) -> anyhow::Result<ExitCode> {
         } => store::replay(&settings, projections, verify).await,
         Cmd::Export { output } => store::export(&settings, output).await,
         Cmd::Import { input } => store::import(&settings, input).await,
-        Cmd::Send(args) => send::run(settings, args).await,
+        Cmd::Send(args) => send::run(settings, *args).await,
         Cmd::Schema => {
             print!("{}", belfry::api::graphql::sdl());
             Ok(ExitCode::SUCCESS)

@@ -7,7 +7,7 @@ use belfry::app::open_db;
 use belfry::clock;
 use belfry::config::Settings;
 use belfry::domain::notification::SendNotification;
-use belfry::domain::send_input::RouteInput;
+use belfry::domain::send_input::{RouteInput, ThrottleInput};
 use belfry::domain::{Channel, Command, Priority, SendInput, Unless};
 use belfry::engine::Engine;
 use belfry::eventlog::Metadata;
@@ -43,6 +43,10 @@ pub struct SendArgs {
     /// `email:600:read` (after ten minutes unless read). Repeatable.
     #[arg(long = "route", value_name = "ROUTE", value_parser = parse_route)]
     routes: Vec<RouteInput>,
+    /// This send's own throttle for each recipient: MAX/SECONDS (e.g. `3/86400`), or `off`
+    /// for none, instead of the category's configured one.
+    #[arg(long, value_name = "MAX/SECONDS|off", value_parser = parse_throttle)]
+    throttle: Option<ThrottleInput>,
     /// Retrying with the same key returns the first result and sends nothing new.
     #[arg(long)]
     idempotency_key: Option<String>,
@@ -66,6 +70,7 @@ impl SendArgs {
             icon: self.icon,
             // No --route: the category's default routing.
             routes: (!self.routes.is_empty()).then_some(self.routes),
+            throttle: self.throttle,
             idempotency_key: self.idempotency_key,
         })
     }
@@ -73,6 +78,29 @@ impl SendArgs {
 
 fn parse_priority(s: &str) -> Result<Priority, String> {
     Priority::parse(s).map_err(|e| e.message)
+}
+
+/// `MAX/SECONDS` or `off`; the send checks the numbers as it checks the API's.
+fn parse_throttle(s: &str) -> Result<ThrottleInput, String> {
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(ThrottleInput {
+            off: true,
+            ..Default::default()
+        });
+    }
+    let number = |n: &str| {
+        n.trim()
+            .parse()
+            .map_err(|_| format!("{n:?} is not a number: a throttle is MAX/SECONDS or off"))
+    };
+    let (max, per_seconds) = s
+        .split_once('/')
+        .ok_or("a throttle is MAX/SECONDS (e.g. 3/86400) or off")?;
+    Ok(ThrottleInput {
+        max: Some(number(max)?),
+        per_seconds: Some(number(per_seconds)?),
+        off: false,
+    })
 }
 
 /// `CHANNEL[:SECONDS[:UNLESS]]`; the send checks the rest as it checks the API's routes.
@@ -102,9 +130,13 @@ fn parse_route(s: &str) -> Result<RouteInput, String> {
 
 pub async fn run(settings: Settings, args: SendArgs) -> anyhow::Result<ExitCode> {
     let input = args.into_input()?;
-    let routing = belfry::app::routing(&settings)?;
-    let cmd =
-        SendNotification::parse_routed(input, &routing, clock::now(), clock::notification_id)?;
+    let defaults = belfry::app::send_defaults(&settings)?;
+    let cmd = SendNotification::parse_with_defaults(
+        input,
+        &defaults,
+        clock::now(),
+        clock::notification_id,
+    )?;
     let (engine, stop, appender) = start_engine(&settings).await?;
     let outcome = engine.execute(Command::Send(cmd), cli_metadata()).await;
     stop.cancel();
@@ -118,6 +150,7 @@ pub async fn run(settings: Settings, args: SendArgs) -> anyhow::Result<ExitCode>
                 "id": d.notification_id.to_string(),
                 "recipient": d.recipient.as_str(),
                 "suppressed": d.suppressed,
+                "throttled": d.throttled,
                 "position": d.position,
             })
         })

@@ -12,6 +12,7 @@ mod tests;
 pub use content::{Body, Category, Link, Payload, Title};
 pub use ids::{IdempotencyKey, NotificationId, UserId};
 pub use route::{DeliveryId, Route, Routing, SkipReason, Unless};
+pub use throttle::{SuppressReason, Throttle, Throttles};
 
 /// Why an input could not be parsed; names the offending field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,6 +43,8 @@ pub mod limits {
     pub const RECIPIENTS_MAX: usize = 100_000;
     pub const ROUTES_MAX: usize = 8;
     pub const ROUTE_DELAY_MAX_SECS: u32 = 30 * 24 * 3600;
+    pub const THROTTLE_MAX: u32 = 1_000_000;
+    pub const THROTTLE_WINDOW_MAX_SECS: u32 = 30 * 24 * 3600;
 }
 
 pub(super) fn has_control(s: &str) -> bool {
@@ -99,5 +102,6 @@ impl Default for Priority {
     }
 }
 
-// After `named_enum!`, which it uses.
+// After `named_enum!`, which they use.
 mod route;
+mod throttle;

@@ -22,6 +22,7 @@ named_enum!(
         Seen => "seen",
         NoAddress => "no_address",
         Expired => "expired",
+        Throttled => "throttled",
     }
 );
 
