@@ -301,7 +301,54 @@ async fn belfry_send_takes_a_throttle_and_reports_the_throttled(backend: Backend
     assert_replay_is_clean(&store.url).await;
 }
 
+async fn a_live_subscriber_never_sees_a_throttled_notification(backend: Backend) {
+    let Some((app, _clock)) = throttled_app(backend, 1, 3600).await else {
+        return;
+    };
+    let mut ws = app.ws("ann").await;
+    crate::live::subscribe_inbox(&app, &mut ws, "1", "ann").await;
+    send_one(&app, json!({ "title": "Sale 1" })).await;
+    let first = ws.next_payload("1").await;
+    assert_eq!(first["data"]["inbox"]["added"][0]["title"], "Sale 1");
+    assert!(send_one(&app, json!({ "title": "Sale 2" })).await.0);
+    send_one(&app, json!({ "category": "billing", "title": "Invoice" })).await;
+    // The next change is the invoice: the throttled sale made none.
+    let next = ws.next_payload("1").await;
+    assert_eq!(
+        next["data"]["inbox"]["added"][0]["title"], "Invoice",
+        "{next}"
+    );
+    assert_eq!(next["data"]["inbox"]["counts"]["unread"], 2, "{next}");
+    ws.close().await;
+}
+
+async fn a_retry_of_a_throttled_keyed_send_answers_as_the_first_did(backend: Backend) {
+    let Some((app, _clock)) = throttled_app(backend, 1, 3600).await else {
+        return;
+    };
+    send_one(&app, json!({})).await;
+    let keyed = json!({ "idempotencyKey": "sale-2" });
+    let (throttled, id) = send_one(&app, keyed.clone()).await;
+    assert!(throttled);
+    let (again, again_id) = send_one(&app, keyed).await;
+    assert!(again, "the retry reports the first answer");
+    assert_eq!(again_id, id);
+    // The send's own throttle is part of the request: another under the same key conflicts.
+    let changed = app
+        .graphql(
+            Some(&app.key),
+            SEND,
+            json!({ "input": { "recipients": ["ann"], "category": "marketing", "title": "Sale",
+                "idempotencyKey": "sale-2", "throttle": { "off": true } } }),
+        )
+        .await;
+    assert_eq!(crate::app::code(&changed), "CONFLICT", "{changed}");
+    assert_replay_is_clean(&app.store.url).await;
+}
+
 crate::on_both_backends!(
+    a_live_subscriber_never_sees_a_throttled_notification,
+    a_retry_of_a_throttled_keyed_send_answers_as_the_first_did,
     the_send_over_the_limit_is_recorded_not_shown_until_the_window_has_passed,
     a_critical_send_is_never_throttled,
     a_send_may_name_a_tighter_throttle_or_none,

@@ -31,7 +31,7 @@ pub struct SendNotificationInput {
     /// A lowercase slug such as `billing`; `general` when left out.
     pub category: Option<String>,
     pub priority: Option<Priority>,
-    /// Deliver even to people who muted the category.
+    /// Deliver even to people who muted the category, and past its throttle.
     #[graphql(default)]
     pub critical: bool,
     pub title: String,
