@@ -121,6 +121,7 @@ pub fn send_defaults(settings: &Settings) -> anyhow::Result<SendDefaults> {
     Ok(SendDefaults {
         routing: routing(settings)?,
         throttles: settings.throttles()?,
+        quiet: settings.quiet_hours.policy(),
     })
 }
 
@@ -282,6 +283,7 @@ impl Application {
                     max_attempts: settings.delivery_max_attempts.max(1),
                     ..RetryPolicy::default()
                 },
+                quiet: settings.quiet_hours.policy(),
                 ..WorkerConfig::default()
             },
         };

@@ -11,7 +11,7 @@
  * @typedef {'IN_APP' | 'EMAIL' | 'SMS' | 'PUSH' | 'WEBHOOK'} Channel
  * @typedef {{ id: string, category: string, priority: Priority, critical: boolean, title: string,
  *   body: string, data: unknown, actionUrl: string | null, icon: string | null, sentAt: string,
- *   seen: boolean, read: boolean, archived: boolean, cursor: string }} Notification
+ *   seen: boolean, read: boolean, archived: boolean, quiet: boolean, cursor: string }} Notification
  * @typedef {{ id: string, category: string, seen: boolean, read: boolean, archived: boolean }} NotificationState
  * @typedef {{ category: string, unread: number, unseen: number }} CategoryCount
  * @typedef {{ unread: number, unseen: number, byCategory: CategoryCount[] }} Counts
@@ -20,6 +20,9 @@
  *   liveCursor: string, counts: Counts }} NotificationPage
  * @typedef {{ category: string, channel: Channel, enabled: boolean }} Preference
  * @typedef {{ changed: number, counts: Counts }} MarkAllResult
+ * @typedef {'MON' | 'TUE' | 'WED' | 'THU' | 'FRI' | 'SAT' | 'SUN'} Weekday
+ * @typedef {{ days: Weekday[], start: string, end: string }} QuietWindow
+ * @typedef {{ windows: QuietWindow[], timeZone: string, quietUntil: string | null }} QuietHours
  * @typedef {{ message: string, extensions?: { code?: string } }} GraphQLError
  *
  * @typedef {object} Status What the shared connection is doing.
@@ -70,7 +73,7 @@ const HEARTBEAT_MS = 20_000;
 /** How many notification ids the inbox remembers for de-duplication. */
 const DEDUPE_LIMIT = 5_000;
 
-const NOTIFICATION = 'id category priority critical title body data actionUrl icon sentAt seen read archived cursor';
+const NOTIFICATION = 'id category priority critical title body data actionUrl icon sentAt seen read archived quiet cursor';
 const COUNTS = 'unread unseen byCategory { category unread unseen }';
 const PAGE_QUERY = `query BelfryPage($first: Int!, $after: Cursor, $filter: NotificationFilter) {
   notifications(first: $first, after: $after, filter: $filter) {
@@ -82,6 +85,7 @@ const INBOX_SUBSCRIPTION = `subscription BelfryInbox($after: Cursor) {
   inbox(after: $after) { cursor added { ${NOTIFICATION} } changed { id category seen read archived } counts { ${COUNTS} } }
 }`;
 const PREFERENCE = 'category channel enabled';
+const QUIET_HOURS = 'windows { days start end } timeZone quietUntil';
 
 /** A failed request or subscription; `code` is the GraphQL `extensions.code` (or NETWORK). */
 export class BelfryError extends Error {
@@ -298,6 +302,18 @@ export class BelfryClient {
     const mutation = `mutation BelfryPreferences($changes: [PreferenceInput!]!) {
       updatePreferences(changes: $changes) { ${PREFERENCE} } }`;
     return (await this.query(mutation, { changes })).updatePreferences;
+  }
+
+  /** @returns {Promise<QuietHours>} the viewer's quiet hours, the zone they are read in, and when the quiet time now ends */
+  async quietHours() {
+    return (await this.query(`{ quietHours { ${QUIET_HOURS} } }`)).quietHours;
+  }
+
+  /** Replaces the viewer's quiet hours (`[]` clears them). @param {QuietWindow[]} windows @returns {Promise<QuietHours>} */
+  async setQuietHours(windows) {
+    const mutation = `mutation BelfryQuietHours($windows: [QuietWindowInput!]!) {
+      setQuietHours(windows: $windows) { ${QUIET_HOURS} } }`;
+    return (await this.query(mutation, { windows })).setQuietHours;
   }
 
   /** @param {string} id @returns {Promise<Notification>} */

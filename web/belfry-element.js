@@ -6,7 +6,7 @@
 import { BelfryClient, BelfryError } from './belfry-client.js';
 import { InboxStore, flags } from './belfry-store.js';
 import { Toasts } from './belfry-toasts.js';
-import { ICONS, TEMPLATE, ago, content, h, preferencesTable, safeUrl } from './belfry-view.js';
+import { ICONS, TEMPLATE, ago, clockTime, content, h, preferencesTable, quietList, quietWindow, safeUrl } from './belfry-view.js';
 
 /**
  * @typedef {import('./belfry-client.js').Notification} Notification
@@ -14,6 +14,8 @@ import { ICONS, TEMPLATE, ago, content, h, preferencesTable, safeUrl } from './b
  * @typedef {import('./belfry-client.js').InboxChange} InboxChange
  * @typedef {import('./belfry-client.js').Status} Status
  * @typedef {import('./belfry-client.js').Channel} Channel
+ * @typedef {import('./belfry-client.js').QuietHours} QuietHours
+ * @typedef {import('./belfry-client.js').QuietWindow} QuietWindow
  */
 
 const Base = /** @type {typeof HTMLElement} */ (globalThis.HTMLElement ?? class {});
@@ -58,6 +60,10 @@ export class BelfryInbox extends Base {
   #ui = {};
   /** @type {ReturnType<typeof setInterval> | undefined} */
   #clock;
+  /** @type {QuietHours | undefined} The quiet hours as the server last gave them. */
+  #quiet;
+  /** @type {QuietWindow[]} The windows being edited: replaced, never changed in place, until saved. */
+  #draft = [];
 
   #onDocumentPointer = (/** @type {Event} */ event) => {
     if (this.#isOpen() && !event.composedPath().includes(this)) this.hide(false);
@@ -156,6 +162,9 @@ export class BelfryInbox extends Base {
       inbox: $('.view-inbox'), tabs: $('[part="tabs"]'), scroll: $('.scroll'), list: $('[part="list"]'),
       empty: $('[part="empty"]'), loading: $('[part="loading"]'), sentinel: $('.sentinel'),
       preferences: $('[part="preferences"]'), grid: $('.grid'), toasts: $('[part="toasts"]'),
+      quietZone: $('[part="quiet-zone"]'), quietUntil: $('[part="quiet-until"]'), quietList: $('[part="quiet-windows"]'),
+      quietForm: $('[part="quiet-form"]'), quietError: $('[part="quiet-error"]'), quietSave: $('[part="quiet-save"]'),
+      quietSaved: $('[part="quiet-saved"]'),
     };
     const ui = this.#ui;
     this.#toasts = new Toasts(ui.toasts, (n) => this.#activate(this.#store.get(n.id) ?? n));
@@ -177,6 +186,15 @@ export class BelfryInbox extends Base {
       }
     });
     ui.grid.addEventListener('change', (event) => this.#onSwitch(/** @type {HTMLInputElement} */ (event.target)));
+    ui.quietForm.addEventListener('submit', (event) => {
+      event.preventDefault();
+      this.#addWindow();
+    });
+    ui.quietList.addEventListener('click', (event) => {
+      const index = /** @type {HTMLElement} */ (event.target).closest('button')?.dataset.index;
+      if (index) this.#removeWindow(Number(index));
+    });
+    ui.quietSave.addEventListener('click', () => this.#saveQuiet());
     if (globalThis.IntersectionObserver) {
       this.#observer = new IntersectionObserver(
         (entries) => entries.some((entry) => entry.isIntersecting) && this.#loadMore(),
@@ -214,6 +232,9 @@ export class BelfryInbox extends Base {
     this.#stop();
     this.#reset();
     this.#clearError();
+    this.#quiet = undefined;
+    this.#draft = [];
+    this.#renderQuiet();
     const provider = this.#tokenProvider;
     const token = provider ? () => provider() : this.getAttribute('token');
     if (!token) {
@@ -302,7 +323,8 @@ export class BelfryInbox extends Base {
   #onChange(change) {
     for (const n of this.#store.applyChange(change)) {
       this.#emit('belfry:notification', n);
-      if (!n.read && !n.archived && !this.hasAttribute('no-toasts')) this.#toasts?.show(n);
+      // One that arrived during the person's quiet hours is listed, but does not pop up.
+      if (!n.read && !n.archived && !n.quiet && !this.hasAttribute('no-toasts')) this.#toasts?.show(n);
     }
     for (const state of change.changed) if (state.read || state.archived) this.#toasts?.dismiss(state.id);
     this.#render();
@@ -463,6 +485,7 @@ export class BelfryInbox extends Base {
     const client = this.#client;
     if (!client) return;
     const generation = this.#generation;
+    this.#loadQuiet();
     this.#ui.grid.replaceChildren(h('p', { class: 'loading' }, 'Loading…'));
     try {
       // The channels are the server's configuration: asked for once, with the first switches.
@@ -491,6 +514,58 @@ export class BelfryInbox extends Base {
       // Put the switch back unless the user has flipped it again meanwhile.
       if (input.checked === enabled) input.checked = !enabled;
       this.#showError(error, 'action');
+    }
+  }
+
+  async #loadQuiet() {
+    const client = this.#client;
+    if (!client) return;
+    const generation = this.#generation;
+    try {
+      const hours = await client.quietHours();
+      if (generation !== this.#generation) return;
+      this.#quiet = hours;
+      this.#draft = hours.windows;
+      this.#renderQuiet();
+    } catch (error) {
+      if (generation === this.#generation) this.#renderQuiet(error);
+    }
+  }
+
+  #addWindow() {
+    const form = /** @type {HTMLFormElement} */ (this.#ui.quietForm);
+    const data = new FormData(form);
+    const w = quietWindow(data.getAll('day').map(String), String(data.get('start')), String(data.get('end')));
+    if (typeof w === 'string') return this.#renderQuiet(w);
+    this.#draft = [...this.#draft, w];
+    for (const day of form.querySelectorAll('input[name="day"]')) /** @type {HTMLInputElement} */ (day).checked = false;
+    this.#renderQuiet();
+  }
+
+  /** @param {number} index */
+  #removeWindow(index) {
+    this.#draft = this.#draft.filter((_, i) => i !== index);
+    this.#renderQuiet();
+    // Focus stays near: on the window that took its place, else the one before, else the form.
+    const buttons = this.#ui.quietList.querySelectorAll('button');
+    (buttons[Math.min(index, buttons.length - 1)] ?? this.#ui.quietForm.querySelector('input'))?.focus();
+  }
+
+  async #saveQuiet() {
+    const client = this.#client;
+    if (!client) return;
+    const generation = this.#generation;
+    const sent = this.#draft;
+    /** @type {HTMLButtonElement} */ (this.#ui.quietSave).disabled = true;
+    try {
+      const hours = await client.setQuietHours(sent);
+      if (generation !== this.#generation) return;
+      this.#quiet = hours;
+      // Edits made while it was saving stay.
+      if (this.#draft === sent) this.#draft = hours.windows;
+      this.#renderQuiet(null, 'Saved');
+    } catch (error) {
+      if (generation === this.#generation) this.#renderQuiet(error);
     }
   }
 
@@ -699,6 +774,26 @@ export class BelfryInbox extends Base {
       const text = ago(time.dateTime, now);
       if (time.textContent !== text) time.textContent = text;
     }
+  }
+
+  /**
+   * The quiet hours section: the draft's windows, the zone, whether quiet now, and `problem`
+   * (a server error or a form's) if any.
+   * @param {unknown} [problem] @param {string} [saved]
+   */
+  #renderQuiet(problem = null, saved = '') {
+    const ui = this.#ui;
+    const hours = this.#quiet;
+    if (!ui.quietList) return;
+    ui.quietZone.textContent = hours?.timeZone ?? '…';
+    ui.quietUntil.hidden = !hours?.quietUntil;
+    ui.quietUntil.textContent = hours?.quietUntil ? `Quiet until ${clockTime(hours.quietUntil, hours.timeZone)}` : '';
+    ui.quietList.replaceChildren(...quietList(this.#draft));
+    ui.quietError.hidden = problem === null;
+    ui.quietError.textContent = problem instanceof Error ? problem.message : String(problem ?? '');
+    const changed = JSON.stringify(this.#draft) !== JSON.stringify(hours?.windows ?? []);
+    /** @type {HTMLButtonElement} */ (ui.quietSave).disabled = !hours || !changed;
+    ui.quietSaved.textContent = changed ? 'Not saved yet' : saved;
   }
 
   #renderPreferences() {

@@ -5,11 +5,16 @@
 /**
  * @typedef {import('./belfry-client.js').Notification} Notification
  * @typedef {import('./belfry-client.js').Channel} Channel
+ * @typedef {import('./belfry-client.js').Weekday} Weekday
+ * @typedef {import('./belfry-client.js').QuietWindow} QuietWindow
  */
 
 /** @type {Channel[]} */
 const CHANNELS = ['IN_APP', 'EMAIL', 'SMS', 'PUSH', 'WEBHOOK'];
 const CHANNEL_LABELS = { IN_APP: 'In-app', EMAIL: 'Email', SMS: 'SMS', PUSH: 'Push', WEBHOOK: 'Webhook' };
+/** @type {Weekday[]} */
+const WEEKDAYS = ['MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT', 'SUN'];
+const dayName = (/** @type {string} */ day) => day[0] + day.slice(1).toLowerCase();
 
 const svg = (/** @type {string} */ path) =>
   `<svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round">${path}</svg>`;
@@ -117,6 +122,16 @@ th { font-weight: 600; color: var(--_muted); padding: 6px 4px; text-align: cente
 th[scope="row"] { text-align: start; color: var(--_fg); text-transform: capitalize; font-size: 13px; }
 td { text-align: center; padding: 6px 4px; border-top: 1px solid var(--_border); }
 th[scope="row"] { border-top: 1px solid var(--_border); }
+.quiet { margin-top: 14px; border-top: 1px solid var(--_border); font-size: 13px; }
+h3 { margin: 12px 0 4px; font-size: 13px; }
+.note { margin: 4px 0; font-size: 12px; color: var(--_muted); }
+.windows li { display: flex; align-items: center; justify-content: space-between; }
+.quiet-form { display: flex; flex-wrap: wrap; align-items: center; gap: 6px 10px; margin: 8px 0; font-size: 12px; }
+fieldset { display: flex; flex-wrap: wrap; gap: 2px 5px; margin: 0; padding: 0; border: 0; }
+legend { float: left; padding: 0; color: var(--_muted); }
+fieldset input { margin: 0 2px; }
+input[type="time"] { font: inherit; color: inherit; background: var(--_bg); border: 1px solid var(--_border); border-radius: 6px; padding: 1px 4px; }
+.quiet .error { margin: 4px 0; }
 input[role="switch"] { appearance: none; position: relative; width: 30px; height: 18px; margin: 0; border-radius: 9px;
   background: var(--_border); cursor: pointer; transition: background .15s; vertical-align: middle; }
 input[role="switch"]::after { content: ""; position: absolute; top: 2px; left: 2px; width: 14px; height: 14px; border-radius: 50%;
@@ -163,6 +178,20 @@ export const TEMPLATE = `<style>${STYLE}</style>
     <div class="bar"><button part="preferences-back" class="icon" type="button" aria-label="Back to notifications">${ICONS.back}</button>
       <span id="preferences-heading">Notification settings</span></div>
     <div class="grid"></div>
+    <div part="quiet-hours" class="quiet">
+      <h3 id="quiet-heading">Quiet hours</h3>
+      <p class="note">Notifications arrive without a toast; other channels wait until it ends. Times in <span part="quiet-zone">…</span>.</p>
+      <p part="quiet-until" hidden></p>
+      <ul part="quiet-windows" class="windows" aria-labelledby="quiet-heading"></ul>
+      <form part="quiet-form" class="quiet-form" aria-label="Add quiet hours">
+        <fieldset><legend>Days</legend>${WEEKDAYS.map((d) => `<label><input type="checkbox" name="day" value="${d}">${dayName(d)}</label>`).join('')}</fieldset>
+        <label>From <input type="time" name="start" value="22:00" required></label>
+        <label>To <input type="time" name="end" value="07:00" required></label>
+        <button part="quiet-add" class="text-button" type="submit">Add</button>
+      </form>
+      <p part="quiet-error" class="error" role="alert" hidden></p>
+      <button part="quiet-save" class="text-button" type="button" disabled>Save quiet hours</button> <span part="quiet-saved" class="note" role="status"></span>
+    </div>
   </section>
 </div>
 <div part="toasts" class="toasts" aria-live="polite"></div>`;
@@ -254,4 +283,66 @@ export function preferencesTable(categories, delivered, enabled) {
       return h('td', {}, input);
     })));
   return h('table', { part: 'preferences-table' }, h('thead', {}, head), h('tbody', {}, ...rows));
+}
+
+/**
+ * How a window reads: "Mon–Fri, 22:00–07:00 next day", "Sat, Sun, all day".
+ * @param {QuietWindow} w
+ */
+export function windowLabel({ days, start, end }) {
+  /** @type {[number, number][]} */
+  const runs = [];
+  WEEKDAYS.forEach((day, i) => {
+    if (!days.includes(day)) return;
+    const run = runs.at(-1);
+    if (run && run[1] === i - 1) run[1] = i;
+    else runs.push([i, i]);
+  });
+  // Three days or more in a row read as a range.
+  const named = days.length >= 7 ? 'Every day'
+    : runs.flatMap(([a, b]) => (b - a >= 2 ? [`${dayName(WEEKDAYS[a])}–${dayName(WEEKDAYS[b])}`] : WEEKDAYS.slice(a, b + 1).map(dayName))).join(', ');
+  return `${named}, ${start === end ? 'all day' : `${start}–${end}${end < start ? ' next day' : ''}`}`;
+}
+
+/**
+ * The window the form describes, or what is missing.
+ * @param {string[]} days @param {string} start @param {string} end `HH:MM`, as a time input gives it
+ * @returns {QuietWindow | string}
+ */
+export function quietWindow(days, start, end) {
+  const time = /^([01]\d|2[0-3]):[0-5]\d$/;
+  if (!days.length) return 'Choose at least one day.';
+  if (!time.test(start) || !time.test(end)) return 'Enter a start and an end time.';
+  return { days: WEEKDAYS.filter((day) => days.includes(day)), start, end };
+}
+
+/**
+ * An instant on the person's clock: "07:00", or "Tue 07:00" when it is not today there.
+ * @param {string} iso @param {string} timeZone an IANA zone (UTC if this browser does not know it)
+ * @param {number} [now] milliseconds since the epoch
+ */
+export function clockTime(iso, timeZone, now = Date.now()) {
+  const format = (/** @type {Intl.DateTimeFormatOptions} */ options) => {
+    try {
+      return new Intl.DateTimeFormat('en-GB', { ...options, timeZone });
+    } catch {
+      return new Intl.DateTimeFormat('en-GB', { ...options, timeZone: 'UTC' });
+    }
+  };
+  const then = Date.parse(iso);
+  const day = format({ dateStyle: 'short' });
+  /** @type {Intl.DateTimeFormatOptions} */
+  const clock = { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' };
+  return format(day.format(then) === day.format(now) ? clock : { weekday: 'short', ...clock }).format(then);
+}
+
+/** The quiet windows, each with a remove button carrying its `data-index`. @param {QuietWindow[]} windows */
+export function quietList(windows) {
+  if (!windows.length) return [h('li', { class: 'note' }, 'None yet.')];
+  return windows.map((w, index) => {
+    const label = windowLabel(w);
+    const remove = h('button', { part: 'quiet-remove', class: 'icon', type: 'button', 'data-index': String(index), 'aria-label': `Remove ${label}`, title: 'Remove' });
+    remove.innerHTML = ICONS.close;
+    return h('li', { part: 'quiet-window' }, label, remove);
+  });
 }

@@ -19,3 +19,4 @@ CREATE TABLE {table} (
 CREATE INDEX {table}_due_{gen} ON {table} (due_at) WHERE due_at IS NOT NULL;
 CREATE INDEX {table}_notification_{gen} ON {table} (notification_id);
 CREATE INDEX {table}_status_{gen} ON {table} (status, updated_at);
+CREATE INDEX {table}_deferred_{gen} ON {table} (recipient) WHERE status = 'deferred';

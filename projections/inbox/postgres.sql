@@ -4,6 +4,7 @@ CREATE TABLE {table} (
     category        TEXT        NOT NULL,
     priority        TEXT        NOT NULL,
     critical        BOOLEAN     NOT NULL,
+    quiet           BOOLEAN     NOT NULL,
     title           TEXT        NOT NULL,
     body            TEXT        NOT NULL,
     data            JSONB       NOT NULL,

@@ -4,6 +4,7 @@ CREATE TABLE {table} (
     category        TEXT    NOT NULL,
     priority        TEXT    NOT NULL,
     critical        INTEGER NOT NULL,
+    quiet           INTEGER NOT NULL,
     title           TEXT    NOT NULL,
     body            TEXT    NOT NULL,
     data            TEXT    NOT NULL,

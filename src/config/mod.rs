@@ -55,6 +55,8 @@ pub struct Settings {
     /// `marketing = { max = 3, per_seconds = 86400 }`): at most `max` of its notifications
     /// reach one person in any `per_seconds`. Categories left out are not throttled.
     pub throttle: std::collections::BTreeMap<String, ThrottleSetting>,
+    /// What people's quiet hours hold back (`[quiet_hours]`).
+    pub quiet_hours: QuietHoursSetting,
     /// The webhook channel's endpoints (`[[webhooks]]`), each for its categories (or all).
     pub webhooks: Vec<crate::delivery::webhook::WebhookEndpoint>,
     /// Attempts of one delivery in all, the first included, before it fails for good.
@@ -151,6 +153,36 @@ pub struct ThrottleSetting {
     pub per_seconds: i64,
 }
 
+/// `[quiet_hours]`: which sends go through people's quiet hours (both by default). What
+/// goes through is delivered at once on every channel and shows its toast in-app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuietHoursSetting {
+    /// `urgent` priority sends go through quiet hours.
+    pub urgent_goes_through: bool,
+    /// `critical` sends go through quiet hours.
+    pub critical_goes_through: bool,
+}
+
+impl Default for QuietHoursSetting {
+    fn default() -> Self {
+        let policy = crate::domain::quiet::QuietPolicy::default();
+        Self {
+            urgent_goes_through: policy.urgent_goes_through,
+            critical_goes_through: policy.critical_goes_through,
+        }
+    }
+}
+
+impl QuietHoursSetting {
+    pub fn policy(self) -> crate::domain::quiet::QuietPolicy {
+        crate::domain::quiet::QuietPolicy {
+            urgent_goes_through: self.urgent_goes_through,
+            critical_goes_through: self.critical_goes_through,
+        }
+    }
+}
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -178,6 +210,7 @@ impl Default for Settings {
             preferences_url: None,
             routing: Default::default(),
             throttle: Default::default(),
+            quiet_hours: Default::default(),
             smtp: None,
             webhooks: Vec::new(),
             delivery_max_attempts: 8,

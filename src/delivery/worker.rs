@@ -20,9 +20,10 @@ use super::schedule::{self, Due};
 use super::webhook::WebhookChannel;
 use super::{Channel as _, Contact, Message, Outcome};
 use crate::clock::Clock;
-use crate::domain::delivery::{on_due, DueState, RecordDelivery, RetryPolicy, Step};
+use crate::domain::delivery::{on_due, DueState, OnDue, RecordDelivery, RetryPolicy, Step};
 use crate::domain::endpoint::{ChangeEndpoint, EndpointChange, EndpointName};
 use crate::domain::event::{notification_stream, DeliveryRef, Event, NotificationCreated};
+use crate::domain::quiet::QuietPolicy;
 use crate::domain::{Category, Channel, Command, DeliveryId, UserId};
 use crate::engine::Engine;
 use crate::eventlog::{Db, Metadata};
@@ -85,6 +86,8 @@ pub struct WorkerConfig {
     /// The longest a worker waits before looking for due deliveries again when nothing
     /// wakes it (a due time on another node's clock, a lease that expires).
     pub idle_check: Duration,
+    /// What people's quiet hours hold back.
+    pub quiet: QuietPolicy,
 }
 
 impl Default for WorkerConfig {
@@ -95,6 +98,7 @@ impl Default for WorkerConfig {
             concurrency: 16,
             retry: RetryPolicy::default(),
             idle_check: Duration::from_secs(5),
+            quiet: QuietPolicy::default(),
         }
     }
 }
@@ -263,13 +267,21 @@ impl Deliverer {
                 None => Ok(None),
             }
         };
-        let (created, entry, preferences, contact, endpoint) = tokio::try_join!(
+        let (created, entry, preferences, quiet_hours, contact, endpoint) = tokio::try_join!(
             self.created(&due),
             read::notification(db, &due.recipient, due.notification_id),
             read::preferences(db, &due.recipient),
+            read::quiet_hours(db, &due.recipient),
             contact,
             endpoint,
         )?;
+        // Read in the person's zone now, not the one they had when it was planned.
+        let quiet_until = match quiet_hours {
+            Some((hours, zone)) if self.config.quiet.holds(&created.content) => {
+                hours.quiet_until(zone, self.clock.now())
+            }
+            _ => None,
+        };
         let muted = preferences.into_iter().any(|(category, channel, on)| {
             !on && category == due.category && channel == due.channel
         });
@@ -287,19 +299,25 @@ impl Deliverer {
             muted,
             critical: created.content.critical,
             reachable,
+            quiet_until,
         };
         let channel = due.channel.as_str();
-        if let Some(reason) = on_due(&state) {
-            self.metrics.delivery(channel, "skipped");
-            self.record(
-                &delivery,
-                Step::Skipped {
+        match on_due(&state) {
+            OnDue::Attempt => {}
+            OnDue::Skip(reason) => {
+                self.metrics.delivery(channel, "skipped");
+                let step = Step::Skipped {
                     reason,
                     category: due.category.clone(),
-                },
-            )
-            .await?;
-            return Ok(());
+                };
+                return self.record(&delivery, step).await;
+            }
+            OnDue::Defer(until, reason) => {
+                self.metrics.delivery(channel, "deferred");
+                return self
+                    .record(&delivery, Step::Deferred { until, reason })
+                    .await;
+            }
         }
         let disabled = webhook
             .zip(endpoint.as_ref())

@@ -8,8 +8,8 @@ use std::time::Duration;
 use chrono::{DateTime, SubsecRound, Utc};
 
 use super::event::{
-    DeliveryAttempted, DeliveryEvent, DeliveryFailed, DeliveryRef, DeliveryRetried,
-    DeliverySkipped, DeliverySucceeded, Event,
+    DeferReason, DeliveryAttempted, DeliveryDeferred, DeliveryEvent, DeliveryFailed, DeliveryRef,
+    DeliveryRetried, DeliverySkipped, DeliverySucceeded, Event,
 };
 use super::values::{Category, SkipReason, Unless};
 use super::{Decide, DomainError};
@@ -25,24 +25,39 @@ pub struct DueState {
     pub critical: bool,
     /// The person (or the server) has somewhere to deliver to on this channel.
     pub reachable: bool,
+    /// The end of the person's quiet hours, when they are in them now and they hold this
+    /// notification (see [`super::quiet::QuietPolicy`]).
+    pub quiet_until: Option<DateTime<Utc>>,
 }
 
-/// `None`: attempt it; otherwise why it is skipped. Preferences are checked again here, so a
-/// person who mutes email in the meantime gets none; `critical` goes through a mute, as
-/// in-app.
-pub fn on_due(state: &DueState) -> Option<SkipReason> {
+/// What to do with a delivery that fell due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnDue {
+    Attempt,
+    Skip(SkipReason),
+    /// Wait until then (the end of the person's quiet hours), and decide again.
+    Defer(DateTime<Utc>, DeferReason),
+}
+
+/// Preferences are checked again here, so a person who mutes email in the meantime gets
+/// none; `critical` goes through a mute, as in-app. A delivery that would be skipped is
+/// skipped at once, quiet hours or not; one that would go out during quiet hours waits.
+pub fn on_due(state: &DueState) -> OnDue {
     match state.unless {
-        Some(Unless::Read) if state.read => return Some(SkipReason::Read),
-        Some(Unless::Seen) if state.seen || state.read => return Some(SkipReason::Seen),
+        Some(Unless::Read) if state.read => return OnDue::Skip(SkipReason::Read),
+        Some(Unless::Seen) if state.seen || state.read => return OnDue::Skip(SkipReason::Seen),
         _ => {}
     }
     if state.muted && !state.critical {
-        return Some(SkipReason::Muted);
+        return OnDue::Skip(SkipReason::Muted);
     }
     if !state.reachable {
-        return Some(SkipReason::NoAddress);
+        return OnDue::Skip(SkipReason::NoAddress);
     }
-    None
+    match state.quiet_until {
+        Some(until) => OnDue::Defer(until, DeferReason::QuietHours),
+        None => OnDue::Attempt,
+    }
 }
 
 /// Exponential backoff with jitter: attempt `n` failed, the next waits `base * 2^(n-1)`
@@ -126,6 +141,11 @@ pub enum Step {
         reason: SkipReason,
         category: Category,
     },
+    /// It waits until `until`, when it is due again.
+    Deferred {
+        until: DateTime<Utc>,
+        reason: DeferReason,
+    },
     /// An operator asks for one more attempt of a delivery that failed for good.
     Retry,
 }
@@ -135,7 +155,10 @@ impl Step {
     pub fn is_outcome(&self) -> bool {
         matches!(
             self,
-            Step::Succeeded { .. } | Step::Failed { .. } | Step::Skipped { .. }
+            Step::Succeeded { .. }
+                | Step::Failed { .. }
+                | Step::Skipped { .. }
+                | Step::Deferred { .. }
         )
     }
 }
@@ -189,6 +212,12 @@ impl Decide for RecordDelivery {
                 retry_at: *retry_at,
                 at,
             }),
+            Step::Deferred { until, reason } => DeliveryEvent::Deferred(DeliveryDeferred {
+                delivery,
+                until: *until,
+                reason: *reason,
+                at,
+            }),
             Step::Skipped { reason, category } => DeliveryEvent::Skipped(DeliverySkipped {
                 delivery_id: delivery.delivery_id,
                 notification_id: delivery.notification_id,
@@ -213,7 +242,39 @@ mod tests {
             ..DueState::default()
         };
         f(&mut state);
-        on_due(&state)
+        match on_due(&state) {
+            OnDue::Attempt => None,
+            OnDue::Skip(reason) => Some(reason),
+            OnDue::Defer(..) => panic!("deferred without quiet hours"),
+        }
+    }
+
+    #[test]
+    fn a_delivery_due_in_quiet_hours_waits_unless_it_would_be_skipped() {
+        let until = DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::hours(7);
+        let quiet = |f: fn(&mut DueState)| {
+            let mut state = DueState {
+                reachable: true,
+                quiet_until: Some(until),
+                ..DueState::default()
+            };
+            f(&mut state);
+            on_due(&state)
+        };
+        assert_eq!(quiet(|_| {}), OnDue::Defer(until, DeferReason::QuietHours));
+        assert_eq!(
+            quiet(|s| {
+                s.unless = Some(Unless::Read);
+                s.read = true
+            }),
+            OnDue::Skip(SkipReason::Read),
+            "read meanwhile: nothing to wait for"
+        );
+        assert_eq!(quiet(|s| s.muted = true), OnDue::Skip(SkipReason::Muted));
+        assert_eq!(
+            quiet(|s| s.reachable = false),
+            OnDue::Skip(SkipReason::NoAddress)
+        );
     }
 
     #[test]

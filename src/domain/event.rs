@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::{to_raw_value, RawValue};
 
 use super::endpoint::{endpoint_stream, EndpointEvent};
+use super::quiet::QuietHours;
 use super::recipient::{recipient_stream, RecipientEvent};
 use super::values::{
     Body, Category, Channel, DeliveryId, Link, NotificationId, Payload, Priority, SkipReason,
@@ -44,6 +45,9 @@ pub struct NotificationCreated {
     /// Why a `notification.suppressed` was not shown; absent on `notification.sent`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<SuppressReason>,
+    /// It arrived during the recipient's quiet hours: it lands in the inbox without a toast.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub quiet: bool,
 }
 
 impl NotificationCreated {
@@ -76,6 +80,8 @@ struct CreatedFields {
     at: DateTime<Utc>,
     #[serde(default)]
     reason: Option<SuppressReason>,
+    #[serde(default)]
+    quiet: bool,
 }
 
 impl From<CreatedFields> for NotificationCreated {
@@ -95,6 +101,7 @@ impl From<CreatedFields> for NotificationCreated {
             }),
             at: f.at,
             reason: f.reason,
+            quiet: f.quiet,
         }
     }
 }
@@ -188,6 +195,15 @@ pub struct PreferenceChanged {
     pub at: DateTime<Utc>,
 }
 
+/// `preference.quiet_hours_set`: a person's quiet hours, all of them (none when empty).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuietHoursSet {
+    pub user: UserId,
+    #[serde(flatten)]
+    pub hours: QuietHours,
+    pub at: DateTime<Utc>,
+}
+
 /// `delivery.planned`: a delivery on an external channel was scheduled for a notification.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeliveryPlanned {
@@ -269,6 +285,32 @@ pub struct DeliveryRetried {
     pub at: DateTime<Utc>,
 }
 
+/// Why a delivery waits past its due time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeferReason {
+    QuietHours,
+}
+
+impl DeferReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeferReason::QuietHours => "quiet_hours",
+        }
+    }
+}
+
+/// `delivery.deferred`: a delivery fell due when it should not go out (the recipient's quiet
+/// hours); it is due again at `until`, when it is decided anew.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryDeferred {
+    #[serde(flatten)]
+    pub delivery: DeliveryRef,
+    pub until: DateTime<Utc>,
+    pub reason: DeferReason,
+    pub at: DateTime<Utc>,
+}
+
 /// A fact about one delivery on an external channel, all in its notification's stream.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DeliveryEvent {
@@ -278,6 +320,7 @@ pub enum DeliveryEvent {
     Succeeded(DeliverySucceeded),
     Failed(DeliveryFailed),
     Retried(DeliveryRetried),
+    Deferred(DeliveryDeferred),
 }
 
 impl DeliveryEvent {
@@ -287,6 +330,7 @@ impl DeliveryEvent {
     pub const SUCCEEDED: &'static str = "delivery.succeeded";
     pub const FAILED: &'static str = "delivery.failed";
     pub const RETRIED: &'static str = "delivery.retried";
+    pub const DEFERRED: &'static str = "delivery.deferred";
 
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -296,6 +340,7 @@ impl DeliveryEvent {
             DeliveryEvent::Succeeded(_) => Self::SUCCEEDED,
             DeliveryEvent::Failed(_) => Self::FAILED,
             DeliveryEvent::Retried(_) => Self::RETRIED,
+            DeliveryEvent::Deferred(_) => Self::DEFERRED,
         }
     }
 
@@ -307,6 +352,7 @@ impl DeliveryEvent {
             DeliveryEvent::Succeeded(e) => e.delivery.notification_id,
             DeliveryEvent::Failed(e) => e.delivery.notification_id,
             DeliveryEvent::Retried(e) => e.delivery.notification_id,
+            DeliveryEvent::Deferred(e) => e.delivery.notification_id,
         }
     }
 
@@ -318,6 +364,7 @@ impl DeliveryEvent {
             DeliveryEvent::Succeeded(e) => &e.delivery.recipient,
             DeliveryEvent::Failed(e) => &e.delivery.recipient,
             DeliveryEvent::Retried(e) => &e.delivery.recipient,
+            DeliveryEvent::Deferred(e) => &e.delivery.recipient,
         }
     }
 
@@ -329,6 +376,7 @@ impl DeliveryEvent {
             DeliveryEvent::Succeeded(e) => to_raw_value(e),
             DeliveryEvent::Failed(e) => to_raw_value(e),
             DeliveryEvent::Retried(e) => to_raw_value(e),
+            DeliveryEvent::Deferred(e) => to_raw_value(e),
         }
     }
 }
@@ -346,6 +394,8 @@ pub enum Event {
     /// `inbox.all_read` or `inbox.all_seen`, as its mark says.
     InboxMarked(Mark, InboxMarked),
     PreferenceChanged(PreferenceChanged),
+    /// `preference.quiet_hours_set`.
+    QuietHoursSet(QuietHoursSet),
     /// `recipient.profile_changed` or `recipient.erased`, as the inner event says.
     Recipient(RecipientEvent),
     /// `delivery.planned|skipped|attempted|succeeded|failed|retried`, as the inner event says.
@@ -380,6 +430,7 @@ impl Event {
             Event::InboxMarked(Mark::Read, _) => "inbox.all_read",
             Event::InboxMarked(Mark::Seen, _) => "inbox.all_seen",
             Event::PreferenceChanged(_) => "preference.changed",
+            Event::QuietHoursSet(_) => "preference.quiet_hours_set",
             Event::Recipient(e) => e.type_name(),
             Event::Delivery(e) => e.type_name(),
             Event::Endpoint(e) => e.type_name(),
@@ -399,6 +450,7 @@ impl Event {
             | Event::NotificationUnarchived(e) => notification_stream(e.notification_id),
             Event::InboxMarked(_, e) => inbox_stream(&e.recipient),
             Event::PreferenceChanged(e) => preferences_stream(&e.user),
+            Event::QuietHoursSet(e) => preferences_stream(&e.user),
             Event::Recipient(e) => recipient_stream(e.user()),
             // A notification's deliveries are part of its story: its stream, its history.
             Event::Delivery(e) => notification_stream(e.notification_id()),
@@ -417,6 +469,7 @@ impl Event {
             | Event::NotificationUnarchived(e) => &e.recipient,
             Event::InboxMarked(_, e) => &e.recipient,
             Event::PreferenceChanged(e) => &e.user,
+            Event::QuietHoursSet(e) => &e.user,
             Event::Recipient(e) => e.user(),
             Event::Delivery(e) => e.recipient(),
             Event::Endpoint(_) => return None,
@@ -434,6 +487,7 @@ impl Event {
             | Event::NotificationUnarchived(e) => to_raw_value(e),
             Event::InboxMarked(_, e) => to_raw_value(e),
             Event::PreferenceChanged(e) => to_raw_value(e),
+            Event::QuietHoursSet(e) => to_raw_value(e),
             Event::Recipient(e) => e.to_raw_value(),
             Event::Delivery(e) => e.to_raw_value(),
             Event::Endpoint(e) => e.to_raw_value(),
@@ -476,6 +530,7 @@ impl Event {
             "inbox.all_read" => Event::InboxMarked(Mark::Read, de(t, data)?),
             "inbox.all_seen" => Event::InboxMarked(Mark::Seen, de(t, data)?),
             "preference.changed" => Event::PreferenceChanged(de(t, data)?),
+            "preference.quiet_hours_set" => Event::QuietHoursSet(de(t, data)?),
             RecipientEvent::PROFILE_CHANGED => {
                 Event::Recipient(RecipientEvent::ProfileChanged(de(t, data)?))
             }
@@ -486,6 +541,7 @@ impl Event {
             DeliveryEvent::SUCCEEDED => Event::Delivery(DeliveryEvent::Succeeded(de(t, data)?)),
             DeliveryEvent::FAILED => Event::Delivery(DeliveryEvent::Failed(de(t, data)?)),
             DeliveryEvent::RETRIED => Event::Delivery(DeliveryEvent::Retried(de(t, data)?)),
+            DeliveryEvent::DEFERRED => Event::Delivery(DeliveryEvent::Deferred(de(t, data)?)),
             EndpointEvent::DISABLED => Event::Endpoint(EndpointEvent::Disabled(de(t, data)?)),
             EndpointEvent::ENABLED => Event::Endpoint(EndpointEvent::Enabled(de(t, data)?)),
             other => return Err(DecodeError::Unknown(other.to_owned(), version)),

@@ -90,6 +90,7 @@ pub fn evolve(mut items: Vec<InboxItem>, position: i64, event: &Event) -> Vec<In
         }
         Event::NotificationSuppressed(_)
         | Event::PreferenceChanged(_)
+        | Event::QuietHoursSet(_)
         | Event::Recipient(_)
         | Event::Delivery(_)
         | Event::Endpoint(_) => {}

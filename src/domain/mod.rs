@@ -10,6 +10,7 @@ pub mod event;
 pub mod inbox;
 pub mod notification;
 pub mod preferences;
+pub mod quiet;
 pub mod recipient;
 pub mod send_input;
 pub mod values;
@@ -56,6 +57,7 @@ pub enum Command {
     Change(notification::ChangeNotification),
     MarkAll(inbox::MarkAll),
     SetPreferences(preferences::SetPreferences),
+    SetQuietHours(quiet::SetQuietHours),
     /// A service's change to the recipient directory.
     Recipients(recipient::RecipientCommand),
     /// A delivery worker's step: an attempt begun, its outcome, or a skip.

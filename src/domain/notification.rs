@@ -31,6 +31,10 @@ pub struct SendNotification {
     pub throttle: Option<Throttle>,
     /// `throttle` is the category's configured one (or its absence), not the send's own.
     pub throttle_by_default: bool,
+    /// The recipients' quiet hours hold it: its in-app notification lands without a toast
+    /// during them (its deliveries wait, decided when they fall due). False for what the
+    /// server lets through (`urgent` and `critical`, by default).
+    pub quiet_hours_hold: bool,
     pub idempotency_key: Option<IdempotencyKey>,
     pub at: DateTime<Utc>,
 }
@@ -58,6 +62,7 @@ impl SendNotification {
             routes_by_default: false,
             throttle: None,
             throttle_by_default: true,
+            quiet_hours_hold: true,
             idempotency_key,
             at,
         }
@@ -101,6 +106,8 @@ pub struct SendState {
     /// in the send's throttle window, ending at the send's time; read only when the send is
     /// throttled and not critical, and absent for someone who got none.
     pub recent: BTreeMap<UserId, u32>,
+    /// Recipients inside their quiet hours now; read only when quiet hours hold the send.
+    pub quiet: BTreeSet<UserId>,
 }
 
 impl SendNotification {
@@ -151,6 +158,7 @@ impl Decide for SendNotification {
                 content: Arc::clone(&content),
                 at: cmd.at,
                 reason: suppressed,
+                quiet: suppressed.is_none() && state.quiet.contains(recipient),
             };
             events.push(match suppressed {
                 Some(_) => Event::NotificationSuppressed(created),
@@ -309,6 +317,9 @@ pub fn evolve(state: Option<Notification>, event: &Event) -> Option<Notification
             }
             n
         }),
-        Event::PreferenceChanged(_) | Event::Delivery(_) | Event::Endpoint(_) => state,
+        Event::PreferenceChanged(_)
+        | Event::QuietHoursSet(_)
+        | Event::Delivery(_)
+        | Event::Endpoint(_) => state,
     }
 }

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::notification::SendNotification;
+use super::quiet::QuietPolicy;
 use super::values::limits;
 use super::{
     Body, Category, Channel, Content, IdempotencyKey, InputError, Link, NotificationId, Payload,
@@ -66,6 +67,8 @@ impl ThrottleInput {
 pub struct SendDefaults {
     pub routing: Routing,
     pub throttles: Throttles,
+    /// What quiet hours hold back.
+    pub quiet: QuietPolicy,
 }
 
 /// One route of a send, unchecked: a channel, a delay in seconds, and what calls it off.
@@ -177,6 +180,7 @@ impl SendNotification {
         cmd.routes_by_default = routes_by_default;
         cmd.throttle = throttle;
         cmd.throttle_by_default = throttle_by_default;
+        cmd.quiet_hours_hold = defaults.quiet.holds(&cmd.content);
         Ok(cmd)
     }
 }

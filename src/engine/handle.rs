@@ -15,11 +15,13 @@ use crate::eventlog::{Metadata, RecordedEvent};
 use crate::projections::state::{self, Delivery};
 use crate::projections::{self, Target};
 
-/// What the commands of one batch share: who muted each category, read once per batch (and
-/// again after a preference change).
+/// What the commands of one batch share: who muted each category and whether anyone has quiet
+/// hours, read once per batch (and again after a change to them).
 #[derive(Default)]
 pub(super) struct BatchCache {
     muters: HashMap<String, state::Muters>,
+    /// Whether anyone has quiet hours at all, read once per batch.
+    anyone_quiet: Option<bool>,
 }
 
 /// What a command decided, before its batch commits: its events are `events` of the batch.
@@ -87,6 +89,10 @@ pub(super) async fn handle(
             let current = state::preferences(batch.tx(), &cmd.user).await?;
             cmd.decide(&current)
         }
+        Command::SetQuietHours(cmd) => {
+            let current = state::quiet_hours(batch.tx(), &cmd.user).await?;
+            cmd.decide(&current)
+        }
         Command::RecordDelivery(cmd) => {
             let current = state::delivery_status(batch.tx(), cmd.delivery.delivery_id).await?;
             if cmd.step.is_outcome() {
@@ -110,10 +116,18 @@ pub(super) async fn handle(
             .push_event(event.stream_id(), event, metadata.clone(), None)
             .await?;
     }
-    if matches!(command, Command::SetPreferences(_)) {
-        // Later sends of this batch read who muted what from the preferences table.
-        project(batch).await?;
-        cache.muters.clear();
+    match command {
+        // Later sends of this batch read who muted what from the preferences table, and who
+        // is in quiet hours from theirs.
+        Command::SetPreferences(_) => {
+            project(batch).await?;
+            cache.muters.clear();
+        }
+        Command::SetQuietHours(_) => {
+            project(batch).await?;
+            cache.anyone_quiet = None;
+        }
+        _ => {}
     }
     Ok(Ok(Decided {
         events: from..batch.len(),
@@ -172,11 +186,29 @@ async fn send(
         }
         _ => Default::default(),
     };
+    let quiet = if cmd.quiet_hours_hold {
+        let anyone = match cache.anyone_quiet {
+            Some(anyone) => anyone,
+            None => {
+                let anyone = state::anyone_has_quiet_hours(batch.tx()).await?;
+                cache.anyone_quiet = Some(anyone);
+                anyone
+            }
+        };
+        if anyone {
+            state::in_quiet_hours(batch.tx(), &recipients, cmd.at).await?
+        } else {
+            Default::default()
+        }
+    } else {
+        Default::default()
+    };
     let decision_state = notification::SendState {
         previous_fingerprint: previous.as_ref().map(|p| p.request_hash.clone()),
         muted: muted_on(Channel::InApp),
         muted_channels,
         recent,
+        quiet,
     };
     let events = match cmd.decide(&decision_state) {
         Ok(events) => events,

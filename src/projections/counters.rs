@@ -39,6 +39,7 @@ fn changes(event: &Event) -> Vec<(&str, &str, (i64, i64))> {
             .collect(),
         Event::NotificationSuppressed(_)
         | Event::PreferenceChanged(_)
+        | Event::QuietHoursSet(_)
         | Event::Recipient(_)
         | Event::Delivery(_)
         | Event::Endpoint(_) => Vec::new(),

@@ -7,6 +7,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 
 use crate::domain::event::{DeliveryEvent, Event};
+use crate::domain::recipient::{ProfileField, RecipientEvent};
 use crate::domain::{DeliveryId, NotificationId};
 use crate::eventlog::{Db, RecordedEvent, WriteTx};
 use crate::{on_reader, on_tx};
@@ -25,6 +26,8 @@ pub mod status {
     pub const FAILED: &str = "failed";
     /// Not made, for the reason in `reason`.
     pub const SKIPPED: &str = "skipped";
+    /// Waiting out the recipient's quiet hours (the reason in `reason`) until `due_at`.
+    pub const DEFERRED: &str = "deferred";
 
     /// Nothing more happens to a delivery in this status.
     pub fn is_settled(status: &str) -> bool {
@@ -140,10 +143,52 @@ pub(super) async fn apply(
             .apply(tx, table, position)
             .await
         }
+        // Waits until the end of the recipient's quiet hours.
+        Event::Delivery(DeliveryEvent::Deferred(e)) => {
+            Update {
+                delivery: e.delivery.delivery_id,
+                status: status::DEFERRED,
+                set: &[
+                    Set::DueAt(Some(e.until)),
+                    Set::Reason(Some(e.reason.as_str())),
+                ],
+                at: e.at,
+            }
+            .apply(tx, table, position)
+            .await
+        }
+        // New quiet hours, or a new time zone to read them in: what waits for the old ones is
+        // due at once, and decided again against the new.
+        Event::QuietHoursSet(e) => redue_deferred(tx, table, e.user.as_str(), e.at).await,
+        Event::Recipient(RecipientEvent::ProfileChanged(e))
+            if e.fields.contains(&ProfileField::TimeZone) =>
+        {
+            redue_deferred(tx, table, e.user.as_str(), e.at).await
+        }
         _ => return Ok(()),
     };
     result.with_context(|| format!("Failed to project event {position} into {table}"))?;
     Ok(())
+}
+
+/// Makes `user`'s deferred deliveries due at `at` (their row otherwise as it was: the fact
+/// that changed is the person's, not the delivery's).
+async fn redue_deferred(
+    tx: &mut WriteTx,
+    table: &str,
+    user: &str,
+    at: DateTime<Utc>,
+) -> Result<u64, sqlx::Error> {
+    let sql = format!(
+        "UPDATE {table} SET due_at = $1 WHERE recipient = $2 AND status = $3 AND due_at > $1"
+    );
+    on_tx!(tx, |c| sqlx::query(&sql)
+        .bind(at)
+        .bind(user)
+        .bind(status::DEFERRED)
+        .execute(&mut **c)
+        .await
+        .map(|r| r.rows_affected()))
 }
 
 /// What a later fact of a delivery changes in its row: its status, time and position, and
@@ -163,6 +208,7 @@ enum Set<'a> {
     LastError(&'a str),
     /// `None` clears it: a settled delivery is no longer due.
     DueAt(Option<DateTime<Utc>>),
+    Reason(Option<&'a str>),
 }
 
 impl Update<'_> {
@@ -184,6 +230,7 @@ impl Update<'_> {
                     Set::ProviderId(id) => update.push(", provider_id = ").push_bind(id),
                     Set::LastError(error) => update.push(", last_error = ").push_bind(error),
                     Set::DueAt(due) => update.push(", due_at = ").push_bind(due),
+                    Set::Reason(reason) => update.push(", reason = ").push_bind(reason),
                 };
             }
             update

@@ -1,5 +1,5 @@
 //! Inline projections: the read model (inbox, unread counters, preferences, idempotency keys,
-//! deliveries).
+//! deliveries, quiet hours).
 //!
 //! Each projection is a pure function of the log: [`apply`] folds events into its table, the
 //! same code inline (inside the append transaction) and in replay (into scratch tables). The
@@ -10,6 +10,7 @@ pub mod deliveries;
 mod idempotency;
 pub mod inbox;
 mod preferences;
+mod quiet_hours;
 pub mod read;
 pub mod replay;
 pub mod state;
@@ -27,15 +28,17 @@ pub enum Projection {
     Preferences,
     IdempotencyKeys,
     Deliveries,
+    QuietHours,
 }
 
 impl Projection {
-    pub const ALL: [Projection; 5] = [
+    pub const ALL: [Projection; 6] = [
         Projection::Inbox,
         Projection::UnreadCounters,
         Projection::Preferences,
         Projection::IdempotencyKeys,
         Projection::Deliveries,
+        Projection::QuietHours,
     ];
 
     /// The name, which is also the live table's name.
@@ -46,6 +49,7 @@ impl Projection {
             Projection::Preferences => "preferences",
             Projection::IdempotencyKeys => "idempotency_keys",
             Projection::Deliveries => "deliveries",
+            Projection::QuietHours => "quiet_hours",
         }
     }
 
@@ -53,11 +57,12 @@ impl Projection {
     /// rebuilt by `belfry replay` before `serve` will start.
     pub fn version(self) -> i32 {
         match self {
-            Projection::Inbox => 2,
+            Projection::Inbox => 3,
             Projection::UnreadCounters => 1,
             Projection::Preferences => 1,
             Projection::IdempotencyKeys => 2,
-            Projection::Deliveries => 1,
+            Projection::Deliveries => 2,
+            Projection::QuietHours => 1,
         }
     }
 
@@ -96,6 +101,12 @@ impl Projection {
             }
             (Projection::Deliveries, Backend::Sqlite) => {
                 include_str!("../../projections/deliveries/sqlite.sql")
+            }
+            (Projection::QuietHours, Backend::Postgres) => {
+                include_str!("../../projections/quiet_hours/postgres.sql")
+            }
+            (Projection::QuietHours, Backend::Sqlite) => {
+                include_str!("../../projections/quiet_hours/sqlite.sql")
             }
         }
     }
@@ -144,6 +155,7 @@ impl Projection {
             }
             (Projection::Deliveries, Backend::Postgres) => "delivery_id::text",
             (Projection::Deliveries, Backend::Sqlite) => "lower(hex(delivery_id))",
+            (Projection::QuietHours, _) => "user_id",
         }
     }
 }
@@ -270,6 +282,11 @@ impl<'a> Fold<'a> {
                 Projection::Deliveries => {
                     for (recorded, event) in decoded {
                         deliveries::apply(tx, t, recorded, event).await?;
+                    }
+                }
+                Projection::QuietHours => {
+                    for (recorded, event) in decoded {
+                        quiet_hours::apply(tx, t, recorded, event).await?;
                     }
                 }
             }

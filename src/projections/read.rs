@@ -2,10 +2,12 @@
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use sqlx::types::Json;
 use sqlx::Row;
 
 use crate::domain::event::NotificationCreated;
+use crate::domain::quiet::{self, QuietHours};
 use crate::domain::{Category, Channel, NotificationId, UserId};
 use crate::eventlog::Db;
 use crate::on_reader;
@@ -18,6 +20,8 @@ pub struct InboxEntry {
     pub category: String,
     pub priority: String,
     pub critical: bool,
+    /// It arrived during the recipient's quiet hours: no toast.
+    pub quiet: bool,
     pub title: String,
     pub body: String,
     pub data: serde_json::Value,
@@ -43,6 +47,7 @@ impl InboxEntry {
             category: c.category.as_str().to_owned(),
             priority: c.priority.as_str().to_owned(),
             critical: c.critical,
+            quiet: e.quiet,
             title: c.title.as_str().to_owned(),
             body: c.body.as_str().to_owned(),
             data: c.data.as_json().clone(),
@@ -78,6 +83,7 @@ macro_rules! entry {
             category: r.try_get("category")?,
             priority: r.try_get("priority")?,
             critical: r.try_get("critical")?,
+            quiet: r.try_get("quiet")?,
             title: r.try_get("title")?,
             body: r.try_get("body")?,
             data: r.try_get::<Json<serde_json::Value>, _>("data")?.0,
@@ -195,6 +201,25 @@ pub async fn preferences(db: &Db, user: &UserId) -> anyhow::Result<Vec<(Category
             Ok((category, channel, on))
         })
         .collect()
+}
+
+/// A person's quiet hours and the zone they are read in (their profile's, else UTC); `None`
+/// for someone who has none.
+pub async fn quiet_hours(db: &Db, user: &UserId) -> anyhow::Result<Option<(QuietHours, Tz)>> {
+    let row: Option<(String, Option<String>)> = on_reader!(db, |p| sqlx::query_as(
+        "SELECT q.windows, r.time_zone FROM quiet_hours q \
+         LEFT JOIN recipients r ON r.user_id = q.user_id WHERE q.user_id = $1"
+    )
+    .bind(user.as_str())
+    .fetch_optional(p)
+    .await)
+    .with_context(|| format!("Failed to load the quiet hours of {user}"))?;
+    row.map(|(windows, zone)| {
+        let hours = QuietHours::from_stored(&windows)
+            .map_err(|e| anyhow::anyhow!("stored quiet hours are invalid: {e}"))?;
+        Ok((hours, quiet::zone_of(zone.as_deref())))
+    })
+    .transpose()
 }
 
 /// Runs `$body` with `$c` bound to a read transaction that sees one consistent snapshot

@@ -11,6 +11,7 @@ use crate::domain::event::Flags;
 use crate::domain::inbox::{InboxItem, Mark};
 use crate::domain::notification::Notification;
 use crate::domain::preferences::Preferences;
+use crate::domain::quiet::{self, QuietHours};
 use crate::domain::{
     delivery, Category, Channel, DeliveryId, NotificationId, SuppressReason, UserId,
 };
@@ -128,6 +129,65 @@ pub async fn preferences(tx: &mut WriteTx, user: &UserId) -> anyhow::Result<Pref
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(Preferences::from_switches(switches))
+}
+
+/// A person's quiet hours (none when they set none).
+pub async fn quiet_hours(tx: &mut WriteTx, user: &UserId) -> anyhow::Result<QuietHours> {
+    let row: Option<(String,)> = on_tx!(tx, |c| sqlx::query_as(
+        "SELECT windows FROM quiet_hours WHERE user_id = $1"
+    )
+    .bind(user.as_str())
+    .fetch_optional(&mut **c)
+    .await)
+    .with_context(|| format!("Failed to load the quiet hours of {user}"))?;
+    match row {
+        Some((windows,)) => parse_stored("quiet hours", QuietHours::from_stored(&windows)),
+        None => Ok(QuietHours::default()),
+    }
+}
+
+/// Whether anyone has quiet hours: a send need not look up its recipients' otherwise.
+pub async fn anyone_has_quiet_hours(tx: &mut WriteTx) -> anyhow::Result<bool> {
+    let row: Option<(i32,)> = on_tx!(tx, |c| sqlx::query_as("SELECT 1 FROM quiet_hours LIMIT 1")
+        .fetch_optional(&mut **c)
+        .await)
+    .context("Failed to look for quiet hours")?;
+    Ok(row.is_some())
+}
+
+/// Those of `recipients` inside their quiet hours at `at`, each in the time zone of their
+/// profile (UTC without one). One query per thousand recipients.
+pub async fn in_quiet_hours(
+    tx: &mut WriteTx,
+    recipients: &[UserId],
+    at: DateTime<Utc>,
+) -> anyhow::Result<BTreeSet<UserId>> {
+    let mut quiet = BTreeSet::new();
+    for chunk in recipients.chunks(1_000) {
+        let rows: Vec<(String, String, Option<String>)> = on_tx!(tx, |c| {
+            let mut qb = sqlx::QueryBuilder::new(
+                "SELECT q.user_id, q.windows, r.time_zone FROM quiet_hours q \
+                 LEFT JOIN recipients r ON r.user_id = q.user_id WHERE q.user_id IN (",
+            );
+            let mut list = qb.separated(", ");
+            for recipient in chunk {
+                list.push_bind(recipient.as_str());
+            }
+            qb.push(")");
+            qb.build_query_as().fetch_all(&mut **c).await
+        })
+        .context("Failed to load the recipients' quiet hours")?;
+        for (user, windows, zone) in rows {
+            let hours = parse_stored("quiet hours", QuietHours::from_stored(&windows))?;
+            if hours
+                .quiet_until(quiet::zone_of(zone.as_deref()), at)
+                .is_some()
+            {
+                quiet.insert(parse_stored("recipient", UserId::parse(&user))?);
+            }
+        }
+    }
+    Ok(quiet)
 }
 
 /// Who switched off a channel for `category`, by channel.

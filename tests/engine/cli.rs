@@ -131,6 +131,17 @@ impl Running {
     }
 }
 
+/// `belfry replay --verify` finds the live projections equal to a rebuild from the log.
+pub(crate) async fn assert_replay_is_clean(url: &str) {
+    let verified = belfry(url, &["replay", "--verify"]).await;
+    verified.assert_success();
+    assert!(
+        verified.stdout.contains("no differences"),
+        "{}",
+        verified.stdout
+    );
+}
+
 /// Runs `belfry --database-url <url> <args>` to completion.
 pub(crate) async fn belfry(url: &str, args: &[&str]) -> Finished {
     spawn(url, args).finish(CLI_TIMEOUT).await

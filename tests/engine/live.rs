@@ -19,6 +19,11 @@ pub const COUNTS: &str = "subscription { unreadCount { unread unseen } }";
 /// Subscribes to `user`'s inbox after the head of a fresh query: a change made after this
 /// returns is delivered however late the server registers the subscription.
 pub async fn subscribe_inbox(app: &TestApp, ws: &mut Ws, id: &str, user: &str) {
+    subscribe_inbox_to(app, ws, id, user, INBOX).await;
+}
+
+/// [`subscribe_inbox`] with another selection of the `inbox` subscription, `query`.
+pub async fn subscribe_inbox_to(app: &TestApp, ws: &mut Ws, id: &str, user: &str, query: &str) {
     let page = app
         .data(
             &app.token(user),
@@ -27,7 +32,7 @@ pub async fn subscribe_inbox(app: &TestApp, ws: &mut Ws, id: &str, user: &str) {
         )
         .await;
     let after = page["notifications"]["liveCursor"].clone();
-    ws.subscribe(id, INBOX, json!({ "after": after })).await;
+    ws.subscribe(id, query, json!({ "after": after })).await;
 }
 
 fn change(payload: &Value) -> &Value {

@@ -25,6 +25,7 @@ mod logs;
 mod outage;
 mod over_http;
 mod protocol;
+mod quiet_hours;
 mod read_model;
 mod recipients;
 mod routes;

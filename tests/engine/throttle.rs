@@ -84,16 +84,6 @@ async fn history(app: &TestApp, id: &str) -> Vec<(String, Option<String>)> {
         .collect()
 }
 
-async fn assert_replay_is_clean(url: &str) {
-    let verified = crate::cli::belfry(url, &["replay", "--verify"]).await;
-    verified.assert_success();
-    assert!(
-        verified.stdout.contains("no differences"),
-        "{}",
-        verified.stdout
-    );
-}
-
 async fn the_send_over_the_limit_is_recorded_not_shown_until_the_window_has_passed(
     backend: Backend,
 ) {
@@ -135,7 +125,7 @@ async fn the_send_over_the_limit_is_recorded_not_shown_until_the_window_has_pass
     let (titles, unread) = inbox(&app, "ann").await;
     assert_eq!(titles.len(), 5, "{titles:?}");
     assert_eq!(unread, 5);
-    assert_replay_is_clean(&app.store.url).await;
+    crate::cli::assert_replay_is_clean(&app.store.url).await;
 }
 
 async fn a_critical_send_is_never_throttled(backend: Backend) {
@@ -182,7 +172,7 @@ async fn a_send_may_name_a_tighter_throttle_or_none(backend: Backend) {
         .await;
     assert_eq!(crate::app::code(&refused), "BAD_USER_INPUT", "{refused}");
     assert!(refused.to_string().contains("throttle"), "{refused}");
-    assert_replay_is_clean(&app.store.url).await;
+    crate::cli::assert_replay_is_clean(&app.store.url).await;
 }
 
 async fn sends_decided_together_count_each_other_and_a_broadcast_is_throttled_per_person(
@@ -220,7 +210,7 @@ async fn sends_decided_together_count_each_other_and_a_broadcast_is_throttled_pe
         .collect();
     assert_eq!(throttled, ["ann"]);
     assert_eq!(inbox(&app, "user-7").await.1, 1);
-    assert_replay_is_clean(&app.store.url).await;
+    crate::cli::assert_replay_is_clean(&app.store.url).await;
 }
 
 async fn the_deliveries_of_a_throttled_send_are_skipped_as_throttled(backend: Backend) {
@@ -260,7 +250,7 @@ async fn the_deliveries_of_a_throttled_send_are_skipped_as_throttled(backend: Ba
             "delivery.skipped throttled"
         ]
     );
-    assert_replay_is_clean(&app.store.url).await;
+    crate::cli::assert_replay_is_clean(&app.store.url).await;
 }
 
 async fn belfry_send_takes_a_throttle_and_reports_the_throttled(backend: Backend) {
@@ -298,7 +288,7 @@ async fn belfry_send_takes_a_throttle_and_reports_the_throttled(backend: Backend
     )
     .await;
     assert!(bad.stderr.contains("MAX/SECONDS"), "{}", bad.stderr);
-    assert_replay_is_clean(&store.url).await;
+    crate::cli::assert_replay_is_clean(&store.url).await;
 }
 
 async fn a_live_subscriber_never_sees_a_throttled_notification(backend: Backend) {
@@ -343,7 +333,7 @@ async fn a_retry_of_a_throttled_keyed_send_answers_as_the_first_did(backend: Bac
         )
         .await;
     assert_eq!(crate::app::code(&changed), "CONFLICT", "{changed}");
-    assert_replay_is_clean(&app.store.url).await;
+    crate::cli::assert_replay_is_clean(&app.store.url).await;
 }
 
 crate::on_both_backends!(

@@ -1,8 +1,9 @@
 // Accessibility: axe-core (pinned in package.json) audits the demo page and `<belfry-inbox>`
 // against the WCAG 2.0/2.1 A and AA rules, descending into the element's open shadow root, in
 // each state a person sees: the closed bell with its badge, the toasts with an urgent one, the
-// open dropdown, the settings, and the dropdown at a phone's width. Each state is audited in the
-// element's light and dark theme (chosen in the demo page's own settings, on the light page).
+// open dropdown, the settings (with quiet hours now and a form error), and the dropdown at a
+// phone's width. Each state is audited in the element's light and dark theme (chosen in the demo
+// page's own settings, on the light page).
 // Any violation fails. Run by `scripts/e2e` on both backends, like inbox.test.js; on Postgres
 // in a database of its own, since it adds to the demo user's notifications that one counts.
 
@@ -23,6 +24,7 @@ const SEND = `mutation($input: SendNotificationInput!) {
   sendNotification(input: $input) { deliveries { notificationId } }
 }`;
 const MARK_READ = `mutation($id: ID!) { markRead(id: $id) { id } }`;
+const SET_QUIET_HOURS = `mutation($windows: [QuietWindowInput!]!) { setQuietHours(windows: $windows) { quietUntil } }`;
 
 /**
  * Runs axe on the whole page and fails on any violation, naming each node and why, and on any
@@ -172,10 +174,29 @@ test(`the inbox component passes axe's WCAG A/AA audit (${BACKEND})`, async (t) 
       }
     });
 
-    await t.test(`${theme}: the settings`, async () => {
+    await t.test(`${theme}: the settings, with quiet hours now and a form error`, async () => {
+      // Quiet from an hour ago to an hour ahead (UTC, the demo user's zone), so the settings say
+      // until when; cleared after, so later sends still toast.
+      const from = new Date(Date.now() - 3_600_000);
+      const time = (/** @type {Date} */ date) => date.toISOString().slice(11, 16);
+      const day = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"][from.getUTCDay()];
+      const windows = [{ days: [day], start: time(from), end: time(new Date(Date.now() + 3_600_000)) }];
+      await graphql(server, demo.token, SET_QUIET_HOURS, { windows });
       await inbox.locator('button[part="preferences-button"]').click();
       await inbox.locator('input[part="switch"]').first().waitFor();
+      await inbox.locator('[part="quiet-until"]').waitFor();
+      await inbox.locator('[part="quiet-remove"]').waitFor();
+      // Adding a window without a day says why it cannot.
+      await inbox.locator('button[part="quiet-add"]').click();
+      await inbox.locator('[part="quiet-error"]').waitFor();
       await audit(page, `${theme}, preferences open`);
+      // What is scrolled out of the settings is not on screen, so axe leaves it out: scroll down.
+      const scrolled = await inbox.locator('[part="preferences"]').evaluate((el) => {
+        el.scrollTop = el.scrollHeight;
+        return el.scrollTop > 0;
+      });
+      if (scrolled) await audit(page, `${theme}, preferences scrolled to quiet hours`);
+      await graphql(server, demo.token, SET_QUIET_HOURS, { windows: [] });
       await inbox.locator('button[part="preferences-back"]').click();
     });
 

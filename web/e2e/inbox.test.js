@@ -375,3 +375,101 @@ test(`with neither email nor webhooks configured the settings offer in-app only 
   await page.screenshot({ path: join(SHOTS, `${BACKEND}-preferences-in-app-only.png`), animations: "disabled" });
   assert.deepEqual(pageErrors, [], "no uncaught errors in the page");
 });
+
+const QUIET_HOURS = `{ quietHours { windows { days start end } timeZone quietUntil } }`;
+const SET_QUIET_HOURS = `mutation($windows: [QuietWindowInput!]!) { setQuietHours(windows: $windows) { windows { days } quietUntil } }`;
+const QUIET_FLAGS = `{ notifications(first: 10) { edges { node { id quiet } } } }`;
+
+test(`quiet hours are set in the settings, and what arrives inside them gets no toast (${BACKEND})`, async (t) => {
+  await mkdir(SHOTS, { recursive: true });
+  const database = ownDatabase("quiet");
+  if (database) t.after(() => database.drop());
+  const server = await startServer(database ? { BELFRY_DATABASE_URL: database.url } : {});
+  t.after(() => server.stop());
+  const demo = await demoCredentials(server);
+  const { page, pageErrors } = await openPage(t);
+  const quietHours = async () => (await graphql(server, demo.token, QUIET_HOURS)).quietHours;
+  const setQuietHours = async (windows) => (await graphql(server, demo.token, SET_QUIET_HOURS, { windows })).setQuietHours;
+  const send = async (title) => {
+    const data = await graphql(server, demo.serviceKey, SEND, { input: { recipients: [demo.user], title, category: "general" } });
+    return data.sendNotification.deliveries[0].notificationId;
+  };
+
+  await page.goto(`${server.url}/`);
+  const inbox = page.locator("belfry-inbox");
+  await inbox.locator('[part="status"][data-state="live"]').waitFor({ state: "attached" });
+  await inbox.locator('button[part="bell"]').click();
+  const openSettings = () => inbox.locator('button[part="preferences-button"]').click();
+  const back = () => inbox.locator('button[part="preferences-back"]').click();
+  const section = inbox.locator('[part="quiet-hours"]');
+  const windows = section.locator('[part="quiet-window"]');
+  const save = async () => {
+    await section.locator('button[part="quiet-save"]').click();
+    await section.locator('[part="quiet-saved"]').filter({ hasText: /^Saved$/ }).waitFor();
+  };
+  /** Fills the form in as a person would and adds the window to the list. */
+  const addWindow = async (days, start, end) => {
+    for (const day of days) await section.getByLabel(day, { exact: true }).check();
+    await section.getByLabel("From", { exact: true }).fill(start);
+    await section.getByLabel("To", { exact: true }).fill(end);
+    await section.locator('button[part="quiet-add"]').click();
+  };
+  await openSettings();
+  // The demo user has no time zone in their profile.
+  await section.locator('[part="quiet-zone"]').filter({ hasText: /^UTC$/ }).waitFor();
+
+  await t.test("a window added in the settings is on the server once saved", async () => {
+    await addWindow(["Sat", "Sun"], "22:00", "07:00");
+    await windows.filter({ hasText: "Sat, Sun, 22:00–07:00 next day" }).waitFor();
+    assert.deepEqual((await quietHours()).windows, [], "nothing is sent before Save");
+    await save();
+    const saved = await quietHours();
+    assert.deepEqual(saved.windows, [{ days: ["SAT", "SUN"], start: "22:00", end: "07:00" }]);
+    assert.equal(saved.timeZone, "UTC");
+    await page.screenshot({ path: join(SHOTS, `${BACKEND}-quiet-hours.png`), animations: "disabled" });
+  });
+
+  await t.test("the server's refusal shows in the settings, and nothing changes", async () => {
+    await addWindow(["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], "00:00", "00:00");
+    await section.locator('button[part="quiet-save"]').click();
+    await section.locator('[part="quiet-error"]').filter({ hasText: "the windows cover the whole week" }).waitFor();
+    assert.equal((await quietHours()).windows.length, 1, "the saved window stays, alone");
+    await section.getByRole("button", { name: "Remove Every day, all day" }).click();
+    await section.locator('[part="quiet-error"]').waitFor({ state: "hidden" });
+  });
+
+  await t.test("a window removed in the settings is gone from the server once saved", async () => {
+    await section.getByRole("button", { name: "Remove Sat, Sun, 22:00–07:00 next day" }).click();
+    await windows.first().waitFor({ state: "detached" });
+    await save();
+    assert.deepEqual((await quietHours()).windows, []);
+  });
+
+  await t.test("inside quiet hours a notification is listed live but gets no toast; outside, it gets one", async () => {
+    // From an hour ago to an hour ahead, in UTC (the demo user's zone), on the day it starts.
+    const from = new Date(Date.now() - 3_600_000);
+    const to = new Date(Date.now() + 3_600_000);
+    const time = (date) => date.toISOString().slice(11, 16);
+    const day = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"][from.getUTCDay()];
+    assert.ok((await setQuietHours([{ days: [day], start: time(from), end: time(to) }])).quietUntil, "quiet now");
+    await back();
+    await openSettings();
+    await section.locator('[part="quiet-until"]').filter({ hasText: new RegExp(`^Quiet until (\\w{3} )?${time(to)}$`) }).waitFor();
+    await back();
+
+    const quiet = await send("Sent in quiet hours");
+    const item = (id) => inbox.locator(`[part~="item"][data-id="${id}"]`);
+    const toast = (id) => inbox.locator(`[part~="toast"][data-id="${id}"]`);
+    await item(quiet).waitFor();
+    assert.equal((await setQuietHours([])).quietUntil, null, "quiet hours are over");
+    const loud = await send("Sent outside quiet hours");
+    await toast(loud).waitFor();
+    await item(loud).waitFor();
+    // The live stream is in order: the quiet one was handled before the loud one's toast showed.
+    assert.equal(await toast(quiet).count(), 0, "no toast for the one sent in quiet hours");
+    const flags = (await graphql(server, demo.token, QUIET_FLAGS)).notifications.edges.map(({ node }) => node);
+    assert.deepEqual(flags, [{ id: loud, quiet: false }, { id: quiet, quiet: true }]);
+  });
+
+  assert.deepEqual(pageErrors, [], "no uncaught errors in the page");
+});

@@ -446,3 +446,21 @@ test('markAllRead passes the category and upTo cursor', async () => {
   assert.match(requests[0].body.query, /markAllRead\(category: \$category, upTo: \$upTo\)/);
   assert.equal(result.changed, 2);
 });
+
+test('quietHours() reads them and setQuietHours() replaces them with the windows given', async () => {
+  const hours = { windows: [{ days: ['SAT', 'SUN'], start: '22:00', end: '07:00' }], timeZone: 'UTC', quietUntil: null };
+  const { fetch, requests } = fakeFetch([200, { data: { quietHours: hours } }], [200, { data: { setQuietHours: { ...hours, windows: [] } } }]);
+  const { client } = setup({ fetch });
+  assert.deepEqual(await client.quietHours(), hours);
+  assert.match(requests[0].body.query, /quietHours \{ windows \{ days start end \} timeZone quietUntil \}/);
+  assert.deepEqual((await client.setQuietHours([])).windows, []);
+  assert.match(requests[1].body.query, /setQuietHours\(windows: \$windows\)/);
+  assert.deepEqual(requests[1].body.variables, { windows: [] });
+});
+
+test('a refused quiet window is a BAD_USER_INPUT BelfryError with the server\'s reason', async () => {
+  const message = 'each window names at least one day';
+  const { fetch } = fakeFetch([200, { errors: [{ message, extensions: { code: 'BAD_USER_INPUT' } }], data: null }]);
+  const { client } = setup({ fetch });
+  await assert.rejects(client.setQuietHours([{ days: [], start: '22:00', end: '07:00' }]), { code: 'BAD_USER_INPUT', message });
+});

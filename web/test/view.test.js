@@ -1,8 +1,9 @@
-// The element's pure helpers: relative times (kept current by a timer in the element) and links.
+// The element's pure helpers: relative times (kept current by a timer in the element), links,
+// and how quiet hours read and are read from the form.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ago, safeUrl } from '../belfry-view.js';
+import { ago, clockTime, quietWindow, safeUrl, windowLabel } from '../belfry-view.js';
 
 const NOW = Date.parse('2024-06-01T12:00:00Z');
 const before = (seconds) => new Date(NOW - seconds * 1000).toISOString();
@@ -45,4 +46,29 @@ test('only http(s) links are followed', () => {
   assert.equal(safeUrl('javascript:alert(1)'), null);
   assert.equal(safeUrl('data:text/html,<b>hi</b>'), null);
   assert.equal(safeUrl(null), null);
+});
+
+test('a quiet window reads as its days and times, runs of three days or more as a range', () => {
+  const weeknights = { days: ['MON', 'TUE', 'WED', 'THU', 'FRI'], start: '22:00', end: '07:00' };
+  assert.equal(windowLabel(weeknights), 'Mon–Fri, 22:00–07:00 next day');
+  assert.equal(windowLabel({ days: ['SAT', 'SUN'], start: '13:00', end: '15:30' }), 'Sat, Sun, 13:00–15:30');
+  assert.equal(windowLabel({ days: ['SUN', 'MON', 'WED', 'THU', 'FRI'], start: '09:00', end: '09:00' }), 'Mon, Wed–Fri, Sun, all day');
+  assert.equal(windowLabel({ days: ['MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT', 'SUN'], start: '12:00', end: '13:00' }), 'Every day, 12:00–13:00');
+});
+
+test('the form gives a window with its days in weekday order, or says what is missing', () => {
+  assert.deepEqual(quietWindow(['SUN', 'MON'], '22:00', '07:00'), { days: ['MON', 'SUN'], start: '22:00', end: '07:00' });
+  assert.equal(quietWindow([], '22:00', '07:00'), 'Choose at least one day.');
+  assert.equal(quietWindow(['MON'], '', '07:00'), 'Enter a start and an end time.');
+  assert.equal(quietWindow(['MON'], '24:00', '07:00'), 'Enter a start and an end time.');
+  assert.equal(quietWindow(['MON'], '7:00', '08:00'), 'Enter a start and an end time.');
+});
+
+test('quiet until reads on the person\'s clock, with the weekday when it is not today there', () => {
+  const now = Date.parse('2024-06-03T21:30:00Z'); // a Monday
+  assert.equal(clockTime('2024-06-03T22:15:00Z', 'UTC', now), '22:15');
+  assert.equal(clockTime('2024-06-04T07:00:00Z', 'UTC', now), 'Tue 07:00');
+  // 23:30 in Paris already, so 00:15 there is tomorrow.
+  assert.equal(clockTime('2024-06-03T22:15:00Z', 'Europe/Paris', now), 'Tue 00:15');
+  assert.equal(clockTime('2024-06-03T22:15:00Z', 'Not/AZone', now), '22:15', 'an unknown zone reads as UTC');
 });

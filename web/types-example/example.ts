@@ -35,10 +35,17 @@ export async function firstPageThenLive(render: (change: InboxChange) => void): 
     await client.updatePreferences([{ category: 'billing', channel: 'EMAIL', enabled: false }]);
   }
 
+  // Quiet on weeknights; a toast-free notification says so.
+  const quiet = await client.setQuietHours([{ days: ['MON', 'TUE', 'WED', 'THU', 'FRI'], start: '22:00', end: '07:00' }]);
+  if (quiet.quietUntil) console.log(`quiet until ${quiet.quietUntil} (${quiet.timeZone})`, newest?.quiet);
+  console.log((await client.quietHours()).windows.map((w) => w.days.join()));
+
   // @ts-expect-error: markRead takes a notification's id, not the notification
   await client.markRead(newest);
   // @ts-expect-error: channels are IN_APP, EMAIL, SMS, PUSH and WEBHOOK
   await client.updatePreferences([{ category: 'billing', channel: 'PIGEON', enabled: true }]);
+  // @ts-expect-error: days are MON to SUN
+  await client.setQuietHours([{ days: ['Monday'], start: '22:00', end: '07:00' }]);
   // @ts-expect-error: the cursor is the client's to move
   inbox.cursor = null;
   return () => inbox.close();

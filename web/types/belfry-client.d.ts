@@ -22,6 +22,8 @@ export interface Notification {
   seen: boolean;
   read: boolean;
   archived: boolean;
+  /** It arrived during the recipient's quiet hours: it is listed, but gets no toast. */
+  quiet: boolean;
   /** Opaque; compared for equality only. */
   cursor: string;
 }
@@ -76,6 +78,27 @@ export interface MarkAllResult {
   /** How many notifications changed. */
   changed: number;
   counts: Counts;
+}
+
+export type Weekday = 'MON' | 'TUE' | 'WED' | 'THU' | 'FRI' | 'SAT' | 'SUN';
+
+/**
+ * From `start` on each of `days` until `end` (`HH:MM`, wall-clock times in the person's zone);
+ * it ends the next day when `end` is not after `start`, and lasts the whole day when they are equal.
+ */
+export interface QuietWindow {
+  days: Weekday[];
+  start: string;
+  end: string;
+}
+
+/** A person's quiet hours: in-app notifications arrive without a toast; email and webhooks wait. */
+export interface QuietHours {
+  windows: QuietWindow[];
+  /** The IANA zone the windows are read in: the person's profile's, else `UTC`. */
+  timeZone: string;
+  /** RFC 3339: when the quiet time the person is in now ends; null outside quiet hours. */
+  quietUntil: string | null;
 }
 
 export interface GraphQLError {
@@ -224,6 +247,13 @@ export declare class BelfryClient {
   deliveryChannels(): Promise<Channel[]>;
   /** Sets switches; returns every explicit switch. */
   updatePreferences(changes: Preference[]): Promise<Preference[]>;
+  /** The viewer's quiet hours, the zone they are read in, and when the quiet time now ends. */
+  quietHours(): Promise<QuietHours>;
+  /**
+   * Replaces the viewer's quiet hours (`[]` clears them). BAD_USER_INPUT for a bad time, a
+   * window without days, more than 28 windows, or windows covering the whole week.
+   */
+  setQuietHours(windows: QuietWindow[]): Promise<QuietHours>;
   markSeen(id: string): Promise<Notification>;
   markRead(id: string): Promise<Notification>;
   markUnread(id: string): Promise<Notification>;

@@ -8,6 +8,7 @@ pub mod guard;
 mod mutation;
 mod observe;
 mod query;
+mod quiet;
 mod recipients;
 mod subscription;
 pub mod types;
@@ -19,6 +20,7 @@ pub use endpoints::{EndpointMutation, EndpointQuery};
 pub use mutation::Mutation;
 pub use observe::{Exchange, Observe};
 pub use query::Query;
+pub use quiet::{QuietMutation, QuietQuery};
 pub use recipients::{RecipientMutation, RecipientQuery};
 pub use subscription::Subscription;
 
@@ -34,22 +36,34 @@ use crate::metrics::Metrics;
 pub type BelfrySchema = Schema<QueryRoot, MutationRoot, Subscription>;
 
 // Every query: the inbox's and operators' (`Query`), the recipient directory's, the
-// channels delivered here and the webhook endpoints'. Plain comments, as a doc comment would become the root type's
+// channels delivered here, the webhook endpoints' and quiet hours. Plain comments, as a doc comment would become the root type's
 // description in the schema.
 #[derive(MergedObject)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(Query, RecipientQuery, ChannelQuery, EndpointQuery);
+pub struct QueryRoot(
+    Query,
+    RecipientQuery,
+    ChannelQuery,
+    EndpointQuery,
+    QuietQuery,
+);
 
 // Every mutation: sends and inbox changes (`Mutation`), the recipient directory's and the
-// webhook endpoints'.
+// webhook endpoints', and quiet hours.
 #[derive(MergedObject)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(Mutation, RecipientMutation, EndpointMutation);
+pub struct MutationRoot(Mutation, RecipientMutation, EndpointMutation, QuietMutation);
 
 fn roots() -> (QueryRoot, MutationRoot, Subscription) {
     (
-        QueryRoot(Query, RecipientQuery, ChannelQuery, EndpointQuery),
-        MutationRoot(Mutation, RecipientMutation, EndpointMutation),
+        QueryRoot(
+            Query,
+            RecipientQuery,
+            ChannelQuery,
+            EndpointQuery,
+            QuietQuery,
+        ),
+        MutationRoot(Mutation, RecipientMutation, EndpointMutation, QuietMutation),
         Subscription,
     )
 }

@@ -132,6 +132,10 @@ impl Notification {
     async fn critical(&self) -> bool {
         self.0.critical
     }
+    /// It arrived during the recipient's quiet hours: show it, but without a toast.
+    async fn quiet(&self) -> bool {
+        self.0.quiet
+    }
     async fn title(&self) -> &str {
         &self.0.title
     }
@@ -346,6 +350,7 @@ pub enum DeliveryStatus {
     Succeeded,
     Failed,
     Skipped,
+    Deferred,
 }
 
 impl DeliveryStatus {
@@ -358,6 +363,7 @@ impl DeliveryStatus {
             DeliveryStatus::Succeeded => status::SUCCEEDED,
             DeliveryStatus::Failed => status::FAILED,
             DeliveryStatus::Skipped => status::SKIPPED,
+            DeliveryStatus::Deferred => status::DEFERRED,
         }
     }
 }
@@ -385,7 +391,8 @@ impl ChannelDelivery {
         &self.0.channel
     }
     /// `planned` (waiting for its due time), `sending` (an attempt begun), `retrying` (due
-    /// again at `dueAt`), `succeeded`, `failed` (for good) or `skipped` (see `reason`).
+    /// again at `dueAt`), `deferred` (waiting out the recipient's quiet hours until `dueAt`),
+    /// `succeeded`, `failed` (for good) or `skipped` (see `reason`).
     async fn status(&self) -> &str {
         &self.0.status
     }
@@ -397,7 +404,8 @@ impl ChannelDelivery {
     async fn unless(&self) -> Option<&str> {
         self.0.unless_flag.as_deref()
     }
-    /// Why it was skipped: `muted`, `read`, `seen`, `no_address`, `expired`.
+    /// Why it was skipped (`muted`, `read`, `seen`, `no_address`, `expired`, `throttled`), or deferred
+    /// (`quiet_hours`).
     async fn reason(&self) -> Option<&str> {
         self.0.reason.as_deref()
     }

@@ -30,7 +30,7 @@ pub(super) async fn insert(
         }
         return Ok(());
     }
-    // 13 parameters a row: 1,000 rows stay under both backends' parameter limits.
+    // 14 parameters a row: 1,000 rows stay under both backends' parameter limits.
     for chunk in created.chunks(1_000) {
         on_tx!(tx, |conn| {
             let mut qb =
@@ -42,6 +42,7 @@ pub(super) async fn insert(
                     .push_bind(c.category.as_str())
                     .push_bind(c.priority.as_str())
                     .push_bind(c.critical)
+                    .push_bind(e.quiet)
                     .push_bind(c.title.as_str())
                     .push_bind(c.body.as_str())
                     .push_bind(Json(c.data.as_json()))
@@ -81,6 +82,7 @@ async fn insert_copy(
             .field(&c.category.as_str())?
             .field(&c.priority.as_str())?
             .field(&c.critical)?
+            .field(&e.quiet)?
             .field(&c.title.as_str())?
             .field(&c.body.as_str())?
             .jsonb(c.data.as_json())?
@@ -103,7 +105,7 @@ async fn insert_copy(
 }
 
 /// Postgres: one `INSERT ... SELECT FROM UNNEST` of a column array each, for up to
-/// `ARRAY_ROWS` rows (the caller cuts them; decision 0021). One prepared statement of twelve
+/// `ARRAY_ROWS` rows (the caller cuts them; decision 0021). One prepared statement of thirteen
 /// parameters serves every size, instead of a multi-row `VALUES` list to parse and plan.
 async fn insert_unnest(
     conn: &mut sqlx::PgConnection,
@@ -118,8 +120,7 @@ async fn insert_unnest(
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
-    let (mut titles, mut bodies, mut data, mut urls, mut icons, mut at, mut positions) = (
-        Vec::with_capacity(n),
+    let (mut quiet, mut titles, mut bodies, mut data, mut urls, mut icons) = (
         Vec::with_capacity(n),
         Vec::with_capacity(n),
         Vec::with_capacity(n),
@@ -127,6 +128,7 @@ async fn insert_unnest(
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
+    let (mut at, mut positions) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for (position, e) in created {
         let c = &e.content;
         ids.push(e.notification_id.as_uuid());
@@ -134,6 +136,7 @@ async fn insert_unnest(
         categories.push(c.category.as_str());
         priorities.push(c.priority.as_str());
         critical.push(c.critical);
+        quiet.push(e.quiet);
         titles.push(c.title.as_str());
         bodies.push(c.body.as_str());
         data.push(Json(c.data.as_json()));
@@ -144,11 +147,12 @@ async fn insert_unnest(
     }
     let sql = format!(
         "INSERT INTO {table} ({}) \
-         SELECT id, recipient, category, priority, critical, title, body, data, url, icon, at, \
-         position, position FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], \
-         $5::bool[], $6::text[], $7::text[], $8::jsonb[], $9::text[], $10::text[], \
-         $11::timestamptz[], $12::int8[]) \
-         AS u(id, recipient, category, priority, critical, title, body, data, url, icon, at, position)",
+         SELECT id, recipient, category, priority, critical, quiet, title, body, data, url, icon, \
+         at, position, position FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], \
+         $5::bool[], $6::bool[], $7::text[], $8::text[], $9::jsonb[], $10::text[], $11::text[], \
+         $12::timestamptz[], $13::int8[]) \
+         AS u(id, recipient, category, priority, critical, quiet, title, body, data, url, icon, at, \
+         position)",
         INSERTED.join(", ")
     );
     sqlx::query(&sql)
@@ -157,6 +161,7 @@ async fn insert_unnest(
         .bind(categories)
         .bind(priorities)
         .bind(critical)
+        .bind(quiet)
         .bind(titles)
         .bind(bodies)
         .bind(data)

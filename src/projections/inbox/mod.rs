@@ -16,12 +16,13 @@ use crate::domain::event::{Event, Flags, NotificationCreated};
 use crate::eventlog::{RecordedEvent, WriteTx};
 
 /// The columns a send writes, in the order every insert path binds them.
-pub(crate) const INSERTED: [&str; 13] = [
+pub(crate) const INSERTED: [&str; 14] = [
     "notification_id",
     "recipient",
     "category",
     "priority",
     "critical",
+    "quiet",
     "title",
     "body",
     "data",
@@ -34,7 +35,7 @@ pub(crate) const INSERTED: [&str; 13] = [
 
 /// Every column of a row, as the read side selects them.
 pub(crate) const SELECTED: &str = "notification_id, recipient, category, priority, critical, \
-     title, body, data, action_url, icon, sent_at, sent_position, seen_at, read_at, archived_at, \
+     quiet, title, body, data, action_url, icon, sent_at, sent_position, seen_at, read_at, archived_at, \
      last_position";
 
 /// Which of a slice's inbox writes to make.
@@ -106,6 +107,7 @@ pub(super) async fn apply(
             }
             Event::NotificationSuppressed(_)
             | Event::PreferenceChanged(_)
+            | Event::QuietHoursSet(_)
             | Event::Recipient(_)
             | Event::Delivery(_)
             | Event::Endpoint(_) => {}
