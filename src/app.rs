@@ -39,6 +39,7 @@ use crate::eventlog::{doorbell, Db, DbOptions};
 use crate::live::{tailer, LiveHub};
 use crate::metrics::Metrics;
 use crate::server::{self, ServerLimits};
+use crate::timekeeper::Timekeeper;
 
 /// The largest page of notifications one query returns.
 pub const MAX_PAGE: usize = 100;
@@ -342,6 +343,13 @@ impl Application {
             demo: _,
             deliverer,
         } = self;
+        let timekeeper = Timekeeper {
+            engine: state.engine.clone(),
+            clock: state.clock.clone(),
+            remote: Arc::new(Notify::new()),
+            idle_check: deliverer.config.idle_check,
+            node: deliverer.config.node.clone(),
+        };
         let shutdown = state.shutdown.clone();
         let sockets = state.sockets.clone();
         let engine = state.engine.clone();
@@ -351,7 +359,11 @@ impl Application {
         if let Db::Postgres(pool) = engine.db() {
             tokio::spawn(doorbell::listen(
                 pool.clone(),
-                vec![tailer_remote.clone(), deliverer.remote.clone()],
+                vec![
+                    tailer_remote.clone(),
+                    deliverer.remote.clone(),
+                    timekeeper.remote.clone(),
+                ],
                 poll,
                 tailer_stop.child_token(),
             ));
@@ -367,6 +379,7 @@ impl Application {
         ));
         let worker_stop = CancellationToken::new();
         let worker = tokio::spawn(deliverer.run(worker_stop.clone()));
+        let timekeeper = tokio::spawn(timekeeper.run(worker_stop.clone()));
         let metrics = state.metrics.clone();
         let app = router(state);
         let mut server = tokio::spawn(server::serve(
@@ -427,6 +440,7 @@ impl Application {
         {
             tracing::warn!("delivery attempts did not finish in time; their leases will expire");
         }
+        let _ = timekeeper.await;
         engine_stop.cancel();
         if !appender.is_finished() {
             let _ = appender.await;

@@ -11,6 +11,7 @@
 //! - [`recipients`]: the recipient directory: contact points, kept outside the log, erasable.
 //! - [`engine`]: the appender (group commit) that runs commands against the log.
 //! - [`delivery`]: the external channels (email, webhooks) and what they share.
+//! - [`timekeeper`]: publishes scheduled sends at their time.
 //! - [`live`]: the tailer and the hub that deliver per-user changes to live subscribers.
 //! - [`api`]: the GraphQL schema and its HTTP and WebSocket transports.
 //! - [`auth`]: user tokens (JWT) and service API keys.
@@ -36,5 +37,6 @@ pub mod metrics;
 pub mod projections;
 pub mod recipients;
 pub mod server;
+pub mod timekeeper;
 pub mod transfer;
 pub mod web;

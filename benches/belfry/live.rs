@@ -1,7 +1,9 @@
 //! Scenario 3, against a real `belfry serve`: one WebSocket client per user with a live `inbox`
 //! subscription ([`sockets`](crate::sockets)); sends through the HTTP API at a fixed rate and at
 //! the most the server takes; the latency from starting a send to its change arriving on the
-//! recipient's socket.
+//! recipient's socket. With `--pending-scheduled N`, every step runs again after N
+//! notifications are scheduled for a day later (sends of 1,000 recipients each, pending
+//! throughout): does the pending set slow the append or the live path?
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -29,20 +31,94 @@ pub struct Args {
     /// Concurrent senders of the `max` step.
     #[arg(long, default_value_t = 64)]
     senders: usize,
+    /// Notifications to schedule (pending for a day) before the steps run a second time; 0
+    /// runs them once.
+    #[arg(long, default_value_t = 0)]
+    pending_scheduled: usize,
+}
+
+/// Recipients per scheduled send of the pending set.
+const SCHEDULED_PER_SEND: usize = 1_000;
+
+/// Schedules `total` notifications a day ahead, in sends of [`SCHEDULED_PER_SEND`] made by 8
+/// concurrent clients; the seconds it took.
+async fn schedule_pending(server: &Server, total: usize) -> anyhow::Result<f64> {
+    let http = reqwest::Client::new();
+    let send_at = chrono::Utc::now() + chrono::Duration::days(1);
+    let sends = total.div_ceil(SCHEDULED_PER_SEND);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for _ in 0..8 {
+        let (http, next, url, key) = (
+            http.clone(),
+            next.clone(),
+            server.url.clone(),
+            server.key.clone(),
+        );
+        handles.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= sends {
+                    return anyhow::Ok(());
+                }
+                let recipients: Vec<String> = (i * SCHEDULED_PER_SEND..((i + 1) * SCHEDULED_PER_SEND).min(total))
+                    .map(|k| format!("s{k}"))
+                    .collect();
+                let body = json!({
+                    "query": "mutation($input: SendNotificationInput!) { sendNotification(input: $input) { scheduled { id } } }",
+                    "variables": { "input": { "recipients": recipients, "title": format!("later {i}"), "sendAt": send_at } },
+                });
+                let answer: Value = http
+                    .post(format!("{url}/graphql"))
+                    .bearer_auth(&key)
+                    .json(&body)
+                    .send()
+                    .await?
+                    .json()
+                    .await?;
+                anyhow::ensure!(answer.get("errors").is_none(), "scheduling failed: {answer}");
+            }
+        }));
+    }
+    for h in handles {
+        h.await??;
+    }
+    Ok(started.elapsed().as_secs_f64())
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let backend = args.common.backend.name();
     let server = Server::start(args.common.backend, &args.common.pg_admin, &[]).await?;
-    let result = live_steps(&args, &server).await;
+    let result = async {
+        let mut steps = live_steps(&args, &server, 0).await?;
+        let mut scheduling = None;
+        if args.pending_scheduled > 0 {
+            println!(
+                "  scheduling {} notifications a day ahead",
+                args.pending_scheduled
+            );
+            let secs = schedule_pending(&server, args.pending_scheduled).await?;
+            println!("  scheduled in {secs:.1} s");
+            scheduling = Some(json!({
+                "notifications": args.pending_scheduled,
+                "per_send": SCHEDULED_PER_SEND,
+                "seconds": report::round(secs),
+            }));
+            steps.extend(live_steps(&args, &server, args.pending_scheduled).await?);
+        }
+        anyhow::Ok((steps, scheduling))
+    }
+    .await;
     server.stop().await?;
-    let steps = result?;
+    let (steps, scheduling) = result?;
     report::print_table(
         &format!(
             "end-to-end live delivery, {backend}, {} subscribers",
             args.users
         ),
         &[
+            "pending",
             "rate",
             "sent/s",
             "delivered",
@@ -59,6 +135,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             .map(|s| {
                 let f = |k: &str| report::fmt_ms(s["delivery"][k].as_f64().unwrap_or(f64::NAN));
                 vec![
+                    s["pending_scheduled"].to_string(),
                     s["rate"].as_str().unwrap_or("").to_owned(),
                     report::fmt_rate(s["sent_per_second"].as_f64().unwrap_or(0.0)),
                     format!("{}/{}", s["delivered"], s["expected"]),
@@ -73,20 +150,26 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             })
             .collect::<Vec<_>>(),
     );
+    let name = match args.pending_scheduled {
+        0 => format!("live-{}", args.users),
+        n => format!("live-{}-pending-{n}", args.users),
+    };
     report::write_json(
         &args.common.out,
-        &format!("live-{}", args.users),
+        &name,
         backend,
         &json!({
             "scenario": "live",
             "environment": report::environment(backend),
             "users": args.users,
+            "scheduling": scheduling,
             "steps": steps,
         }),
     )
 }
 
-async fn live_steps(args: &Args, server: &Server) -> anyhow::Result<Vec<Value>> {
+/// Every step of `args`, labelled with the scheduled notifications pending meanwhile.
+async fn live_steps(args: &Args, server: &Server, pending: usize) -> anyhow::Result<Vec<Value>> {
     let seconds = args.common.seconds;
     let mut steps = Vec::new();
     for rate in &args.rate {
@@ -208,6 +291,7 @@ async fn live_steps(args: &Args, server: &Server) -> anyhow::Result<Vec<Value>> 
             delivery.ms(0.99)
         );
         steps.push(json!({
+            "pending_scheduled": pending,
             "rate": rate,
             "sent": sent,
             "failed_sends": failed,

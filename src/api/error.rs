@@ -128,6 +128,12 @@ impl From<CommandError> for ApiError {
             CommandError::Rejected(e @ DomainError::DeliveryNotFailed(_)) => {
                 ApiError::Conflict(e.to_string())
             }
+            CommandError::Rejected(e @ DomainError::ScheduleNotFound(_)) => {
+                ApiError::NotFound(e.to_string())
+            }
+            CommandError::Rejected(e @ DomainError::SchedulePublished(_)) => {
+                ApiError::Conflict(e.to_string())
+            }
             CommandError::Rejected(e @ DomainError::IdempotencyConflict(_)) => {
                 ApiError::Conflict(e.to_string())
             }

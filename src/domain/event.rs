@@ -9,6 +9,7 @@ use serde_json::value::{to_raw_value, RawValue};
 use super::endpoint::{endpoint_stream, EndpointEvent};
 use super::quiet::QuietHours;
 use super::recipient::{recipient_stream, RecipientEvent};
+use super::schedule::{schedule_stream, ScheduleEvent};
 use super::values::{
     Body, Category, Channel, DeliveryId, Link, NotificationId, Payload, Priority, SkipReason,
     SuppressReason, Title, Unless, UserId,
@@ -398,6 +399,8 @@ pub enum Event {
     QuietHoursSet(QuietHoursSet),
     /// `recipient.profile_changed` or `recipient.erased`, as the inner event says.
     Recipient(RecipientEvent),
+    /// `send.scheduled`, `send.cancelled` or `send.published`: a send made later.
+    Schedule(ScheduleEvent),
     /// `delivery.planned|skipped|attempted|succeeded|failed|retried`, as the inner event says.
     Delivery(DeliveryEvent),
     /// `webhook.disabled` or `webhook.enabled`: a webhook endpoint's state.
@@ -432,6 +435,7 @@ impl Event {
             Event::PreferenceChanged(_) => "preference.changed",
             Event::QuietHoursSet(_) => "preference.quiet_hours_set",
             Event::Recipient(e) => e.type_name(),
+            Event::Schedule(e) => e.type_name(),
             Event::Delivery(e) => e.type_name(),
             Event::Endpoint(e) => e.type_name(),
         }
@@ -455,6 +459,7 @@ impl Event {
             // A notification's deliveries are part of its story: its stream, its history.
             Event::Delivery(e) => notification_stream(e.notification_id()),
             Event::Endpoint(e) => endpoint_stream(e.endpoint()),
+            Event::Schedule(e) => schedule_stream(e.schedule_id()),
         }
     }
 
@@ -472,7 +477,7 @@ impl Event {
             Event::QuietHoursSet(e) => &e.user,
             Event::Recipient(e) => e.user(),
             Event::Delivery(e) => e.recipient(),
-            Event::Endpoint(_) => return None,
+            Event::Endpoint(_) | Event::Schedule(_) => return None,
         })
     }
 
@@ -491,6 +496,7 @@ impl Event {
             Event::Recipient(e) => e.to_raw_value(),
             Event::Delivery(e) => e.to_raw_value(),
             Event::Endpoint(e) => e.to_raw_value(),
+            Event::Schedule(e) => e.to_raw_value(),
         };
         // Serializing these plain structs cannot fail: every field is a string, number, bool or map.
         raw.unwrap_or_else(|_| RawValue::NULL.to_owned())
@@ -512,6 +518,7 @@ impl Event {
             && !event_type.starts_with("recipient.")
             && !event_type.starts_with("delivery.")
             && !event_type.starts_with("webhook.")
+            && !event_type.starts_with("send.")
         {
             return Ok(None);
         }
@@ -544,6 +551,9 @@ impl Event {
             DeliveryEvent::DEFERRED => Event::Delivery(DeliveryEvent::Deferred(de(t, data)?)),
             EndpointEvent::DISABLED => Event::Endpoint(EndpointEvent::Disabled(de(t, data)?)),
             EndpointEvent::ENABLED => Event::Endpoint(EndpointEvent::Enabled(de(t, data)?)),
+            ScheduleEvent::SCHEDULED => Event::Schedule(ScheduleEvent::Scheduled(de(t, data)?)),
+            ScheduleEvent::CANCELLED => Event::Schedule(ScheduleEvent::Cancelled(de(t, data)?)),
+            ScheduleEvent::PUBLISHED => Event::Schedule(ScheduleEvent::Published(de(t, data)?)),
             other => return Err(DecodeError::Unknown(other.to_owned(), version)),
         }))
     }

@@ -91,6 +91,7 @@ pub fn evolve(mut items: Vec<InboxItem>, position: i64, event: &Event) -> Vec<In
         Event::NotificationSuppressed(_)
         | Event::PreferenceChanged(_)
         | Event::QuietHoursSet(_)
+        | Event::Schedule(_)
         | Event::Recipient(_)
         | Event::Delivery(_)
         | Event::Endpoint(_) => {}

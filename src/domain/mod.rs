@@ -12,9 +12,12 @@ pub mod notification;
 pub mod preferences;
 pub mod quiet;
 pub mod recipient;
+pub mod schedule;
 pub mod send_input;
 pub mod values;
 
+#[cfg(test)]
+mod schedule_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -39,6 +42,13 @@ pub enum DomainError {
     DeliveryNotFound(DeliveryId),
     #[error("delivery {0} has not failed for good: only such a delivery can be retried")]
     DeliveryNotFailed(DeliveryId),
+    #[error("no scheduled send {}", match .0 {
+        schedule::ScheduleTarget::Id(id) => id.to_string(),
+        schedule::ScheduleTarget::Key(key) => format!("under the idempotency key {:?}", key.as_str()),
+    })]
+    ScheduleNotFound(schedule::ScheduleTarget),
+    #[error("scheduled send {0} is published already: its notifications exist")]
+    SchedulePublished(schedule::ScheduleId),
 }
 
 /// The one shape of every decision: a command, decided against the state it needs (read by the
@@ -64,4 +74,10 @@ pub enum Command {
     RecordDelivery(delivery::RecordDelivery),
     /// A webhook endpoint gone (410) or enabled again by an operator.
     ChangeEndpoint(endpoint::ChangeEndpoint),
+    /// A send to make later.
+    Schedule(schedule::ScheduleSend),
+    /// An admin calls a scheduled send off.
+    CancelScheduled(schedule::CancelScheduled),
+    /// The timekeeper publishes a scheduled send whose time has come.
+    PublishScheduled(schedule::PublishScheduled),
 }

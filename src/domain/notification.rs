@@ -319,6 +319,7 @@ pub fn evolve(state: Option<Notification>, event: &Event) -> Option<Notification
         }),
         Event::PreferenceChanged(_)
         | Event::QuietHoursSet(_)
+        | Event::Schedule(_)
         | Event::Delivery(_)
         | Event::Endpoint(_) => state,
     }

@@ -9,7 +9,10 @@ use std::sync::Arc;
 use super::{CommandError, CommittedEvents, Outcome};
 use crate::domain::endpoint::{endpoint_stream, EndpointState};
 use crate::domain::event::Event;
-use crate::domain::{notification, Channel, Command, Decide, SuppressReason, UserId};
+use crate::domain::schedule::{
+    schedule_stream, PublishScheduled, Schedule, ScheduleId, ScheduleSend, ScheduleTarget,
+};
+use crate::domain::{notification, Channel, Command, Decide, DomainError, SuppressReason, UserId};
 use crate::eventlog::batch::Batch;
 use crate::eventlog::{Metadata, RecordedEvent};
 use crate::projections::state::{self, Delivery};
@@ -29,6 +32,7 @@ pub(super) struct Decided {
     events: Range<usize>,
     deliveries: Vec<Delivery>,
     replayed: bool,
+    scheduled: Option<ScheduleId>,
 }
 
 impl Decided {
@@ -38,6 +42,7 @@ impl Decided {
             events: CommittedEvents::new(Arc::clone(batch), self.events),
             deliveries: self.deliveries,
             replayed: self.replayed,
+            scheduled: self.scheduled,
         }
     }
 }
@@ -68,6 +73,21 @@ pub(super) async fn handle(
     }
     let decided = match &command {
         Command::Send(cmd) => return send(batch, cache, cmd, metadata).await,
+        Command::Schedule(cmd) => return schedule(batch, cmd, metadata).await,
+        Command::PublishScheduled(cmd) => return publish(batch, cache, cmd, metadata).await,
+        Command::CancelScheduled(cmd) => {
+            let id = match &cmd.target {
+                ScheduleTarget::Id(id) => Some(*id),
+                ScheduleTarget::Key(key) => state::scheduled_by_key(batch.tx(), key.as_str())
+                    .await?
+                    .map(|k| k.id),
+            };
+            let current = match id {
+                Some(id) => Schedule::of(&batch.stream_events(&schedule_stream(id)).await?),
+                None => None,
+            };
+            cmd.decide(&current)
+        }
         // Writes the directory rows in this transaction, so they and the events commit together.
         Command::Recipients(cmd) => Ok(crate::recipients::decide_in(batch.tx(), cmd).await?),
         Command::Change(cmd) => {
@@ -133,6 +153,94 @@ pub(super) async fn handle(
         events: from..batch.len(),
         deliveries: Vec::new(),
         replayed: false,
+        scheduled: None,
+    }))
+}
+
+/// A send for later: one `send.scheduled`, or the earlier one's answer for a retry.
+async fn schedule(
+    batch: &mut Batch,
+    cmd: &ScheduleSend,
+    mut metadata: Metadata,
+) -> anyhow::Result<Result<Decided, CommandError>> {
+    let earlier = match &cmd.send.idempotency_key {
+        Some(key) => {
+            project(batch).await?;
+            match state::scheduled_by_key(batch.tx(), key.as_str()).await? {
+                Some(keyed) => Some(Ok(keyed)),
+                None => state::keyed_send(batch.tx(), key.as_str())
+                    .await?
+                    .map(|_| Err(())),
+            }
+        }
+        None => None,
+    };
+    let events = match cmd.decide(&earlier) {
+        Ok(events) => events,
+        Err(rejected) => return Ok(Err(rejected.into())),
+    };
+    if events.is_empty() {
+        return Ok(Ok(Decided {
+            events: 0..0,
+            deliveries: Vec::new(),
+            replayed: true,
+            scheduled: earlier.and_then(Result::ok).map(|k| k.id),
+        }));
+    }
+    if let Some(key) = &cmd.send.idempotency_key {
+        metadata.idempotency_key = Some(key.as_str().to_owned());
+    }
+    let from = batch.len();
+    for event in events {
+        // A fresh stream: its id was just made.
+        batch
+            .push_event(event.stream_id(), event, metadata.clone(), Some(1))
+            .await?;
+    }
+    Ok(Ok(Decided {
+        events: from..batch.len(),
+        deliveries: Vec::new(),
+        replayed: false,
+        scheduled: Some(cmd.id),
+    }))
+}
+
+/// A scheduled send whose time has come: `send.published`, then the send itself, decided
+/// now, in one transaction. Nothing for one already published or cancelled.
+async fn publish(
+    batch: &mut Batch,
+    cache: &mut BatchCache,
+    cmd: &PublishScheduled,
+    metadata: Metadata,
+) -> anyhow::Result<Result<Decided, CommandError>> {
+    let stream = schedule_stream(cmd.id);
+    let history = batch.stream_events(&stream).await?;
+    let current = Schedule::of(&history);
+    let events = match cmd.decide(&current) {
+        Ok(events) => events,
+        Err(rejected) => return Ok(Err(rejected.into())),
+    };
+    let (Some(current), false) = (current, events.is_empty()) else {
+        return Ok(Ok(Decided {
+            events: 0..0,
+            deliveries: Vec::new(),
+            replayed: false,
+            scheduled: Some(cmd.id),
+        }));
+    };
+    let from = batch.len();
+    let version = i64::try_from(history.len()).unwrap_or(i64::MAX);
+    for (i, event) in events.into_iter().enumerate() {
+        let known = version + 1 + i64::try_from(i).unwrap_or(0);
+        batch
+            .push_event(stream.clone(), event, metadata.clone(), Some(known))
+            .await?;
+    }
+    let sent = send(batch, cache, &current.scheduled.send(cmd.at), metadata).await?;
+    Ok(sent.map(|decided| Decided {
+        events: from..batch.len(),
+        scheduled: Some(cmd.id),
+        ..decided
     }))
 }
 
@@ -146,7 +254,16 @@ async fn send(
         Some(key) => {
             // An earlier send of this batch may have used the same key.
             project(batch).await?;
-            state::keyed_send(batch.tx(), key.as_str()).await?
+            let previous = state::keyed_send(batch.tx(), key.as_str()).await?;
+            // A scheduled send's key is never a send's made at once.
+            if previous.is_none()
+                && state::scheduled_by_key(batch.tx(), key.as_str())
+                    .await?
+                    .is_some()
+            {
+                return Ok(Err(DomainError::IdempotencyConflict(key.clone()).into()));
+            }
+            previous
         }
         None => None,
     };
@@ -219,6 +336,7 @@ async fn send(
             events: 0..0,
             deliveries: previous.deliveries,
             replayed: true,
+            scheduled: None,
         }));
     }
     if let Some(key) = &cmd.idempotency_key {
@@ -264,5 +382,6 @@ async fn send(
         events: from..batch.len(),
         deliveries,
         replayed: false,
+        scheduled: None,
     }))
 }

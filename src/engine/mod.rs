@@ -39,6 +39,8 @@ pub struct Outcome {
     /// For sends: this was a retry of an earlier send with the same idempotency key, and
     /// `deliveries` are that send's.
     pub replayed: bool,
+    /// For a send scheduled for later: its id (an earlier one's when `replayed`).
+    pub scheduled: Option<crate::domain::schedule::ScheduleId>,
 }
 
 /// Some consecutive events of one committed batch, shared with the batch rather than copied

@@ -99,6 +99,7 @@ pub fn derive(recorded: &RecordedEvent) -> anyhow::Result<Option<UserChange>> {
         Event::NotificationSuppressed(_)
         | Event::PreferenceChanged(_)
         | Event::QuietHoursSet(_)
+        | Event::Schedule(_)
         | Event::Recipient(_)
         | Event::Delivery(_)
         | Event::Endpoint(_) => return Ok(None),

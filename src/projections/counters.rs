@@ -40,6 +40,7 @@ fn changes(event: &Event) -> Vec<(&str, &str, (i64, i64))> {
         Event::NotificationSuppressed(_)
         | Event::PreferenceChanged(_)
         | Event::QuietHoursSet(_)
+        | Event::Schedule(_)
         | Event::Recipient(_)
         | Event::Delivery(_)
         | Event::Endpoint(_) => Vec::new(),

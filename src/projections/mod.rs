@@ -1,5 +1,5 @@
 //! Inline projections: the read model (inbox, unread counters, preferences, idempotency keys,
-//! deliveries, quiet hours).
+//! deliveries, quiet hours, scheduled sends).
 //!
 //! Each projection is a pure function of the log: [`apply`] folds events into its table, the
 //! same code inline (inside the append transaction) and in replay (into scratch tables). The
@@ -13,6 +13,7 @@ mod preferences;
 mod quiet_hours;
 pub mod read;
 pub mod replay;
+pub mod scheduled_sends;
 pub mod state;
 mod status;
 
@@ -29,16 +30,18 @@ pub enum Projection {
     IdempotencyKeys,
     Deliveries,
     QuietHours,
+    ScheduledSends,
 }
 
 impl Projection {
-    pub const ALL: [Projection; 6] = [
+    pub const ALL: [Projection; 7] = [
         Projection::Inbox,
         Projection::UnreadCounters,
         Projection::Preferences,
         Projection::IdempotencyKeys,
         Projection::Deliveries,
         Projection::QuietHours,
+        Projection::ScheduledSends,
     ];
 
     /// The name, which is also the live table's name.
@@ -50,6 +53,7 @@ impl Projection {
             Projection::IdempotencyKeys => "idempotency_keys",
             Projection::Deliveries => "deliveries",
             Projection::QuietHours => "quiet_hours",
+            Projection::ScheduledSends => "scheduled_sends",
         }
     }
 
@@ -63,6 +67,7 @@ impl Projection {
             Projection::IdempotencyKeys => 2,
             Projection::Deliveries => 2,
             Projection::QuietHours => 1,
+            Projection::ScheduledSends => 1,
         }
     }
 
@@ -107,6 +112,12 @@ impl Projection {
             }
             (Projection::QuietHours, Backend::Sqlite) => {
                 include_str!("../../projections/quiet_hours/sqlite.sql")
+            }
+            (Projection::ScheduledSends, Backend::Postgres) => {
+                include_str!("../../projections/scheduled_sends/postgres.sql")
+            }
+            (Projection::ScheduledSends, Backend::Sqlite) => {
+                include_str!("../../projections/scheduled_sends/sqlite.sql")
             }
         }
     }
@@ -156,6 +167,8 @@ impl Projection {
             (Projection::Deliveries, Backend::Postgres) => "delivery_id::text",
             (Projection::Deliveries, Backend::Sqlite) => "lower(hex(delivery_id))",
             (Projection::QuietHours, _) => "user_id",
+            (Projection::ScheduledSends, Backend::Postgres) => "schedule_id::text",
+            (Projection::ScheduledSends, Backend::Sqlite) => "lower(hex(schedule_id))",
         }
     }
 }
@@ -287,6 +300,11 @@ impl<'a> Fold<'a> {
                 Projection::QuietHours => {
                     for (recorded, event) in decoded {
                         quiet_hours::apply(tx, t, recorded, event).await?;
+                    }
+                }
+                Projection::ScheduledSends => {
+                    for (recorded, event) in decoded {
+                        scheduled_sends::apply(tx, t, recorded, event).await?;
                     }
                 }
             }

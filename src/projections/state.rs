@@ -12,6 +12,7 @@ use crate::domain::inbox::{InboxItem, Mark};
 use crate::domain::notification::Notification;
 use crate::domain::preferences::Preferences;
 use crate::domain::quiet::{self, QuietHours};
+use crate::domain::schedule::{KeyedSchedule, ScheduleId};
 use crate::domain::{
     delivery, Category, Channel, DeliveryId, NotificationId, SuppressReason, UserId,
 };
@@ -129,6 +130,24 @@ pub async fn preferences(tx: &mut WriteTx, user: &UserId) -> anyhow::Result<Pref
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(Preferences::from_switches(switches))
+}
+
+/// The scheduled send made under an idempotency key, if any.
+pub async fn scheduled_by_key(
+    tx: &mut WriteTx,
+    key: &str,
+) -> anyhow::Result<Option<KeyedSchedule>> {
+    let row: Option<(uuid::Uuid, Option<String>)> = on_tx!(tx, |c| sqlx::query_as(
+        "SELECT schedule_id, request_hash FROM scheduled_sends WHERE idempotency_key = $1"
+    )
+    .bind(key)
+    .fetch_optional(&mut **c)
+    .await)
+    .with_context(|| format!("Failed to look up the scheduled send of key {key:?}"))?;
+    Ok(row.map(|(id, hash)| KeyedSchedule {
+        id: ScheduleId::from_uuid(id),
+        request_hash: hash.unwrap_or_default(),
+    }))
 }
 
 /// A person's quiet hours (none when they set none).

@@ -29,6 +29,7 @@ mod quiet_hours;
 mod read_model;
 mod recipients;
 mod routes;
+mod scheduled;
 mod server;
 mod throttle;
 mod tls;

@@ -58,7 +58,7 @@ async fn send_one(app: &TestApp, input: Value) -> (bool, String) {
 }
 
 /// The titles in `user`'s inbox, newest first, and their unread count.
-async fn inbox(app: &TestApp, user: &str) -> (Vec<String>, i64) {
+pub(crate) async fn inbox(app: &TestApp, user: &str) -> (Vec<String>, i64) {
     let data = app
         .data(
             &app.token(user),

@@ -10,6 +10,7 @@ mod observe;
 mod query;
 mod quiet;
 mod recipients;
+mod scheduled;
 mod subscription;
 pub mod types;
 
@@ -22,6 +23,7 @@ pub use observe::{Exchange, Observe};
 pub use query::Query;
 pub use quiet::{QuietMutation, QuietQuery};
 pub use recipients::{RecipientMutation, RecipientQuery};
+pub use scheduled::{ScheduledMutation, ScheduledQuery};
 pub use subscription::Subscription;
 
 use super::error::ApiError;
@@ -36,8 +38,8 @@ use crate::metrics::Metrics;
 pub type BelfrySchema = Schema<QueryRoot, MutationRoot, Subscription>;
 
 // Every query: the inbox's and operators' (`Query`), the recipient directory's, the
-// channels delivered here, the webhook endpoints' and quiet hours. Plain comments, as a doc comment would become the root type's
-// description in the schema.
+// channels delivered here, the webhook endpoints', quiet hours and scheduled sends. Plain
+// comments, as a doc comment would become the root type's description in the schema.
 #[derive(MergedObject)]
 #[graphql(name = "Query")]
 pub struct QueryRoot(
@@ -46,13 +48,20 @@ pub struct QueryRoot(
     ChannelQuery,
     EndpointQuery,
     QuietQuery,
+    ScheduledQuery,
 );
 
-// Every mutation: sends and inbox changes (`Mutation`), the recipient directory's and the
-// webhook endpoints', and quiet hours.
+// Every mutation: sends and inbox changes (`Mutation`), the recipient directory's, the
+// webhook endpoints', quiet hours and scheduled sends.
 #[derive(MergedObject)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(Mutation, RecipientMutation, EndpointMutation, QuietMutation);
+pub struct MutationRoot(
+    Mutation,
+    RecipientMutation,
+    EndpointMutation,
+    QuietMutation,
+    ScheduledMutation,
+);
 
 fn roots() -> (QueryRoot, MutationRoot, Subscription) {
     (
@@ -62,8 +71,15 @@ fn roots() -> (QueryRoot, MutationRoot, Subscription) {
             ChannelQuery,
             EndpointQuery,
             QuietQuery,
+            ScheduledQuery,
         ),
-        MutationRoot(Mutation, RecipientMutation, EndpointMutation, QuietMutation),
+        MutationRoot(
+            Mutation,
+            RecipientMutation,
+            EndpointMutation,
+            QuietMutation,
+            ScheduledMutation,
+        ),
         Subscription,
     )
 }

@@ -11,17 +11,19 @@ use super::types::{
 };
 use super::{api, metadata, service, viewer, ApiError};
 use crate::auth::Scope;
-use crate::clock::notification_id;
+use crate::clock::{notification_id, ordered_id};
 use crate::domain::delivery::{RecordDelivery, Step};
 use crate::domain::event::Event;
 use crate::domain::inbox::{Mark, MarkAll};
 use crate::domain::notification::{Change, ChangeNotification, SendNotification};
 use crate::domain::preferences::SetPreferences;
+use crate::domain::schedule::{ScheduleId, ScheduleSend};
 use crate::domain::send_input::{RouteInput as DomainRoute, ThrottleInput as DomainThrottle};
 use crate::domain::DeliveryId;
 use crate::domain::{Category, Command, SendInput, UserId};
 use crate::projections::deliveries;
 use crate::projections::read;
+use chrono::{DateTime, Utc};
 
 /// A notification to send to one or many people.
 #[derive(InputObject)]
@@ -52,6 +54,11 @@ pub struct SendNotificationInput {
     /// Retrying with the same key returns the first send's result and sends nothing new;
     /// the same key with a different request is a CONFLICT.
     pub idempotency_key: Option<String>,
+    /// Send it then rather than now (at most 365 days ahead): until that time nothing of it
+    /// is in any inbox, counter or live subscription, and an admin may cancel it
+    /// (`cancelScheduledSend`); the answer's `scheduled` names it and `deliveries` is empty.
+    /// A time not in the future sends at once.
+    pub send_at: Option<DateTime<Utc>>,
 }
 
 /// One external delivery a send asks for.
@@ -134,6 +141,7 @@ impl Mutation {
         input: SendNotificationInput,
     ) -> Result<SendResult> {
         service(ctx, Scope::Send)?;
+        let send_at = input.send_at;
         let command = SendNotification::parse_with_defaults(
             input.into(),
             &api(ctx).defaults,
@@ -141,6 +149,26 @@ impl Mutation {
             notification_id,
         )
         .map_err(ApiError::from)?;
+        let scheduled = match send_at {
+            Some(at) => ScheduleSend::new(ScheduleId::from_uuid(ordered_id()), at, command.clone())
+                .map_err(ApiError::from)?,
+            None => None,
+        };
+        if let Some(scheduled) = scheduled {
+            let outcome = api(ctx)
+                .engine
+                .execute(Command::Schedule(scheduled), metadata(ctx))
+                .await
+                .map_err(ApiError::from)?;
+            let id = outcome
+                .scheduled
+                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("a schedule without an id")))?;
+            return Ok(SendResult {
+                replayed: outcome.replayed,
+                deliveries: Vec::new(),
+                scheduled: Some(super::scheduled::load(ctx, id).await?),
+            });
+        }
         let outcome = api(ctx)
             .engine
             .execute(Command::Send(command), metadata(ctx))
@@ -159,6 +187,7 @@ impl Mutation {
                     cursor: Cursor(d.position),
                 })
                 .collect(),
+            scheduled: None,
         })
     }
 

@@ -313,6 +313,8 @@ pub struct SendResult {
     /// send's, and nothing new was created.
     pub replayed: bool,
     pub deliveries: Vec<Delivery>,
+    /// The scheduled send, for one with a `sendAt` in the future (`deliveries` is empty).
+    pub scheduled: Option<super::scheduled::ScheduledSend>,
 }
 
 /// What a "mark all" did.

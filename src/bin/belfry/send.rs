@@ -7,10 +7,12 @@ use belfry::app::open_db;
 use belfry::clock;
 use belfry::config::Settings;
 use belfry::domain::notification::SendNotification;
+use belfry::domain::schedule::{ScheduleId, ScheduleSend};
 use belfry::domain::send_input::{RouteInput, ThrottleInput};
 use belfry::domain::{Channel, Command, Priority, SendInput, Unless};
 use belfry::engine::Engine;
 use belfry::eventlog::Metadata;
+use chrono::{DateTime, Utc};
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
@@ -50,6 +52,16 @@ pub struct SendArgs {
     /// Retrying with the same key returns the first result and sends nothing new.
     #[arg(long)]
     idempotency_key: Option<String>,
+    /// Send it then (RFC 3339, e.g. `2027-01-15T09:00:00+01:00`) rather than now: a running
+    /// server publishes it at that time.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    at: Option<DateTime<Utc>>,
+}
+
+fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| format!("{s:?} is not an RFC 3339 time like 2027-01-15T09:00:00Z"))
 }
 
 impl SendArgs {
@@ -129,6 +141,7 @@ fn parse_route(s: &str) -> Result<RouteInput, String> {
 }
 
 pub async fn run(settings: Settings, args: SendArgs) -> anyhow::Result<ExitCode> {
+    let at = args.at;
     let input = args.into_input()?;
     let defaults = belfry::app::send_defaults(&settings)?;
     let cmd = SendNotification::parse_with_defaults(
@@ -137,8 +150,16 @@ pub async fn run(settings: Settings, args: SendArgs) -> anyhow::Result<ExitCode>
         clock::now(),
         clock::notification_id,
     )?;
+    let schedule_id = ScheduleId::from_uuid(clock::ordered_id());
+    let command = match at.map(|at| ScheduleSend::new(schedule_id, at, cmd.clone())) {
+        Some(scheduled) => match scheduled? {
+            Some(scheduled) => Command::Schedule(scheduled),
+            None => Command::Send(cmd),
+        },
+        None => Command::Send(cmd),
+    };
     let (engine, stop, appender) = start_engine(&settings).await?;
-    let outcome = engine.execute(Command::Send(cmd), cli_metadata()).await;
+    let outcome = engine.execute(command, cli_metadata()).await;
     stop.cancel();
     let _ = appender.await;
     let outcome = outcome?;
@@ -155,10 +176,11 @@ pub async fn run(settings: Settings, args: SendArgs) -> anyhow::Result<ExitCode>
             })
         })
         .collect();
-    println!(
-        "{}",
-        serde_json::json!({ "notifications": created, "replayed": outcome.replayed })
-    );
+    let mut answer = serde_json::json!({ "notifications": created, "replayed": outcome.replayed });
+    if let Some(id) = outcome.scheduled {
+        answer["scheduled"] = serde_json::json!(id.to_string());
+    }
+    println!("{answer}");
     Ok(ExitCode::SUCCESS)
 }
 

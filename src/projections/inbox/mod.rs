@@ -108,6 +108,7 @@ pub(super) async fn apply(
             Event::NotificationSuppressed(_)
             | Event::PreferenceChanged(_)
             | Event::QuietHoursSet(_)
+            | Event::Schedule(_)
             | Event::Recipient(_)
             | Event::Delivery(_)
             | Event::Endpoint(_) => {}
