@@ -114,6 +114,7 @@ pub struct Application {
     poll: Duration,
     demo: SharedDemo,
     deliverer: Deliverer,
+    retention: crate::projections::read::Retention,
 }
 
 /// What sends that leave them out get: the default routing and throttles `settings`
@@ -307,6 +308,7 @@ impl Application {
             poll: Duration::from_millis(settings.live_poll_ms.max(10)),
             demo,
             deliverer,
+            retention: settings.retention.policy(),
         })
     }
 
@@ -342,6 +344,7 @@ impl Application {
             poll,
             demo: _,
             deliverer,
+            retention,
         } = self;
         let timekeeper = Timekeeper {
             engine: state.engine.clone(),
@@ -349,6 +352,7 @@ impl Application {
             remote: Arc::new(Notify::new()),
             idle_check: deliverer.config.idle_check,
             node: deliverer.config.node.clone(),
+            retention,
         };
         let shutdown = state.shutdown.clone();
         let sockets = state.sockets.clone();

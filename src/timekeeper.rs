@@ -1,21 +1,28 @@
-//! The timekeeper: publishes scheduled sends when their time comes on the injected clock.
-//! Every node runs one; the appender serializes their publications, and publishing one that
-//! is published (or cancelled) already changes nothing, so two nodes never send one twice.
+//! The timekeeper: publishes scheduled sends when their time comes on the injected clock, and
+//! takes notifications out of the inbox when they expire (their send's `expiresAt`, or the
+//! server's retention). Every node runs one; the appender serializes what they record, and
+//! publishing or expiring something a second time changes nothing, so two nodes never do
+//! either twice.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
-use crate::domain::schedule::PublishScheduled;
-use crate::domain::Command;
+use crate::domain::event::ExpireReason;
+use crate::domain::notification::ExpireNotification;
+use crate::domain::schedule::{PublishScheduled, ScheduleId};
+use crate::domain::{Command, NotificationId};
 use crate::engine::Engine;
 use crate::eventlog::Metadata;
+use crate::projections::read::{self, Retention};
 use crate::projections::scheduled_sends;
 
-/// Scheduled sends published at once; more wait for the next round.
+/// Scheduled sends published, and notifications of each kind expired, at once; more wait
+/// for the next round.
 const ROUND: i64 = 64;
 
 pub struct Timekeeper {
@@ -28,11 +35,13 @@ pub struct Timekeeper {
     pub idle_check: Duration,
     /// Names this node in the facts it records.
     pub node: String,
+    /// The server's retention policy.
+    pub retention: Retention,
 }
 
 impl Timekeeper {
-    /// Runs until `stop` fires: publishes what is due, then sleeps until the next send's
-    /// time, a new append, or `idle_check`.
+    /// Runs until `stop` fires: publishes and expires what is due, then sleeps until the next
+    /// send's or expiry's time, a new append, or `idle_check`.
     pub async fn run(self, stop: CancellationToken) {
         let mut doorbell = self.engine.doorbell();
         let idle = chrono::Duration::from_std(self.idle_check)
@@ -42,25 +51,34 @@ impl Timekeeper {
                 return;
             }
             let now = self.clock.now();
-            let next = match scheduled_sends::due(self.engine.db(), now, ROUND).await {
-                Ok((due, next)) if !due.is_empty() => {
-                    let full = due.len() as i64 == ROUND;
+            let db = self.engine.db();
+            let (mut full, mut wake) = (false, now + idle);
+            match scheduled_sends::due(db, now, ROUND).await {
+                Ok((due, next)) => {
+                    full |= due.len() as i64 == ROUND;
                     self.publish(due, now).await;
-                    if full {
-                        continue;
-                    }
-                    next
+                    wake = next.map_or(wake, |next| next.min(wake));
                 }
-                Ok((_, next)) => next,
                 Err(e) => {
                     tracing::warn!(
                         error = format!("{e:#}"),
                         "could not read the scheduled sends"
                     );
-                    None
                 }
-            };
-            let wake = next.map_or(now + idle, |next| next.min(now + idle));
+            }
+            match read::due_expiries(db, now, self.retention, ROUND).await {
+                Ok((due, next)) => {
+                    full |= due.len() as i64 >= ROUND;
+                    self.expire(due, now).await;
+                    wake = next.map_or(wake, |next| next.min(wake));
+                }
+                Err(e) => {
+                    tracing::warn!(error = format!("{e:#}"), "could not read what expires");
+                }
+            }
+            if full {
+                continue;
+            }
             tokio::select! {
                 () = stop.cancelled() => return,
                 _ = doorbell.changed() => {}
@@ -72,25 +90,43 @@ impl Timekeeper {
         }
     }
 
-    /// Publishes `due` together, so they share appender batches.
-    async fn publish(
-        &self,
-        due: Vec<crate::domain::schedule::ScheduleId>,
-        now: chrono::DateTime<chrono::Utc>,
-    ) {
-        let metadata = Metadata {
+    fn metadata(&self) -> Metadata {
+        Metadata {
             actor: Some(format!("timekeeper:{}", self.node)),
             ..Metadata::default()
-        };
+        }
+    }
+
+    /// Publishes `due` together, so they share appender batches.
+    async fn publish(&self, due: Vec<ScheduleId>, now: DateTime<Utc>) {
         let publications = due.into_iter().map(|id| {
             let command = Command::PublishScheduled(PublishScheduled { id, at: now });
-            let metadata = metadata.clone();
             async move {
-                if let Err(e) = self.engine.execute(command, metadata).await {
+                if let Err(e) = self.engine.execute(command, self.metadata()).await {
                     tracing::warn!(schedule = %id, error = ?e, "could not publish a scheduled send; it is tried again");
                 }
             }
         });
         futures_util::future::join_all(publications).await;
+    }
+
+    /// Expires `due` together, so they share appender batches.
+    async fn expire(&self, mut due: Vec<(NotificationId, ExpireReason)>, now: DateTime<Utc>) {
+        // Found by two scans (its `expiresAt` and a retention): expired once, for the first.
+        let mut seen = std::collections::HashSet::new();
+        due.retain(|(id, _)| seen.insert(*id));
+        let expiries = due.into_iter().map(|(id, reason)| {
+            let command = Command::Expire(ExpireNotification {
+                id,
+                reason,
+                at: now,
+            });
+            async move {
+                if let Err(e) = self.engine.execute(command, self.metadata()).await {
+                    tracing::warn!(notification = %id, error = ?e, "could not expire a notification; it is tried again");
+                }
+            }
+        });
+        futures_util::future::join_all(expiries).await;
     }
 }

@@ -15,7 +15,7 @@
  * @typedef {{ id: string, category: string, seen: boolean, read: boolean, archived: boolean }} NotificationState
  * @typedef {{ category: string, unread: number, unseen: number }} CategoryCount
  * @typedef {{ unread: number, unseen: number, byCategory: CategoryCount[] }} Counts
- * @typedef {{ cursor: string, added: Notification[], changed: NotificationState[], counts: Counts }} InboxChange
+ * @typedef {{ cursor: string, added: Notification[], changed: NotificationState[], removed: string[], counts: Counts }} InboxChange
  * @typedef {{ notifications: Notification[], pageInfo: { hasNextPage: boolean, endCursor: string | null },
  *   liveCursor: string, counts: Counts }} NotificationPage
  * @typedef {{ category: string, channel: Channel, enabled: boolean }} Preference
@@ -82,7 +82,7 @@ const PAGE_QUERY = `query BelfryPage($first: Int!, $after: Cursor, $filter: Noti
   counts { ${COUNTS} }
 }`;
 const INBOX_SUBSCRIPTION = `subscription BelfryInbox($after: Cursor) {
-  inbox(after: $after) { cursor added { ${NOTIFICATION} } changed { id category seen read archived } counts { ${COUNTS} } }
+  inbox(after: $after) { cursor added { ${NOTIFICATION} } changed { id category seen read archived } removed counts { ${COUNTS} } }
 }`;
 const PREFERENCE = 'category channel enabled';
 const QUIET_HOURS = 'windows { days start end } timeZone quietUntil';

@@ -133,6 +133,12 @@ export class InboxStore {
       const n = this.#byId.get(state.id);
       if (n) this.#byId.set(state.id, { ...n, ...flags(state) });
     }
+    for (const id of change.removed ?? []) {
+      this.#byId.delete(id);
+      this.#latest.delete(id);
+      this.#liveAdded = this.#liveAdded.filter((other) => other !== id);
+      for (const list of this.#lists.values()) list.ids = list.ids.filter((other) => other !== id);
+    }
     this.setCounts(change.counts);
     return added;
   }

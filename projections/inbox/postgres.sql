@@ -15,7 +15,12 @@ CREATE TABLE {table} (
     seen_at         TIMESTAMPTZ,
     read_at         TIMESTAMPTZ,
     archived_at     TIMESTAMPTZ,
+    expires_at      TIMESTAMPTZ,
+    expired_at      TIMESTAMPTZ,
     last_position   BIGINT      NOT NULL
 );
 CREATE INDEX {table}_recipient_{gen} ON {table} (recipient, sent_position DESC);
 CREATE INDEX {table}_changes_{gen} ON {table} (recipient, last_position);
+CREATE INDEX {table}_expires_{gen} ON {table} (expires_at) WHERE expires_at IS NOT NULL AND expired_at IS NULL;
+CREATE INDEX {table}_read_{gen} ON {table} (read_at) WHERE read_at IS NOT NULL AND expired_at IS NULL;
+CREATE INDEX {table}_unread_{gen} ON {table} (sent_at) WHERE read_at IS NULL AND expired_at IS NULL;

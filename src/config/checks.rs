@@ -20,6 +20,16 @@ impl Settings {
             check_absolute_http_url("preferences_url", url)?;
         }
         self.throttles()?;
+        for (name, days) in [
+            ("read_days", self.retention.read_days),
+            ("unread_days", self.retention.unread_days),
+        ] {
+            anyhow::ensure!(
+                days <= super::RetentionSetting::MAX_DAYS,
+                "retention.{name} is {days}; at most {} days (0 turns it off)",
+                super::RetentionSetting::MAX_DAYS
+            );
+        }
         self.check_delivery_lease()
     }
 

@@ -57,6 +57,8 @@ pub struct Settings {
     pub throttle: std::collections::BTreeMap<String, ThrottleSetting>,
     /// What people's quiet hours hold back (`[quiet_hours]`).
     pub quiet_hours: QuietHoursSetting,
+    /// How long notifications stay in the inbox (`[retention]`).
+    pub retention: RetentionSetting,
     /// The webhook channel's endpoints (`[[webhooks]]`), each for its categories (or all).
     pub webhooks: Vec<crate::delivery::webhook::WebhookEndpoint>,
     /// Attempts of one delivery in all, the first included, before it fails for good.
@@ -183,6 +185,39 @@ impl QuietHoursSetting {
     }
 }
 
+/// `[retention]`: read notifications leave the inbox `read_days` after they were read, unread
+/// ones `unread_days` after they were sent (`notification.expired`; the log keeps them). `0`
+/// turns either off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionSetting {
+    pub read_days: u32,
+    pub unread_days: u32,
+}
+
+impl Default for RetentionSetting {
+    fn default() -> Self {
+        Self {
+            read_days: 30,
+            unread_days: 365,
+        }
+    }
+}
+
+impl RetentionSetting {
+    /// The longest retention the settings take: 100 years.
+    pub const MAX_DAYS: u32 = 36_500;
+
+    /// Each retention as a duration; `None` when off.
+    pub fn policy(self) -> crate::projections::read::Retention {
+        let days = |d: u32| (d > 0).then(|| chrono::Duration::days(i64::from(d)));
+        crate::projections::read::Retention {
+            read: days(self.read_days),
+            unread: days(self.unread_days),
+        }
+    }
+}
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -211,6 +246,7 @@ impl Default for Settings {
             routing: Default::default(),
             throttle: Default::default(),
             quiet_hours: Default::default(),
+            retention: Default::default(),
             smtp: None,
             webhooks: Vec::new(),
             delivery_max_attempts: 8,

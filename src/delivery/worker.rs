@@ -300,6 +300,7 @@ impl Deliverer {
             critical: created.content.critical,
             reachable,
             quiet_until,
+            expired: created.expires_at.is_some_and(|t| t <= self.clock.now()),
         };
         let channel = due.channel.as_str();
         match on_due(&state) {

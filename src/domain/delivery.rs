@@ -28,6 +28,8 @@ pub struct DueState {
     /// The end of the person's quiet hours, when they are in them now and they hold this
     /// notification (see [`super::quiet::QuietPolicy`]).
     pub quiet_until: Option<DateTime<Utc>>,
+    /// The notification's `expiresAt` has passed.
+    pub expired: bool,
 }
 
 /// What to do with a delivery that fell due.
@@ -43,6 +45,9 @@ pub enum OnDue {
 /// none; `critical` goes through a mute, as in-app. A delivery that would be skipped is
 /// skipped at once, quiet hours or not; one that would go out during quiet hours waits.
 pub fn on_due(state: &DueState) -> OnDue {
+    if state.expired {
+        return OnDue::Skip(SkipReason::Expired);
+    }
     match state.unless {
         Some(Unless::Read) if state.read => return OnDue::Skip(SkipReason::Read),
         Some(Unless::Seen) if state.seen || state.read => return OnDue::Skip(SkipReason::Seen),
@@ -274,6 +279,11 @@ mod tests {
         assert_eq!(
             quiet(|s| s.reachable = false),
             OnDue::Skip(SkipReason::NoAddress)
+        );
+        assert_eq!(
+            quiet(|s| s.expired = true),
+            OnDue::Skip(SkipReason::Expired),
+            "expired meanwhile: nothing to wait for"
         );
     }
 

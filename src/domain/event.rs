@@ -49,6 +49,10 @@ pub struct NotificationCreated {
     /// It arrived during the recipient's quiet hours: it lands in the inbox without a toast.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub quiet: bool,
+    /// When it leaves the inbox (a flash sale that means nothing tomorrow); none: it stays
+    /// until the server's retention policy says otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 impl NotificationCreated {
@@ -83,6 +87,8 @@ struct CreatedFields {
     reason: Option<SuppressReason>,
     #[serde(default)]
     quiet: bool,
+    #[serde(default)]
+    expires_at: Option<DateTime<Utc>>,
 }
 
 impl From<CreatedFields> for NotificationCreated {
@@ -103,6 +109,7 @@ impl From<CreatedFields> for NotificationCreated {
             at: f.at,
             reason: f.reason,
             quiet: f.quiet,
+            expires_at: f.expires_at,
         }
     }
 }
@@ -124,6 +131,13 @@ impl Flags {
     pub fn counts_unseen(&self) -> bool {
         !self.seen && !self.archived
     }
+
+    /// The flags that count for nothing: an expired notification's, out of the inbox.
+    pub const GONE: Flags = Flags {
+        seen: true,
+        read: true,
+        archived: true,
+    };
 
     /// How the unread and unseen counts move when a notification's flags go from `before`
     /// to `after`: `(unread, unseen)`, each -1, 0 or 1.
@@ -193,6 +207,40 @@ pub struct PreferenceChanged {
     pub category: Category,
     pub channel: Channel,
     pub enabled: bool,
+    pub at: DateTime<Utc>,
+}
+
+/// Why a notification expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpireReason {
+    /// Its send's `expiresAt` (or time to live) has passed.
+    ExpiresAt,
+    /// The server's retention for read notifications, counted from when it was read.
+    ReadRetention,
+    /// The server's retention for unread notifications, counted from when it was sent.
+    UnreadRetention,
+}
+
+impl ExpireReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExpireReason::ExpiresAt => "expires_at",
+            ExpireReason::ReadRetention => "read_retention",
+            ExpireReason::UnreadRetention => "unread_retention",
+        }
+    }
+}
+
+/// `notification.expired`: a notification left its recipient's inbox and counters for good
+/// (the log keeps it); its flags before, for the counters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotificationExpired {
+    pub notification_id: NotificationId,
+    pub recipient: UserId,
+    pub category: Category,
+    pub before: Flags,
+    pub reason: ExpireReason,
     pub at: DateTime<Utc>,
 }
 
@@ -392,6 +440,7 @@ pub enum Event {
     NotificationUnread(NotificationChanged),
     NotificationArchived(NotificationChanged),
     NotificationUnarchived(NotificationChanged),
+    NotificationExpired(NotificationExpired),
     /// `inbox.all_read` or `inbox.all_seen`, as its mark says.
     InboxMarked(Mark, InboxMarked),
     PreferenceChanged(PreferenceChanged),
@@ -430,6 +479,7 @@ impl Event {
             Event::NotificationUnread(_) => "notification.unread",
             Event::NotificationArchived(_) => "notification.archived",
             Event::NotificationUnarchived(_) => "notification.unarchived",
+            Event::NotificationExpired(_) => "notification.expired",
             Event::InboxMarked(Mark::Read, _) => "inbox.all_read",
             Event::InboxMarked(Mark::Seen, _) => "inbox.all_seen",
             Event::PreferenceChanged(_) => "preference.changed",
@@ -452,6 +502,7 @@ impl Event {
             | Event::NotificationUnread(e)
             | Event::NotificationArchived(e)
             | Event::NotificationUnarchived(e) => notification_stream(e.notification_id),
+            Event::NotificationExpired(e) => notification_stream(e.notification_id),
             Event::InboxMarked(_, e) => inbox_stream(&e.recipient),
             Event::PreferenceChanged(e) => preferences_stream(&e.user),
             Event::QuietHoursSet(e) => preferences_stream(&e.user),
@@ -472,6 +523,7 @@ impl Event {
             | Event::NotificationUnread(e)
             | Event::NotificationArchived(e)
             | Event::NotificationUnarchived(e) => &e.recipient,
+            Event::NotificationExpired(e) => &e.recipient,
             Event::InboxMarked(_, e) => &e.recipient,
             Event::PreferenceChanged(e) => &e.user,
             Event::QuietHoursSet(e) => &e.user,
@@ -490,6 +542,7 @@ impl Event {
             | Event::NotificationUnread(e)
             | Event::NotificationArchived(e)
             | Event::NotificationUnarchived(e) => to_raw_value(e),
+            Event::NotificationExpired(e) => to_raw_value(e),
             Event::InboxMarked(_, e) => to_raw_value(e),
             Event::PreferenceChanged(e) => to_raw_value(e),
             Event::QuietHoursSet(e) => to_raw_value(e),
@@ -534,6 +587,7 @@ impl Event {
             "notification.unread" => Event::NotificationUnread(de(t, data)?),
             "notification.archived" => Event::NotificationArchived(de(t, data)?),
             "notification.unarchived" => Event::NotificationUnarchived(de(t, data)?),
+            "notification.expired" => Event::NotificationExpired(de(t, data)?),
             "inbox.all_read" => Event::InboxMarked(Mark::Read, de(t, data)?),
             "inbox.all_seen" => Event::InboxMarked(Mark::Seen, de(t, data)?),
             "preference.changed" => Event::PreferenceChanged(de(t, data)?),

@@ -88,6 +88,7 @@ pub fn evolve(mut items: Vec<InboxItem>, position: i64, event: &Event) -> Vec<In
                 set(item.notification_id, &|f| mark.apply(f));
             }
         }
+        Event::NotificationExpired(e) => items.retain(|i| i.notification_id != e.notification_id),
         Event::NotificationSuppressed(_)
         | Event::PreferenceChanged(_)
         | Event::QuietHoursSet(_)

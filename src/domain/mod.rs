@@ -80,4 +80,6 @@ pub enum Command {
     CancelScheduled(schedule::CancelScheduled),
     /// The timekeeper publishes a scheduled send whose time has come.
     PublishScheduled(schedule::PublishScheduled),
+    /// The timekeeper takes an expired notification out of its inbox.
+    Expire(notification::ExpireNotification),
 }

@@ -4,11 +4,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::event::{
-    Content, DeliveryEvent, DeliveryPlanned, DeliverySkipped, Event, Flags, NotificationChanged,
-    NotificationCreated,
+    Content, DeliveryEvent, DeliveryPlanned, DeliverySkipped, Event, ExpireReason, Flags,
+    NotificationChanged, NotificationCreated, NotificationExpired,
 };
 use super::values::{
     Category, Channel, DeliveryId, IdempotencyKey, NotificationId, Route, SkipReason,
@@ -35,8 +36,32 @@ pub struct SendNotification {
     /// during them (its deliveries wait, decided when they fall due). False for what the
     /// server lets through (`urgent` and `critical`, by default).
     pub quiet_hours_hold: bool,
+    /// When its notifications leave the inbox; none: the retention policy decides.
+    pub expiry: Option<Expiry>,
     pub idempotency_key: Option<IdempotencyKey>,
     pub at: DateTime<Utc>,
+}
+
+/// The longest time to live a send may give.
+pub const TTL_MAX_SECONDS: i64 = 365 * 86_400;
+
+/// When a send's notifications expire: at a time, or a time after they are sent (a scheduled
+/// send's, after it is published).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Expiry {
+    At(DateTime<Utc>),
+    AfterSeconds(u32),
+}
+
+impl Expiry {
+    /// The instant, for a send made at `at`.
+    pub fn resolve(self, at: DateTime<Utc>) -> DateTime<Utc> {
+        match self {
+            Expiry::At(t) => t,
+            Expiry::AfterSeconds(s) => at + chrono::Duration::seconds(i64::from(s)),
+        }
+    }
 }
 
 impl SendNotification {
@@ -63,6 +88,7 @@ impl SendNotification {
             throttle: None,
             throttle_by_default: true,
             quiet_hours_hold: true,
+            expiry: None,
             idempotency_key,
             at,
         }
@@ -88,6 +114,9 @@ impl SendNotification {
                 None => serde_json::json!("off"),
             };
         }
+        if let Some(expiry) = self.expiry {
+            canonical["expiry"] = serde_json::json!(expiry);
+        }
         let digest = Sha256::digest(canonical.to_string().as_bytes());
         digest.iter().map(|b| format!("{b:02x}")).collect()
     }
@@ -111,6 +140,11 @@ pub struct SendState {
 }
 
 impl SendNotification {
+    /// When its notifications expire, if they do.
+    pub fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.expiry.map(|e| e.resolve(self.at))
+    }
+
     /// Whether `recipient` already had as many notifications of this category in the window
     /// as the throttle allows.
     fn throttles(&self, state: &SendState, recipient: &UserId) -> bool {
@@ -159,6 +193,7 @@ impl Decide for SendNotification {
                 at: cmd.at,
                 reason: suppressed,
                 quiet: suppressed.is_none() && state.quiet.contains(recipient),
+                expires_at: cmd.expires_at(),
             };
             events.push(match suppressed {
                 Some(_) => Event::NotificationSuppressed(created),
@@ -297,7 +332,8 @@ pub fn evolve(state: Option<Notification>, event: &Event) -> Option<Notification
             category: e.content.category.clone(),
             flags: Flags::default(),
         }),
-        Event::NotificationSuppressed(_) => None,
+        // Out of the inbox for good: nothing can change it any more.
+        Event::NotificationSuppressed(_) | Event::NotificationExpired(_) => None,
         Event::NotificationSeen(e)
         | Event::NotificationRead(e)
         | Event::NotificationUnread(e)
@@ -322,5 +358,55 @@ pub fn evolve(state: Option<Notification>, event: &Event) -> Option<Notification
         | Event::Schedule(_)
         | Event::Delivery(_)
         | Event::Endpoint(_) => state,
+    }
+}
+
+/// Take a notification out of its recipient's inbox and counters for good: its send's
+/// `expiresAt` has passed, or the server's retention says so.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExpireNotification {
+    pub id: NotificationId,
+    pub reason: ExpireReason,
+    pub at: DateTime<Utc>,
+}
+
+/// What expiring is decided against: the notification (none when it is not in an inbox:
+/// expired already, suppressed, unknown) and its deliveries still waiting (not settled and
+/// not being attempted).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExpireState {
+    pub notification: Option<Notification>,
+    pub waiting: Vec<(DeliveryId, Channel)>,
+}
+
+/// `notification.expired`, and `delivery.skipped` (`expired`) for each delivery still
+/// waiting; nothing for one already gone.
+impl Decide for ExpireNotification {
+    type State = ExpireState;
+
+    fn decide(&self, state: &ExpireState) -> Result<Vec<Event>, DomainError> {
+        let Some(n) = &state.notification else {
+            return Ok(Vec::new());
+        };
+        let mut events = vec![Event::NotificationExpired(NotificationExpired {
+            notification_id: n.id,
+            recipient: n.recipient.clone(),
+            category: n.category.clone(),
+            before: n.flags,
+            reason: self.reason,
+            at: self.at,
+        })];
+        events.extend(state.waiting.iter().map(|(delivery_id, channel)| {
+            Event::Delivery(DeliveryEvent::Skipped(DeliverySkipped {
+                delivery_id: *delivery_id,
+                notification_id: n.id,
+                recipient: n.recipient.clone(),
+                category: n.category.clone(),
+                channel: *channel,
+                reason: SkipReason::Expired,
+                at: self.at,
+            }))
+        }));
+        Ok(events)
     }
 }

@@ -12,7 +12,7 @@ use serde_json::value::{to_raw_value, RawValue};
 use uuid::Uuid;
 
 use super::event::{Content, Event};
-use super::notification::SendNotification;
+use super::notification::{Expiry, SendNotification};
 use super::values::{IdempotencyKey, InputError, NotificationId, Route, Throttle, UserId};
 use super::{Decide, DomainError};
 
@@ -75,6 +75,8 @@ pub struct SendScheduled {
     pub throttle_by_default: bool,
     pub quiet_hours_hold: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiry: Option<Expiry>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<IdempotencyKey>,
     /// The fingerprint of the request when it carried an idempotency key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -98,6 +100,7 @@ impl SendScheduled {
             throttle: self.throttle,
             throttle_by_default: self.throttle_by_default,
             quiet_hours_hold: self.quiet_hours_hold,
+            expiry: self.expiry,
             idempotency_key: None,
             at,
         }
@@ -231,6 +234,11 @@ impl ScheduleSend {
                 format!("at most {AHEAD_MAX_DAYS} days ahead"),
             ));
         }
+        if let Some(Expiry::At(t)) = send.expiry {
+            if t <= send_at {
+                return Err(InputError::new("expiresAt", "must be after sendAt"));
+            }
+        }
         Ok(Some(Self { id, send_at, send }))
     }
 
@@ -282,6 +290,7 @@ impl Decide for ScheduleSend {
                 throttle: send.throttle,
                 throttle_by_default: send.throttle_by_default,
                 quiet_hours_hold: send.quiet_hours_hold,
+                expiry: send.expiry,
                 idempotency_key: send.idempotency_key.clone(),
                 request_hash,
                 at: send.at,

@@ -117,3 +117,42 @@ fn cancelling_and_publishing_depend_on_where_it_stands() {
     assert_eq!(made.idempotency_key, None);
     assert_eq!(made.at, at() + Duration::hours(1));
 }
+
+#[test]
+fn expiring_takes_the_notification_out_and_skips_what_waits() {
+    use super::event::{DeliveryEvent, ExpireReason, Flags};
+    use super::notification::{ExpireNotification, ExpireState, Notification};
+    use super::values::{Category, Channel, DeliveryId, NotificationId, SkipReason};
+    let n = NotificationId::from_uuid(uuid::Uuid::from_u128(1));
+    let expire = ExpireNotification {
+        id: n,
+        reason: ExpireReason::ExpiresAt,
+        at: at(),
+    };
+    assert_eq!(
+        expire.decide(&ExpireState::default()),
+        Ok(Vec::new()),
+        "gone already"
+    );
+    let state = ExpireState {
+        notification: Some(Notification {
+            id: n,
+            recipient: super::tests::user("ann"),
+            category: Category::parse("sales").expect("category"),
+            flags: Flags {
+                seen: true,
+                ..Flags::default()
+            },
+        }),
+        waiting: vec![(DeliveryId::of(n, 0), Channel::Email)],
+    };
+    let events = expire.decide(&state).expect("expired");
+    let Event::NotificationExpired(e) = &events[0] else {
+        panic!("{events:?}");
+    };
+    assert_eq!(Flags::delta(e.before, Flags::GONE), (-1, 0), "unread, seen");
+    assert!(matches!(
+        &events[1],
+        Event::Delivery(DeliveryEvent::Skipped(s)) if s.reason == SkipReason::Expired
+    ));
+}

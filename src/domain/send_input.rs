@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::notification::SendNotification;
+use super::notification::{Expiry, SendNotification, TTL_MAX_SECONDS};
 use super::quiet::QuietPolicy;
 use super::values::limits;
 use super::{
@@ -29,6 +29,10 @@ pub struct SendInput {
     /// `None`: the category's configured throttle (or none).
     pub throttle: Option<ThrottleInput>,
     pub idempotency_key: Option<String>,
+    /// When its notifications leave the inbox; at most one of this and `ttl_seconds`.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// How long after it is sent its notifications leave the inbox.
+    pub ttl_seconds: Option<i64>,
 }
 
 /// A send's own throttle for its recipients, unchecked: `max` per `per_seconds`, or `off`
@@ -171,6 +175,31 @@ impl SendNotification {
             Some(own) => (own.parse()?, false),
             None => (defaults.throttles.for_category(&content.category), true),
         };
+        let expiry = match (input.expires_at, input.ttl_seconds) {
+            (Some(_), Some(_)) => {
+                return Err(InputError::new(
+                    "expiresAt",
+                    "give expiresAt or ttlSeconds, not both",
+                ))
+            }
+            (Some(t), None) if t <= at => {
+                return Err(InputError::new(
+                    "expiresAt",
+                    "must be after the send's time",
+                ))
+            }
+            (Some(t), None) => Some(Expiry::At(t)),
+            (None, Some(ttl)) => match u32::try_from(ttl) {
+                Ok(s) if (1..=TTL_MAX_SECONDS).contains(&ttl) => Some(Expiry::AfterSeconds(s)),
+                _ => {
+                    return Err(InputError::new(
+                        "ttlSeconds",
+                        format!("a number of seconds from 1 to {TTL_MAX_SECONDS}"),
+                    ))
+                }
+            },
+            (None, None) => None,
+        };
         let key = input
             .idempotency_key
             .as_deref()
@@ -181,6 +210,7 @@ impl SendNotification {
         cmd.throttle = throttle;
         cmd.throttle_by_default = throttle_by_default;
         cmd.quiet_hours_hold = defaults.quiet.holds(&cmd.content);
+        cmd.expiry = expiry;
         Ok(cmd)
     }
 }

@@ -94,6 +94,13 @@ pub(super) async fn handle(
             let current = state::notification(batch.tx(), cmd.id).await?;
             cmd.decide(&current)
         }
+        Command::Expire(cmd) => {
+            let current = notification::ExpireState {
+                notification: state::notification(batch.tx(), cmd.id).await?,
+                waiting: state::waiting_deliveries(batch.tx(), cmd.id).await?,
+            };
+            cmd.decide(&current)
+        }
         Command::MarkAll(cmd) => {
             let items = state::inbox_items(
                 batch.tx(),

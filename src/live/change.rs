@@ -23,6 +23,8 @@ pub enum ChangeKind {
     Added(Box<InboxEntry>),
     /// Notifications whose flags changed: one for a single mark, many for "mark all".
     Changed(Vec<NotificationState>),
+    /// Notifications that left the inbox for good (expired).
+    Removed(Vec<NotificationId>),
 }
 
 /// One event's effect on one person's inbox.
@@ -94,6 +96,15 @@ pub fn derive(recorded: &RecordedEvent) -> anyhow::Result<Option<UserChange>> {
                     .into_iter()
                     .map(|(c, (u, s))| (c, u, s))
                     .collect(),
+            }
+        }
+        Event::NotificationExpired(e) => {
+            let (du, ds) = Flags::delta(e.before, Flags::GONE);
+            UserChange {
+                user: e.recipient.clone(),
+                position,
+                kind: ChangeKind::Removed(vec![e.notification_id]),
+                delta: vec![(e.category.as_str().to_owned(), du, ds)],
             }
         }
         Event::NotificationSuppressed(_)

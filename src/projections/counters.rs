@@ -37,6 +37,11 @@ fn changes(event: &Event) -> Vec<(&str, &str, (i64, i64))> {
                 )
             })
             .collect(),
+        Event::NotificationExpired(e) => vec![(
+            e.recipient.as_str(),
+            e.category.as_str(),
+            Flags::delta(e.before, Flags::GONE),
+        )],
         Event::NotificationSuppressed(_)
         | Event::PreferenceChanged(_)
         | Event::QuietHoursSet(_)

@@ -61,7 +61,7 @@ impl Projection {
     /// rebuilt by `belfry replay` before `serve` will start.
     pub fn version(self) -> i32 {
         match self {
-            Projection::Inbox => 3,
+            Projection::Inbox => 4,
             Projection::UnreadCounters => 1,
             Projection::Preferences => 1,
             Projection::IdempotencyKeys => 2,

@@ -6,7 +6,7 @@ use chrono_tz::Tz;
 use sqlx::types::Json;
 use sqlx::Row;
 
-use crate::domain::event::NotificationCreated;
+use crate::domain::event::{ExpireReason, NotificationCreated};
 use crate::domain::quiet::{self, QuietHours};
 use crate::domain::{Category, Channel, NotificationId, UserId};
 use crate::eventlog::Db;
@@ -35,6 +35,10 @@ pub struct InboxEntry {
     pub archived_at: Option<DateTime<Utc>>,
     /// Log position of the last change to this notification.
     pub last_position: i64,
+    /// When it leaves the inbox, if its send said.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When it left the inbox: set only on the rows a resumed subscription is told of.
+    pub expired_at: Option<DateTime<Utc>>,
 }
 
 impl InboxEntry {
@@ -59,6 +63,8 @@ impl InboxEntry {
             read_at: None,
             archived_at: None,
             last_position: position,
+            expires_at: e.expires_at,
+            expired_at: None,
         }
     }
 }
@@ -95,6 +101,8 @@ macro_rules! entry {
             read_at: r.try_get("read_at")?,
             archived_at: r.try_get("archived_at")?,
             last_position: r.try_get("last_position")?,
+            expires_at: r.try_get("expires_at")?,
+            expired_at: r.try_get("expired_at")?,
         })
     }};
 }
@@ -112,7 +120,7 @@ fn page_sql(filter: &InboxFilter) -> String {
     };
     format!(
         "SELECT {COLUMNS} FROM inbox WHERE recipient = $1 AND sent_position < $2 AND {archived} {unread} \
-         AND ($3 IS NULL OR category = $3) ORDER BY sent_position DESC LIMIT $4"
+         AND expired_at IS NULL AND ($3 IS NULL OR category = $3) ORDER BY sent_position DESC LIMIT $4"
     )
 }
 
@@ -146,7 +154,10 @@ pub async fn notification(
     user: &UserId,
     id: NotificationId,
 ) -> anyhow::Result<Option<InboxEntry>> {
-    let sql = format!("SELECT {COLUMNS} FROM inbox WHERE notification_id = $1 AND recipient = $2");
+    let sql = format!(
+        "SELECT {COLUMNS} FROM inbox WHERE notification_id = $1 AND recipient = $2 \
+         AND expired_at IS NULL"
+    );
     on_reader!(db, |p| {
         let row = sqlx::query(&sql)
             .bind(id.as_uuid())
@@ -201,6 +212,82 @@ pub async fn preferences(db: &Db, user: &UserId) -> anyhow::Result<Vec<(Category
             Ok((category, channel, on))
         })
         .collect()
+}
+
+/// How long notifications stay in the inbox by the server's policy; `None`: for ever.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// After they were read.
+    pub read: Option<chrono::Duration>,
+    /// After they were sent, while unread.
+    pub unread: Option<chrono::Duration>,
+}
+
+/// Notifications due to expire at `now`, at most `limit` of each kind: by their send's
+/// `expiresAt`, then by `retention` (read, unread); and when the next `expiresAt` after those
+/// falls due. Each is a range scan of a partial index of the inbox that holds only the rows
+/// it may find.
+pub async fn due_expiries(
+    db: &Db,
+    now: DateTime<Utc>,
+    retention: Retention,
+    limit: i64,
+) -> anyhow::Result<(Vec<(NotificationId, ExpireReason)>, Option<DateTime<Utc>>)> {
+    const LIVE: &str = "expired_at IS NULL";
+    let mut due = Vec::new();
+    let mut scan = |rows: Vec<(uuid::Uuid,)>, reason| {
+        due.extend(
+            rows.into_iter()
+                .map(|(id,)| (NotificationId::from_uuid(id), reason)),
+        );
+    };
+    let at_sql = format!(
+        "SELECT notification_id FROM inbox WHERE expires_at IS NOT NULL AND {LIVE} \
+         AND expires_at <= $1 ORDER BY expires_at LIMIT $2"
+    );
+    let rows = on_reader!(db, |p| sqlx::query_as(&at_sql)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(p)
+        .await)
+    .context("Failed to read the notifications due to expire")?;
+    scan(rows, ExpireReason::ExpiresAt);
+    if let Some(read) = retention.read {
+        let sql = format!(
+            "SELECT notification_id FROM inbox WHERE read_at IS NOT NULL AND {LIVE} \
+             AND read_at <= $1 ORDER BY read_at LIMIT $2"
+        );
+        let rows = on_reader!(db, |p| sqlx::query_as(&sql)
+            .bind(now - read)
+            .bind(limit)
+            .fetch_all(p)
+            .await)
+        .context("Failed to read the read notifications past their retention")?;
+        scan(rows, ExpireReason::ReadRetention);
+    }
+    if let Some(unread) = retention.unread {
+        let sql = format!(
+            "SELECT notification_id FROM inbox WHERE read_at IS NULL AND {LIVE} \
+             AND sent_at <= $1 ORDER BY sent_at LIMIT $2"
+        );
+        let rows = on_reader!(db, |p| sqlx::query_as(&sql)
+            .bind(now - unread)
+            .bind(limit)
+            .fetch_all(p)
+            .await)
+        .context("Failed to read the unread notifications past their retention")?;
+        scan(rows, ExpireReason::UnreadRetention);
+    }
+    let next_sql = format!(
+        "SELECT expires_at FROM inbox WHERE expires_at IS NOT NULL AND {LIVE} \
+         AND expires_at > $1 ORDER BY expires_at LIMIT 1"
+    );
+    let next: Option<(DateTime<Utc>,)> = on_reader!(db, |p| sqlx::query_as(&next_sql)
+        .bind(now)
+        .fetch_optional(p)
+        .await)
+    .context("Failed to read the next expiry")?;
+    Ok((due, next.map(|(t,)| t)))
 }
 
 /// A person's quiet hours and the zone they are read in (their profile's, else UTC); `None`

@@ -41,7 +41,10 @@ pub async fn notification(
     tx: &mut WriteTx,
     id: NotificationId,
 ) -> anyhow::Result<Option<Notification>> {
-    let sql = format!("SELECT recipient, category, {FLAGS} FROM inbox WHERE notification_id = $1");
+    let sql = format!(
+        "SELECT recipient, category, {FLAGS} FROM inbox WHERE notification_id = $1 \
+         AND expired_at IS NULL"
+    );
     let row: Option<(String, String, Flags)> = on_tx!(tx, |c| {
         let row = sqlx::query(&sql)
             .bind(id.as_uuid())
@@ -76,7 +79,7 @@ pub async fn inbox_items(
     };
     let sql = format!(
         "SELECT notification_id, category, sent_position, {FLAGS} FROM inbox \
-         WHERE recipient = $1 AND archived_at IS NULL AND {unmarked} \
+         WHERE recipient = $1 AND archived_at IS NULL AND expired_at IS NULL AND {unmarked} \
          AND ($2 IS NULL OR category = $2) AND sent_position <= $3 ORDER BY sent_position"
     );
     let rows: Vec<(uuid::Uuid, String, i64, Flags)> = on_tx!(tx, |c| {
@@ -348,6 +351,34 @@ pub async fn delivery_status(
         status::SUCCEEDED | status::SKIPPED => delivery::Status::Done,
         _ => delivery::Status::Open,
     }))
+}
+
+/// The deliveries of a notification still waiting to fall due (planned, retrying or deferred:
+/// not settled, and not being attempted now).
+pub async fn waiting_deliveries(
+    tx: &mut WriteTx,
+    notification: NotificationId,
+) -> anyhow::Result<Vec<(DeliveryId, Channel)>> {
+    use super::deliveries::status;
+    let rows: Vec<(uuid::Uuid, String)> = on_tx!(tx, |c| sqlx::query_as(
+        "SELECT delivery_id, channel FROM deliveries WHERE notification_id = $1 \
+         AND status IN ($2, $3, $4) ORDER BY planned_position"
+    )
+    .bind(notification.as_uuid())
+    .bind(status::PLANNED)
+    .bind(status::RETRYING)
+    .bind(status::DEFERRED)
+    .fetch_all(&mut **c)
+    .await)
+    .with_context(|| format!("Failed to read the waiting deliveries of {notification}"))?;
+    rows.into_iter()
+        .map(|(id, channel)| {
+            Ok((
+                DeliveryId::from_uuid(id),
+                parse_stored("channel", Channel::parse(&channel))?,
+            ))
+        })
+        .collect()
 }
 
 /// Ends any worker's claim on a delivery, in the transaction that records its outcome: the

@@ -410,3 +410,22 @@ pub fn http() -> reqwest::Client {
 pub async fn http_get(url: impl reqwest::IntoUrl) -> reqwest::Result<reqwest::Response> {
     http().get(url).send().await
 }
+
+/// `base` with every field of the object `extra` set on it (a test's input with its changes).
+pub fn merged(mut base: Value, extra: &Value) -> Value {
+    for (k, v) in extra.as_object().expect("an object") {
+        base[k] = v.clone();
+    }
+    base
+}
+
+/// Sends `input` with the test's service key; the first recipient's notification id.
+pub async fn send_first(app: &TestApp, input: Value) -> String {
+    let query = "mutation($input: SendNotificationInput!) { \
+        sendNotification(input: $input) { deliveries { notificationId } } }";
+    app.data(&app.key, query, json!({ "input": input })).await["sendNotification"]["deliveries"][0]
+        ["notificationId"]
+        .as_str()
+        .expect("an id")
+        .to_owned()
+}

@@ -15,6 +15,7 @@ mod deliver;
 mod deliver_faults;
 mod email;
 mod endpoints;
+mod expiry;
 mod graphiql;
 mod hostile;
 mod idempotency;

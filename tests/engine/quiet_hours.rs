@@ -12,14 +12,11 @@ use belfry::clock::ManualClock;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use crate::app::{code, spawn_app_clocked, TestApp};
+use crate::app::{code, merged, send_first, spawn_app_clocked, TestApp};
 use crate::deliver::settled;
 use crate::email::Sink;
 use crate::helpers::Backend;
 use crate::routes::deliveries;
-
-const SEND: &str = "mutation($input: SendNotificationInput!) { \
-    sendNotification(input: $input) { deliveries { notificationId } } }";
 
 const SET: &str = "mutation($windows: [QuietWindowInput!]!, $user: String) { \
     setQuietHours(windows: $windows, userId: $user) { windows { days start end } timeZone quietUntil } }";
@@ -74,16 +71,12 @@ async fn set_own(app: &TestApp, user: &str, windows: Value) -> Value {
 
 /// Sends `title` to `user` by email (and in-app), with `extra` input; the notification id.
 async fn send(app: &TestApp, user: &str, title: &str, extra: Value) -> String {
-    let mut input = json!({ "recipients": [user], "title": title, "category": "orders",
-        "routes": [{ "channel": "EMAIL" }] });
-    for (k, v) in extra.as_object().expect("an object") {
-        input[k] = v.clone();
-    }
-    app.data(&app.key, SEND, json!({ "input": input })).await["sendNotification"]["deliveries"][0]
-        ["notificationId"]
-        .as_str()
-        .expect("an id")
-        .to_owned()
+    let input = merged(
+        json!({ "recipients": [user], "title": title, "category": "orders",
+        "routes": [{ "channel": "EMAIL" }] }),
+        &extra,
+    );
+    send_first(app, input).await
 }
 
 fn due_at(row: &Value) -> DateTime<Utc> {

@@ -406,6 +406,8 @@ async fn a_large_send_stores_every_field_as_a_small_one_does(backend: Backend) {
         return;
     };
     let engine = store.engine().await;
+    // One instant for both sends, at the precision both backends keep.
+    let expires = belfry::clock::now() + chrono::Duration::days(1);
     let content = |recipients: Vec<String>, full: bool| {
         parse_send(SendInput {
             recipients,
@@ -421,6 +423,8 @@ async fn a_large_send_stores_every_field_as_a_small_one_does(backend: Backend) {
             routes: None,
             throttle: None,
             idempotency_key: None,
+            expires_at: full.then_some(expires),
+            ttl_seconds: None,
         })
     };
     let crowd = |tag: &str| (0..1_500).map(|i| format!("{tag}-{i}")).collect::<Vec<_>>();

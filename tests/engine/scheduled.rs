@@ -11,7 +11,7 @@ use belfry::clock::{Clock, ManualClock};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use crate::app::{code, spawn_app_clocked, TestApp};
+use crate::app::{code, merged, spawn_app_clocked, TestApp};
 use crate::cli::assert_replay_is_clean;
 use crate::deliver::workers_clock;
 use crate::helpers::Backend;
@@ -47,10 +47,10 @@ async fn schedule(
     at: DateTime<Utc>,
     extra: Value,
 ) -> Value {
-    let mut input = json!({ "recipients": to, "title": title, "sendAt": at });
-    for (k, v) in extra.as_object().expect("an object") {
-        input[k] = v.clone();
-    }
+    let input = merged(
+        json!({ "recipients": to, "title": title, "sendAt": at }),
+        &extra,
+    );
     let answer =
         app.data(&app.key, SEND, json!({ "input": input })).await["sendNotification"].clone();
     assert_eq!(answer["deliveries"], json!([]), "{answer}");

@@ -10,7 +10,7 @@ use belfry::clock::ManualClock;
 use belfry::config::{Settings, ThrottleSetting};
 use serde_json::{json, Value};
 
-use crate::app::{spawn_app_clocked, TestApp};
+use crate::app::{merged, spawn_app_clocked, TestApp};
 use crate::deliver::workers_clock;
 use crate::helpers::{Backend, TestStore};
 use crate::routes::deliveries;
@@ -36,10 +36,10 @@ async fn throttled_app(
 /// Sends `input` (recipients default to ann, category to marketing, a title to "Sale");
 /// returns each recipient's delivery as the answer has it.
 async fn send(app: &TestApp, input: Value) -> Vec<Value> {
-    let mut full = json!({ "recipients": ["ann"], "category": "marketing", "title": "Sale" });
-    for (k, v) in input.as_object().expect("an object") {
-        full[k] = v.clone();
-    }
+    let full = merged(
+        json!({ "recipients": ["ann"], "category": "marketing", "title": "Sale" }),
+        &input,
+    );
     app.data(&app.key, SEND, json!({ "input": full })).await["sendNotification"]["deliveries"]
         .as_array()
         .expect("deliveries")
@@ -76,7 +76,7 @@ pub(crate) async fn inbox(app: &TestApp, user: &str) -> (Vec<String>, i64) {
 }
 
 /// The (type, reason) of each event of a notification's history.
-async fn history(app: &TestApp, id: &str) -> Vec<(String, Option<String>)> {
+pub(crate) async fn history(app: &TestApp, id: &str) -> Vec<(String, Option<String>)> {
     crate::deliver_faults::history(app, id)
         .await
         .into_iter()

@@ -147,6 +147,9 @@ async fn realistic_history(engine: &TestEngine) {
         ]),
         throttle: None,
         idempotency_key: Some("deploy-42".into()),
+        expires_at: None,
+        // Expiring travels with the log too.
+        ttl_seconds: Some(30 * 86_400),
     };
     let keyed = engine
         .run(Command::Send(parse_send(rich.clone())))

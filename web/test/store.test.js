@@ -18,8 +18,8 @@ const page = (notifications, { hasNextPage = false, unread = 0 } = {}) => ({
   counts: counts(unread),
 });
 /** A live change as `BelfryClient.inbox()` delivers it. */
-const change = ({ added = [], changed = [], unread = 0, byCategory = [] } = {}) => ({
-  cursor: `c-${Math.random()}`, added, changed, counts: counts(unread, byCategory),
+const change = ({ added = [], changed = [], removed = [], unread = 0, byCategory = [] } = {}) => ({
+  cursor: `c-${Math.random()}`, added, changed, removed, counts: counts(unread, byCategory),
 });
 const state = (id, flags, category = 'general') => ({ id, category, seen: false, read: false, archived: false, ...flags });
 const ids = (notifications) => notifications.map((n) => n.id);
@@ -82,6 +82,18 @@ test('arrivals before a tab first loads are put above its first page, once', () 
   store.applyPage('billing', page([notification('b1', { category: 'billing' }), notification('old', { category: 'billing' })]));
   assert.deepEqual(ids(store.visible('billing')), ['b2', 'b1', 'old']);
   assert.deepEqual(ids(store.visible('')), ['b2', 'g1', 'b1', 'old']);
+});
+
+test('an expired notification leaves every list it was in', () => {
+  const store = new InboxStore();
+  store.applyPage('', page([notification('b', { category: 'sales' }), notification('a')], { unread: 2 }));
+  store.applyPage('sales', page([notification('b', { category: 'sales' })]));
+  store.applyChange(change({ added: [notification('c', { category: 'sales' })], unread: 3 }));
+  store.applyChange(change({ removed: ['b', 'c'], unread: 1 }));
+  assert.deepEqual(ids(store.visible('')), ['a']);
+  assert.deepEqual(ids(store.visible('sales')), []);
+  assert.equal(store.get('b'), undefined);
+  assert.equal(store.counts.unread, 1);
 });
 
 test('a live state change applies to a listed notification', () => {

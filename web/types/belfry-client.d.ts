@@ -55,6 +55,8 @@ export interface InboxChange {
   /** New notifications, de-duplicated by id. */
   added: Notification[];
   changed: NotificationState[];
+  /** Ids of notifications that left the inbox for good (expired). */
+  removed: string[];
   counts: Counts;
 }
 

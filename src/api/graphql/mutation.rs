@@ -59,6 +59,13 @@ pub struct SendNotificationInput {
     /// (`cancelScheduledSend`); the answer's `scheduled` names it and `deliveries` is empty.
     /// A time not in the future sends at once.
     pub send_at: Option<DateTime<Utc>>,
+    /// When its notifications leave the inbox and the counters (`notification.expired`), and
+    /// their deliveries still waiting are skipped as `expired`: a flash sale that means
+    /// nothing tomorrow. At most one of this and `ttlSeconds`.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The same as a time after the send (after its `sendAt` for a scheduled one), 1 second to
+    /// 365 days.
+    pub ttl_seconds: Option<i64>,
 }
 
 /// One external delivery a send asks for.
@@ -101,6 +108,8 @@ impl From<SendNotificationInput> for SendInput {
                 off: t.off,
             }),
             idempotency_key: input.idempotency_key,
+            expires_at: input.expires_at,
+            ttl_seconds: input.ttl_seconds,
         }
     }
 }

@@ -53,7 +53,12 @@ fn state(entry: &InboxEntry) -> NotificationState {
 }
 
 fn live_change(change: &UserChange, counts: Counts) -> InboxChange {
+    let removed = match &change.kind {
+        ChangeKind::Removed(ids) => ids.iter().map(|id| ID(id.to_string())).collect(),
+        _ => Vec::new(),
+    };
     let (added, changed) = match &change.kind {
+        ChangeKind::Removed(_) => (Vec::new(), Vec::new()),
         ChangeKind::Added(entry) => (vec![Notification((**entry).clone())], Vec::new()),
         ChangeKind::Changed(states) => (
             Vec::new(),
@@ -73,6 +78,7 @@ fn live_change(change: &UserChange, counts: Counts) -> InboxChange {
         cursor: Cursor(change.position),
         added,
         changed,
+        removed,
         counts,
     }
 }
@@ -88,11 +94,17 @@ fn catch_up(rows: Vec<InboxEntry>, after: i64, counts: &Counts) -> VecDeque<Inbo
                 cursor: Cursor(position),
                 added: Vec::new(),
                 changed: Vec::new(),
+                removed: Vec::new(),
                 counts: counts.clone(),
             });
         }
         if let Some(change) = out.back_mut() {
-            if row.sent_position > after {
+            if row.expired_at.is_some() {
+                // Gone: told only to a subscriber that may have it (sent before the cursor).
+                if row.sent_position <= after {
+                    change.removed.push(ID(row.notification_id.to_string()));
+                }
+            } else if row.sent_position > after {
                 change.added.push(Notification(row));
             } else {
                 change.changed.push(state(&row));

@@ -136,6 +136,10 @@ impl Notification {
     async fn quiet(&self) -> bool {
         self.0.quiet
     }
+    /// When it leaves the inbox, if its send said so.
+    async fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.0.expires_at
+    }
     async fn title(&self) -> &str {
         &self.0.title
     }
@@ -266,6 +270,9 @@ pub struct InboxChange {
     pub added: Vec<Notification>,
     /// Notifications whose seen/read/archived flags changed (several for "mark all").
     pub changed: Vec<NotificationState>,
+    /// Notifications that left the inbox for good: expired, by their send's `expiresAt` or
+    /// the server's retention. Drop them from the list.
+    pub removed: Vec<ID>,
     /// The counts after this change. While catching up after a cursor, every change carries
     /// the counts as of the resume.
     pub counts: Counts,

@@ -56,6 +56,12 @@ pub struct SendArgs {
     /// server publishes it at that time.
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     at: Option<DateTime<Utc>>,
+    /// When its notifications leave the inbox (RFC 3339).
+    #[arg(long, value_name = "TIME", value_parser = parse_time, conflicts_with = "ttl")]
+    expires_at: Option<DateTime<Utc>>,
+    /// Seconds after the send its notifications leave the inbox.
+    #[arg(long, value_name = "SECONDS")]
+    ttl: Option<i64>,
 }
 
 fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
@@ -84,6 +90,8 @@ impl SendArgs {
             routes: (!self.routes.is_empty()).then_some(self.routes),
             throttle: self.throttle,
             idempotency_key: self.idempotency_key,
+            expires_at: self.expires_at,
+            ttl_seconds: self.ttl,
         })
     }
 }

@@ -30,7 +30,7 @@ pub(super) async fn insert(
         }
         return Ok(());
     }
-    // 14 parameters a row: 1,000 rows stay under both backends' parameter limits.
+    // 15 parameters a row: 1,000 rows stay under both backends' parameter limits.
     for chunk in created.chunks(1_000) {
         on_tx!(tx, |conn| {
             let mut qb =
@@ -50,7 +50,8 @@ pub(super) async fn insert(
                     .push_bind(c.icon.as_ref().map(|l| l.as_str()))
                     .push_bind(e.at)
                     .push_bind(*position)
-                    .push_bind(*position);
+                    .push_bind(*position)
+                    .push_bind(e.expires_at);
             });
             qb.build()
                 .execute(&mut **conn)
@@ -90,7 +91,8 @@ async fn insert_copy(
             .field(&c.icon.as_ref().map(|l| l.as_str()))?
             .field(&e.at)?
             .field(position)?
-            .field(position)?;
+            .field(position)?
+            .field(&e.expires_at)?;
         Ok(())
     })
     .await
@@ -105,7 +107,7 @@ async fn insert_copy(
 }
 
 /// Postgres: one `INSERT ... SELECT FROM UNNEST` of a column array each, for up to
-/// `ARRAY_ROWS` rows (the caller cuts them; decision 0021). One prepared statement of thirteen
+/// `ARRAY_ROWS` rows (the caller cuts them; decision 0021). One prepared statement of fourteen
 /// parameters serves every size, instead of a multi-row `VALUES` list to parse and plan.
 async fn insert_unnest(
     conn: &mut sqlx::PgConnection,
@@ -128,7 +130,11 @@ async fn insert_unnest(
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
-    let (mut at, mut positions) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut at, mut positions, mut expires) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
     for (position, e) in created {
         let c = &e.content;
         ids.push(e.notification_id.as_uuid());
@@ -144,15 +150,16 @@ async fn insert_unnest(
         icons.push(c.icon.as_ref().map(|l| l.as_str()));
         at.push(e.at);
         positions.push(*position);
+        expires.push(e.expires_at);
     }
     let sql = format!(
         "INSERT INTO {table} ({}) \
          SELECT id, recipient, category, priority, critical, quiet, title, body, data, url, icon, \
-         at, position, position FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], \
-         $5::bool[], $6::bool[], $7::text[], $8::text[], $9::jsonb[], $10::text[], $11::text[], \
-         $12::timestamptz[], $13::int8[]) \
+         at, position, position, expires FROM UNNEST($1::uuid[], $2::text[], $3::text[], \
+         $4::text[], $5::bool[], $6::bool[], $7::text[], $8::text[], $9::jsonb[], $10::text[], \
+         $11::text[], $12::timestamptz[], $13::int8[], $14::timestamptz[]) \
          AS u(id, recipient, category, priority, critical, quiet, title, body, data, url, icon, at, \
-         position)",
+         position, expires)",
         INSERTED.join(", ")
     );
     sqlx::query(&sql)
@@ -169,6 +176,7 @@ async fn insert_unnest(
         .bind(icons)
         .bind(at)
         .bind(positions)
+        .bind(expires)
         .execute(conn)
         .await
         .with_context(|| {

@@ -16,7 +16,7 @@ use crate::domain::event::{Event, Flags, NotificationCreated};
 use crate::eventlog::{RecordedEvent, WriteTx};
 
 /// The columns a send writes, in the order every insert path binds them.
-pub(crate) const INSERTED: [&str; 14] = [
+pub(crate) const INSERTED: [&str; 15] = [
     "notification_id",
     "recipient",
     "category",
@@ -31,12 +31,13 @@ pub(crate) const INSERTED: [&str; 14] = [
     "sent_at",
     "sent_position",
     "last_position",
+    "expires_at",
 ];
 
 /// Every column of a row, as the read side selects them.
 pub(crate) const SELECTED: &str = "notification_id, recipient, category, priority, critical, \
-     quiet, title, body, data, action_url, icon, sent_at, sent_position, seen_at, read_at, archived_at, \
-     last_position";
+     quiet, title, body, data, action_url, icon, sent_at, sent_position, seen_at, read_at, \
+     archived_at, last_position, expires_at, expired_at";
 
 /// Which of a slice's inbox writes to make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,6 +106,10 @@ pub(super) async fn apply(
                     pending.change(tx, table, set).await?;
                 }
             }
+            Event::NotificationExpired(e) => {
+                pending.flush(tx, table).await?;
+                expire(tx, table, position, e).await?;
+            }
             Event::NotificationSuppressed(_)
             | Event::PreferenceChanged(_)
             | Event::QuietHoursSet(_)
@@ -115,6 +120,28 @@ pub(super) async fn apply(
         }
     }
     pending.flush(tx, table).await
+}
+
+/// An expired notification's row stays, marked, so a resumed subscription learns it left;
+/// every read of the inbox leaves such rows out.
+async fn expire(
+    tx: &mut WriteTx,
+    table: &str,
+    position: i64,
+    e: &crate::domain::event::NotificationExpired,
+) -> anyhow::Result<()> {
+    let sql = format!(
+        "UPDATE {table} SET expired_at = $1, last_position = $2 WHERE notification_id = $3"
+    );
+    crate::on_tx!(tx, |c| sqlx::query(&sql)
+        .bind(e.at)
+        .bind(position)
+        .bind(e.notification_id.as_uuid())
+        .execute(&mut **c)
+        .await
+        .map(|r| r.rows_affected()))
+    .map_err(|e| anyhow::anyhow!("Failed to project event {position} into {table}: {e}"))?;
+    Ok(())
 }
 
 /// Writes not yet made: rows to insert, then flag changes to distinct notifications.
