@@ -25,6 +25,11 @@ use crate::projections::scheduled_sends;
 /// for the next round.
 const ROUND: i64 = 64;
 
+/// The least time between two looks that an append (not the clock) asked for: under load
+/// the log moves hundreds of times a second, and each look is a few queries. What an append
+/// brings is due later (a send scheduled, an expiry), so it only moves the next wake-up.
+const APPENDS_GAP: Duration = Duration::from_millis(200);
+
 pub struct Timekeeper {
     pub engine: Engine,
     pub clock: Arc<dyn Clock>,
@@ -50,6 +55,7 @@ impl Timekeeper {
             if stop.is_cancelled() {
                 return;
             }
+            let looked = tokio::time::Instant::now();
             let now = self.clock.now();
             let db = self.engine.db();
             let (mut full, mut wake) = (false, now + idle);
@@ -79,13 +85,19 @@ impl Timekeeper {
             if full {
                 continue;
             }
-            tokio::select! {
+            let appended = tokio::select! {
                 () = stop.cancelled() => return,
-                _ = doorbell.changed() => {}
-                () = self.remote.notified() => {}
-                () = self.clock.sleep_until(wake) => {}
+                _ = doorbell.changed() => true,
+                () = self.remote.notified() => true,
+                () = self.clock.sleep_until(wake) => false,
                 // Never longer than `idle_check` in real time, whatever the clock does.
-                () = tokio::time::sleep(self.idle_check) => {}
+                () = tokio::time::sleep(self.idle_check) => false,
+            };
+            if appended {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep_until(looked + APPENDS_GAP) => {}
+                }
             }
         }
     }
