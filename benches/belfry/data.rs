@@ -261,12 +261,13 @@ async fn inbox_rows(
             rows.iter().map(|(e, _, _)| f(e)).collect()
         };
         sqlx::query(
-            "INSERT INTO inbox (notification_id, recipient, category, priority, critical, title, \
-             body, data, action_url, icon, sent_at, sent_position, last_position) \
-             SELECT a, b, c, d, e, f, g, h, i, j, k, l, l FROM UNNEST($1::uuid[], $2::text[], \
-             $3::text[], $4::text[], $5::bool[], $6::text[], $7::text[], $8::jsonb[], \
-             $9::text[], $10::text[], $11::timestamptz[], $12::int8[]) \
-             AS u(a, b, c, d, e, f, g, h, i, j, k, l)",
+            "INSERT INTO inbox (notification_id, recipient, category, priority, critical, quiet, \
+             title, body, data, action_url, icon, sent_at, sent_position, last_position, \
+             expires_at) \
+             SELECT a, b, c, d, e, q, f, g, h, i, j, k, l, l, x FROM UNNEST($1::uuid[], \
+             $2::text[], $3::text[], $4::text[], $5::bool[], $6::bool[], $7::text[], $8::text[], \
+             $9::jsonb[], $10::text[], $11::text[], $12::timestamptz[], $13::int8[], \
+             $14::timestamptz[]) AS u(a, b, c, d, e, q, f, g, h, i, j, k, l, x)",
         )
         .bind(rows.iter().map(|r| r.1).collect::<Vec<_>>())
         .bind(text(|e| e.recipient.as_str()))
@@ -277,6 +278,7 @@ async fn inbox_rows(
                 .map(|r| r.0.content.critical)
                 .collect::<Vec<_>>(),
         )
+        .bind(rows.iter().map(|r| r.0.quiet).collect::<Vec<_>>())
         .bind(text(|e| e.content.title.as_str()))
         .bind(text(|e| e.content.body.as_str()))
         .bind(
@@ -288,6 +290,7 @@ async fn inbox_rows(
         .bind(link(|e| e.content.icon.as_ref().map(|l| l.as_str())))
         .bind(rows.iter().map(|r| r.0.at).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.2).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.0.expires_at).collect::<Vec<_>>())
         .execute(&mut **c)
         .await
         .context("Failed to insert inbox rows")?;
@@ -297,8 +300,8 @@ async fn inbox_rows(
         on_tx!(tx, |c| {
             let mut qb = sqlx::QueryBuilder::new(
                 "INSERT INTO inbox (notification_id, recipient, category, priority, critical, \
-                 title, body, data, action_url, icon, sent_at, sent_position, seen_at, read_at, \
-                 archived_at, last_position) ",
+                 quiet, title, body, data, action_url, icon, sent_at, sent_position, seen_at, \
+                 read_at, archived_at, last_position, expires_at) ",
             );
             qb.push_values(chunk, |mut b, (e, id, position)| {
                 let content = &e.content;
@@ -307,6 +310,7 @@ async fn inbox_rows(
                     .push_bind(content.category.as_str())
                     .push_bind(content.priority.as_str())
                     .push_bind(content.critical)
+                    .push_bind(e.quiet)
                     .push_bind(content.title.as_str())
                     .push_bind(content.body.as_str())
                     .push_bind(Json(content.data.as_json()))
@@ -315,7 +319,8 @@ async fn inbox_rows(
                     .push_bind(e.at)
                     .push_bind(*position)
                     .push("NULL, NULL, NULL")
-                    .push_bind(*position);
+                    .push_bind(*position)
+                    .push_bind(e.expires_at);
             });
             qb.build()
                 .execute(&mut **c)
