@@ -29,6 +29,11 @@ pub mod status {
     /// Waiting out the recipient's quiet hours (the reason in `reason`) until `due_at`.
     pub const DEFERRED: &str = "deferred";
 
+    /// Every status, in the order a delivery may pass through them.
+    pub const ALL: [&str; 7] = [
+        PLANNED, DEFERRED, SENDING, RETRYING, SUCCEEDED, FAILED, SKIPPED,
+    ];
+
     /// Nothing more happens to a delivery in this status.
     pub fn is_settled(status: &str) -> bool {
         matches!(status, SUCCEEDED | FAILED | SKIPPED)

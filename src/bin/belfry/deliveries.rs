@@ -49,15 +49,6 @@ pub async fn run(settings: Settings, command: DeliveriesCmd) -> anyhow::Result<E
     }
 }
 
-const STATUSES: [&str; 6] = [
-    status::PLANNED,
-    status::SENDING,
-    status::RETRYING,
-    status::SUCCEEDED,
-    status::FAILED,
-    status::SKIPPED,
-];
-
 async fn list(
     settings: &Settings,
     wanted: &str,
@@ -65,9 +56,9 @@ async fn list(
     limit: usize,
 ) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(
-        STATUSES.contains(&wanted),
+        status::ALL.contains(&wanted),
         "--status {wanted:?} is not a status: use one of {}",
-        STATUSES.join(", ")
+        status::ALL.join(", ")
     );
     let since = clock::now() - chrono::Duration::from_std(since).context("--since is too long")?;
     let db = open_db(settings).await?;
