@@ -67,9 +67,18 @@ async fn read(app: &TestApp, id: &str) {
 async fn an_expired_notification_leaves_the_inbox_and_its_waiting_email_is_skipped(
     backend: Backend,
 ) {
-    let Some((app, clock)) = app(backend, |_| {}).await else {
+    // A real SMTP server, and an address for ann: the skipped email is one that would go.
+    let mut sink = crate::email::Sink::start(&[]).await;
+    let smtp = sink.settings("");
+    let Some((app, clock)) = app(backend, move |s| s.smtp = Some(smtp)).await else {
         return;
     };
+    app.data(
+        &app.key,
+        "mutation { upsertRecipients(recipients: [{ userId: \"ann\", email: \"ann@example.com\" }]) { userId } }",
+        json!({}),
+    )
+    .await;
     let mut ws = app.ws("ann").await;
     crate::live::subscribe_inbox_to(
         &app,
@@ -115,6 +124,18 @@ async fn an_expired_notification_leaves_the_inbox_and_its_waiting_email_is_skipp
         (d["status"].as_str(), d["reason"].as_str()),
         (Some("skipped"), Some("expired"))
     );
+    // Past the email's due time, nothing goes out; the next email does.
+    clock.advance(Span::seconds(3601));
+    let next = send(
+        &app,
+        "Receipt",
+        json!({ "routes": [{ "channel": "EMAIL" }] }),
+    )
+    .await;
+    assert_eq!(sink.received().await.header("Subject"), "Receipt");
+    crate::deliver::settled(&app, &next, "succeeded").await;
+    sink.assert_quiet();
+    ws.next_payload("1").await;
     assert_eq!(
         history(&app, &flash).await,
         [
