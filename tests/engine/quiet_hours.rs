@@ -247,6 +247,51 @@ async fn urgent_and_critical_sends_go_through_quiet_hours(backend: Backend) {
     settled(&app, &critical, "succeeded").await;
 }
 
+/// Webhooks are an external channel too: they wait out quiet hours the same way. The clock
+/// stays near the real one here: receivers check the signature's timestamp against theirs.
+async fn a_webhook_due_in_quiet_hours_waits_too(backend: Backend) {
+    use crate::webhook::{secret, Receiver};
+    let receiver = Receiver::start(&[&secret(21)]);
+    let url = receiver.url("/ok");
+    let clock = crate::deliver::workers_clock();
+    let Some(app) = spawn_app_clocked(
+        backend,
+        move |s| s.webhooks = vec![crate::deliver::endpoint(&url, &secret(21))],
+        clock.clone(),
+    )
+    .await
+    else {
+        return;
+    };
+    // Quiet from ten minutes ago until two minutes from now, every day, in UTC.
+    let now = belfry::clock::Clock::now(&*clock);
+    let hhmm = |t: DateTime<Utc>| t.format("%H:%M").to_string();
+    let start = hhmm(now - chrono::Duration::minutes(10));
+    let end = hhmm(now + chrono::Duration::minutes(2));
+    let window = json!([{ "days": ["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"], "start": start, "end": end }]);
+    set_own(&app, "ann", window).await;
+    let id = send(
+        &app,
+        "ann",
+        "Build finished",
+        json!({ "routes": [{ "channel": "WEBHOOK" }] }),
+    )
+    .await;
+    let row = settled(&app, &id, "deferred").await;
+    let until = due_at(&row);
+    assert!(
+        until > now && until <= now + chrono::Duration::minutes(2),
+        "{row}"
+    );
+    assert!(receiver.try_next().is_none(), "nothing before {until}");
+    clock.advance(until - now);
+    let got = receiver.next();
+    assert_eq!(got["verified"], json!([true]), "{got}");
+    assert_eq!(got["body"]["data"]["notificationId"], id.as_str());
+    settled(&app, &id, "succeeded").await;
+    crate::cli::assert_replay_is_clean(&app.store.url).await;
+}
+
 /// A live subscriber gets the notification at once, marked quiet.
 async fn a_quiet_notification_arrives_live_marked_quiet(backend: Backend) {
     let Some((app, _clock, _sink)) = app_at(backend, "2027-01-12T23:00:00Z", |_| {}).await else {
@@ -365,5 +410,6 @@ crate::on_both_backends!(
     a_new_time_zone_or_new_quiet_hours_move_a_waiting_email,
     urgent_and_critical_sends_go_through_quiet_hours,
     a_quiet_notification_arrives_live_marked_quiet,
+    a_webhook_due_in_quiet_hours_waits_too,
     quiet_hours_are_checked_and_only_their_owner_or_a_service_sets_them,
 );
