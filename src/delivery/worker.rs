@@ -334,7 +334,21 @@ impl Deliverer {
             return Ok(());
         }
         let attempt = due.attempts + 1;
-        self.record(&delivery, Step::Attempt { attempt }).await?;
+        let begun = self
+            .execute(
+                Command::RecordDelivery(RecordDelivery {
+                    delivery: delivery.clone(),
+                    step: Step::Attempt { attempt },
+                    at: self.clock.now(),
+                }),
+                "the start of an attempt",
+            )
+            .await?;
+        if !begun {
+            // Settled since it was claimed (its notification expired, or another worker's
+            // late outcome): nothing is sent.
+            return Ok(());
+        }
         let contact = contact.unwrap_or_default();
         let unsubscribe = match (due.channel, &self.links) {
             (Channel::Email, Some(links)) => {
@@ -442,7 +456,7 @@ impl Deliverer {
             at: self.clock.now(),
         });
         let what = format!("a step of delivery {}", delivery.delivery_id);
-        self.execute(command, &what).await
+        self.execute(command, &what).await.map(drop)
     }
 
     /// Records that an endpoint answered 410 Gone: it takes no more deliveries until an
@@ -461,19 +475,21 @@ impl Deliverer {
         });
         self.execute(command, "that a webhook endpoint is gone")
             .await
+            .map(drop)
     }
 
-    /// Appends what a worker decided, as this node's worker.
-    async fn execute(&self, command: Command, what: &str) -> anyhow::Result<()> {
+    /// Appends what a worker decided, as this node's worker; whether it changed anything.
+    async fn execute(&self, command: Command, what: &str) -> anyhow::Result<bool> {
         let metadata = Metadata {
             actor: Some(format!("worker:{}", self.config.node)),
             ..Metadata::default()
         };
-        self.engine
+        let outcome = self
+            .engine
             .execute(command, metadata)
             .await
             .map_err(|e| anyhow::anyhow!("could not record {what}: {e:?}"))?;
-        Ok(())
+        Ok(!outcome.events.is_empty())
     }
 }
 
