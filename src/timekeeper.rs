@@ -1,8 +1,8 @@
-//! The timekeeper: publishes scheduled sends when their time comes on the injected clock, and
-//! takes notifications out of the inbox when they expire (their send's `expiresAt`, or the
-//! server's retention). Every node runs one; the appender serializes what they record, and
-//! publishing or expiring something a second time changes nothing, so two nodes never do
-//! either twice.
+//! The timekeeper: publishes scheduled sends when their time comes on the injected clock,
+//! closes people's digests at theirs, and takes notifications out of the inbox when they
+//! expire (their send's `expiresAt`, or the server's retention). Every node runs one; the
+//! appender serializes what they record, and publishing, closing or expiring something a
+//! second time changes nothing, so two nodes never do any of it twice.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +12,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
+use crate::domain::digest::{CloseDigest, DigestId};
 use crate::domain::event::ExpireReason;
 use crate::domain::notification::ExpireNotification;
 use crate::domain::schedule::{PublishScheduled, ScheduleId};
@@ -24,6 +25,10 @@ use crate::projections::scheduled_sends;
 /// Scheduled sends published, and notifications of each kind expired, at once; more wait
 /// for the next round.
 const ROUND: i64 = 64;
+
+/// Digests closed at once: many people share a closing time (daily at 09:00), and each
+/// close is two small events.
+const DIGEST_ROUND: usize = 256;
 
 /// The least time between two looks that an append (not the clock) asked for: under load
 /// the log moves hundreds of times a second, and each look is a few queries. What an append
@@ -70,6 +75,16 @@ impl Timekeeper {
                         error = format!("{e:#}"),
                         "could not read the scheduled sends"
                     );
+                }
+            }
+            match read::due_digests(db, now, DIGEST_ROUND).await {
+                Ok((due, next, more)) => {
+                    full |= more;
+                    self.close(due, now).await;
+                    wake = next.map_or(wake, |next| next.min(wake));
+                }
+                Err(e) => {
+                    tracing::warn!(error = format!("{e:#}"), "could not read the digests due");
                 }
             }
             match read::due_expiries(db, now, self.retention, ROUND).await {
@@ -120,6 +135,19 @@ impl Timekeeper {
             }
         });
         futures_util::future::join_all(publications).await;
+    }
+
+    /// Closes `due` together, so they share appender batches.
+    async fn close(&self, due: Vec<DigestId>, now: DateTime<Utc>) {
+        let closes = due.into_iter().map(|digest_id| {
+            let command = Command::CloseDigest(CloseDigest { digest_id, at: now });
+            async move {
+                if let Err(e) = self.engine.execute(command, self.metadata()).await {
+                    tracing::warn!(digest = %digest_id, error = ?e, "could not close a digest; it is tried again");
+                }
+            }
+        });
+        futures_util::future::join_all(closes).await;
     }
 
     /// Expires `due` together, so they share appender batches.

@@ -526,6 +526,7 @@ impl RawMessage {
             attempt_at: chrono::Utc::now(),
             preferences_url: None,
             unsubscribe_url: None,
+            digest: None,
         }
     }
 }

@@ -14,6 +14,7 @@ CREATE TABLE {table} (
     planned_at      TIMESTAMPTZ NOT NULL,
     planned_position BIGINT  NOT NULL,
     updated_at      TIMESTAMPTZ NOT NULL,
+    digest_id       UUID,
     position        BIGINT      NOT NULL
 );
 CREATE INDEX {table}_due_{gen} ON {table} (due_at) WHERE due_at IS NOT NULL;

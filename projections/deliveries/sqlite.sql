@@ -14,6 +14,7 @@ CREATE TABLE {table} (
     planned_at      TEXT    NOT NULL,
     planned_position INTEGER NOT NULL,
     updated_at      TEXT    NOT NULL,
+    digest_id       BLOB,
     position        INTEGER NOT NULL
 );
 CREATE INDEX {table}_due_{gen} ON {table} (due_at) WHERE due_at IS NOT NULL;

@@ -10,13 +10,15 @@ pub mod schedule;
 pub mod webhook;
 pub mod worker;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 use uuid::Uuid;
 
-use crate::domain::{Content, NotificationId, UserId};
+use crate::domain::digest::DigestId;
+use crate::domain::{Category, Content, NotificationId, UserId};
 
 /// Where a person can be reached, from the recipient directory (never from the log).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -50,6 +52,26 @@ pub struct Message<'a> {
     pub preferences_url: Option<&'a str>,
     /// A signed URL that turns this category's email off for this person (RFC 8058 one-click).
     pub unsubscribe_url: Option<&'a str>,
+    /// Set when this is a digest's message: `content` is then the digest's heading and
+    /// `notification_id` the digest's id.
+    pub digest: Option<&'a DigestBody>,
+}
+
+/// What a digest's message lists: the notifications it covers, newest first.
+#[derive(Debug, Clone)]
+pub struct DigestBody {
+    pub digest_id: DigestId,
+    pub category: Category,
+    pub closes_at: DateTime<Utc>,
+    pub items: Vec<DigestEntry>,
+}
+
+/// One notification of a digest.
+#[derive(Debug, Clone)]
+pub struct DigestEntry {
+    pub notification_id: NotificationId,
+    pub content: Arc<Content>,
+    pub sent_at: DateTime<Utc>,
 }
 
 /// How an attempt went, as the layer needs to know it.

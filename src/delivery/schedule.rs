@@ -9,6 +9,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::domain::digest::DigestId;
 use crate::domain::{Category, Channel, DeliveryId, NotificationId, Unless, UserId};
 use crate::eventlog::{Backend, Db};
 use crate::{on_reader, on_tx};
@@ -25,16 +26,18 @@ pub struct Due {
     /// Attempts begun so far.
     pub attempts: u32,
     pub due_at: DateTime<Utc>,
+    /// Set when it is a digest's delivery: its message is the digest's.
+    pub digest_id: Option<DigestId>,
 }
 
 /// The columns a worker needs of a claimed delivery, in [`DueRow`]'s order.
 const DUE_COLUMNS: &str = "delivery_id, notification_id, recipient, category, channel, \
-    unless_flag, attempts, due_at";
+    unless_flag, attempts, due_at, digest_id";
 
 /// Locks the due rows it takes, leases them, and returns them, in one statement.
 const CLAIM_POSTGRES: &str = "WITH due AS ( \
         SELECT d.delivery_id, d.notification_id, d.recipient, d.category, d.channel, \
-            d.unless_flag, d.attempts, d.due_at FROM deliveries d \
+            d.unless_flag, d.attempts, d.due_at, d.digest_id FROM deliveries d \
         WHERE d.due_at <= $1 AND NOT EXISTS ( \
             SELECT 1 FROM delivery_leases l WHERE l.delivery_id = d.delivery_id AND l.expires_at > $1) \
         ORDER BY d.due_at LIMIT $2 FOR UPDATE OF d SKIP LOCKED), \
@@ -45,7 +48,7 @@ const CLAIM_POSTGRES: &str = "WITH due AS ( \
             WHERE delivery_leases.expires_at <= $1 \
         RETURNING delivery_id) \
     SELECT due.delivery_id, due.notification_id, due.recipient, due.category, due.channel, \
-        due.unless_flag, due.attempts, due.due_at \
+        due.unless_flag, due.attempts, due.due_at, due.digest_id \
     FROM due JOIN claimed ON claimed.delivery_id = due.delivery_id";
 
 const CLAIM_SQLITE: &str = "INSERT INTO delivery_leases (delivery_id, owner, expires_at) \
@@ -124,11 +127,21 @@ type DueRow = (
     Option<String>,
     i32,
     Option<DateTime<Utc>>,
+    Option<Uuid>,
 );
 
 fn parse(row: DueRow) -> anyhow::Result<Option<Due>> {
-    let (delivery_id, notification_id, recipient, category, channel, unless, attempts, due_at) =
-        row;
+    let (
+        delivery_id,
+        notification_id,
+        recipient,
+        category,
+        channel,
+        unless,
+        attempts,
+        due_at,
+        digest_id,
+    ) = row;
     // Settled between the claim and now (by another worker whose lease had expired).
     let Some(due_at) = due_at else {
         return Ok(None);
@@ -148,6 +161,10 @@ fn parse(row: DueRow) -> anyhow::Result<Option<Due>> {
             .transpose()
             .map_err(|e| stored("unless", e))?,
         attempts: u32::try_from(attempts).unwrap_or(0),
+        // A digest's own delivery: a delivery that joined a digest is settled, never due.
+        digest_id: digest_id
+            .filter(|id| *id == notification_id)
+            .map(DigestId::from_uuid),
         due_at,
     }))
 }

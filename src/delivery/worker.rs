@@ -18,13 +18,17 @@ use super::endpoints;
 use super::links::LinkSigner;
 use super::schedule::{self, Due};
 use super::webhook::WebhookChannel;
-use super::{Channel as _, Contact, Message, Outcome};
+use super::{Channel as _, Contact, DigestBody, DigestEntry, Message, Outcome};
 use crate::clock::Clock;
 use crate::domain::delivery::{on_due, DueState, OnDue, RecordDelivery, RetryPolicy, Step};
+use crate::domain::digest::{digest_stream, DigestId};
 use crate::domain::endpoint::{ChangeEndpoint, EndpointChange, EndpointName};
 use crate::domain::event::{notification_stream, DeliveryRef, Event, NotificationCreated};
 use crate::domain::quiet::QuietPolicy;
-use crate::domain::{Category, Channel, Command, DeliveryId, UserId};
+use crate::domain::{
+    Body, Category, Channel, Command, Content, DeliveryId, NotificationId, Payload, Priority,
+    Title, UserId,
+};
 use crate::engine::Engine;
 use crate::eventlog::{Db, Metadata};
 use crate::metrics::Metrics;
@@ -248,6 +252,7 @@ impl Deliverer {
             notification_id: due.notification_id,
             recipient: due.recipient.clone(),
             channel: due.channel,
+            digest_id: due.digest_id,
         };
         let webhook = match due.channel {
             Channel::Webhook => self.channels.webhook_for(&due.category),
@@ -267,19 +272,33 @@ impl Deliverer {
                 None => Ok(None),
             }
         };
-        let (created, entry, preferences, quiet_hours, contact, endpoint) = tokio::try_join!(
-            self.created(&due),
-            read::notification(db, &due.recipient, due.notification_id),
-            read::preferences(db, &due.recipient),
-            read::quiet_hours(db, &due.recipient),
-            contact,
-            endpoint,
-        )?;
+        // A digest's own delivery is never gathered into another.
+        let digest_setting = async {
+            match due.digest_id {
+                None => read::digest_setting(db, &due.recipient, &due.category, due.channel).await,
+                Some(_) => Ok(None),
+            }
+        };
+        let ((created, digest), entry, preferences, quiet_hours, digest_setting, contact, endpoint) =
+            tokio::try_join!(
+                self.subject(&due),
+                read::notification(db, &due.recipient, due.notification_id),
+                read::preferences(db, &due.recipient),
+                read::quiet_hours(db, &due.recipient),
+                digest_setting,
+                contact,
+                endpoint,
+            )?;
+        // What holds back quiet hours gathers into digests: `urgent` and `critical` go out.
+        let held = self.config.quiet.holds(&created.content);
+        let now = self.clock.now();
         // Read in the person's zone now, not the one they had when it was planned.
         let quiet_until = match quiet_hours {
-            Some((hours, zone)) if self.config.quiet.holds(&created.content) => {
-                hours.quiet_until(zone, self.clock.now())
-            }
+            Some((hours, zone)) if held => hours.quiet_until(zone, now),
+            _ => None,
+        };
+        let digest_closes = match digest_setting {
+            Some((schedule, zone)) if held => Some(schedule.closes_after(zone, now)),
             _ => None,
         };
         let muted = preferences.into_iter().any(|(category, channel, on)| {
@@ -300,7 +319,8 @@ impl Deliverer {
             critical: created.content.critical,
             reachable,
             quiet_until,
-            expired: created.expires_at.is_some_and(|t| t <= self.clock.now()),
+            expired: created.expires_at.is_some_and(|t| t <= now),
+            digest_closes,
         };
         let channel = due.channel.as_str();
         match on_due(&state) {
@@ -318,6 +338,16 @@ impl Deliverer {
                 return self
                     .record(&delivery, Step::Deferred { until, reason })
                     .await;
+            }
+            OnDue::Digest(closes_at) => {
+                self.metrics.delivery(channel, "digested");
+                let step = Step::Digested {
+                    digest_id: DigestId::of(&due.recipient, &due.category, due.channel, closes_at),
+                    closes_at,
+                    category: due.category.clone(),
+                    sent_at: created.at,
+                };
+                return self.record(&delivery, step).await;
             }
         }
         let disabled = webhook
@@ -366,6 +396,7 @@ impl Deliverer {
             attempt_at: self.clock.now(),
             preferences_url: self.preferences_url.as_deref(),
             unsubscribe_url: unsubscribe.as_deref(),
+            digest: digest.as_ref(),
         };
         let started = std::time::Instant::now();
         let outcome = match due.channel {
@@ -430,20 +461,95 @@ impl Deliverer {
         self.record(&delivery, step).await
     }
 
+    /// What a delivery sends: its notification, or for a digest's delivery the digest's
+    /// heading and the notifications it lists.
+    async fn subject(
+        &self,
+        due: &Due,
+    ) -> anyhow::Result<(NotificationCreated, Option<DigestBody>)> {
+        match due.digest_id {
+            None => Ok((self.created(due.notification_id).await?, None)),
+            Some(id) => {
+                let (heading, body) = self.digest(due, id).await?;
+                Ok((heading, Some(body)))
+            }
+        }
+    }
+
+    /// A closed digest: the notifications its `digest.closed` names, each as it was sent,
+    /// and a heading that counts them.
+    async fn digest(
+        &self,
+        due: &Due,
+        id: DigestId,
+    ) -> anyhow::Result<(NotificationCreated, DigestBody)> {
+        let events = self.engine.log().read_stream(&digest_stream(id)).await?;
+        let closed = events
+            .iter()
+            .find_map(|recorded| match recorded.decode() {
+                Ok(Some(Event::DigestClosed(closed))) => Some(closed),
+                _ => None,
+            })
+            .with_context(|| format!("digest {id} has no digest.closed"))?;
+        let mut items = Vec::with_capacity(closed.notifications.len());
+        for notification in &closed.notifications {
+            let created = self.created(*notification).await?;
+            items.push(DigestEntry {
+                notification_id: *notification,
+                content: created.content,
+                sent_at: created.at,
+            });
+        }
+        let count = items.len();
+        let noun = if count == 1 {
+            "notification"
+        } else {
+            "notifications"
+        };
+        let title = Title::parse(&format!("{count} new {noun}: {}", due.category))
+            .map_err(|e| anyhow::anyhow!("digest {id} has no title: {e}"))?;
+        let content = Content {
+            category: due.category.clone(),
+            priority: Priority::Normal,
+            critical: false,
+            title,
+            body: Body::default(),
+            data: Payload::default(),
+            action_url: None,
+            icon: None,
+        };
+        let heading = NotificationCreated {
+            notification_id: id.as_notification(),
+            recipient: due.recipient.clone(),
+            content: Arc::new(content),
+            at: closed.at,
+            reason: None,
+            quiet: false,
+            expires_at: None,
+        };
+        let body = DigestBody {
+            digest_id: id,
+            category: due.category.clone(),
+            closes_at: closed.closes_at,
+            items,
+        };
+        Ok((heading, body))
+    }
+
     /// The notification as it was sent, from the head of its stream (a suppressed one is in
     /// no inbox, and its deliveries are still made).
-    async fn created(&self, due: &Due) -> anyhow::Result<NotificationCreated> {
+    async fn created(&self, notification: NotificationId) -> anyhow::Result<NotificationCreated> {
         let first = self
             .engine
             .log()
-            .read_stream_first(&notification_stream(due.notification_id))
+            .read_stream_first(&notification_stream(notification))
             .await?
-            .with_context(|| format!("notification {} has no events", due.notification_id))?;
+            .with_context(|| format!("notification {notification} has no events"))?;
         match first.decode()? {
             Some(Event::NotificationSent(e) | Event::NotificationSuppressed(e)) => Ok(e),
             other => anyhow::bail!(
                 "notification {} starts with {:?}, not its creation",
-                due.notification_id,
+                notification,
                 other.map(|e| e.type_name())
             ),
         }

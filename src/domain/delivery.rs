@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
 
+use super::digest::DigestId;
 use super::event::{
-    DeferReason, DeliveryAttempted, DeliveryDeferred, DeliveryEvent, DeliveryFailed, DeliveryRef,
-    DeliveryRetried, DeliverySkipped, DeliverySucceeded, Event,
+    DeferReason, DeliveryAttempted, DeliveryDeferred, DeliveryDigested, DeliveryEvent,
+    DeliveryFailed, DeliveryRef, DeliveryRetried, DeliverySkipped, DeliverySucceeded, Event,
 };
 use super::values::{Category, SkipReason, Unless};
 use super::{Decide, DomainError};
@@ -30,6 +31,9 @@ pub struct DueState {
     pub quiet_until: Option<DateTime<Utc>>,
     /// The notification's `expiresAt` has passed.
     pub expired: bool,
+    /// When the person's digest for this category and channel closes next, when they have
+    /// one and it gathers this notification.
+    pub digest_closes: Option<DateTime<Utc>>,
 }
 
 /// What to do with a delivery that fell due.
@@ -39,11 +43,14 @@ pub enum OnDue {
     Skip(SkipReason),
     /// Wait until then (the end of the person's quiet hours), and decide again.
     Defer(DateTime<Utc>, DeferReason),
+    /// Join the person's digest that closes then.
+    Digest(DateTime<Utc>),
 }
 
 /// Preferences are checked again here, so a person who mutes email in the meantime gets
 /// none; `critical` goes through a mute, as in-app. A delivery that would be skipped is
-/// skipped at once, quiet hours or not; one that would go out during quiet hours waits.
+/// skipped at once, quiet hours or not; one that would go out joins the person's digest
+/// when they have one (quiet hours then hold the digest), else waits out quiet hours.
 pub fn on_due(state: &DueState) -> OnDue {
     if state.expired {
         return OnDue::Skip(SkipReason::Expired);
@@ -58,6 +65,9 @@ pub fn on_due(state: &DueState) -> OnDue {
     }
     if !state.reachable {
         return OnDue::Skip(SkipReason::NoAddress);
+    }
+    if let Some(closes) = state.digest_closes {
+        return OnDue::Digest(closes);
     }
     match state.quiet_until {
         Some(until) => OnDue::Defer(until, DeferReason::QuietHours),
@@ -151,6 +161,13 @@ pub enum Step {
         until: DateTime<Utc>,
         reason: DeferReason,
     },
+    /// It joins a digest instead of going out, and is settled.
+    Digested {
+        digest_id: DigestId,
+        closes_at: DateTime<Utc>,
+        category: Category,
+        sent_at: DateTime<Utc>,
+    },
     /// An operator asks for one more attempt of a delivery that failed for good.
     Retry,
 }
@@ -164,6 +181,7 @@ impl Step {
                 | Step::Failed { .. }
                 | Step::Skipped { .. }
                 | Step::Deferred { .. }
+                | Step::Digested { .. }
         )
     }
 }
@@ -223,6 +241,19 @@ impl Decide for RecordDelivery {
                 reason: *reason,
                 at,
             }),
+            Step::Digested {
+                digest_id,
+                closes_at,
+                category,
+                sent_at,
+            } => DeliveryEvent::Digested(DeliveryDigested {
+                delivery,
+                category: category.clone(),
+                digest_id: *digest_id,
+                closes_at: *closes_at,
+                sent_at: *sent_at,
+                at,
+            }),
             Step::Skipped { reason, category } => DeliveryEvent::Skipped(DeliverySkipped {
                 delivery_id: delivery.delivery_id,
                 notification_id: delivery.notification_id,
@@ -251,6 +282,7 @@ mod tests {
             OnDue::Attempt => None,
             OnDue::Skip(reason) => Some(reason),
             OnDue::Defer(..) => panic!("deferred without quiet hours"),
+            OnDue::Digest(..) => panic!("in a digest without one"),
         }
     }
 

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::{to_raw_value, RawValue};
 
+use super::digest::{digest_stream, DigestClosed, DigestId, DigestSet};
 use super::endpoint::{endpoint_stream, EndpointEvent};
 use super::quiet::QuietHours;
 use super::recipient::{recipient_stream, RecipientEvent};
@@ -266,6 +267,10 @@ pub struct DeliveryPlanned {
     /// Called off if the notification is read (or seen) before it falls due.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unless: Option<Unless>,
+    /// Set on a digest's delivery: `notification_id` is then the digest's own id, and its
+    /// facts are in the digest's stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest_id: Option<DigestId>,
     pub at: DateTime<Utc>,
 }
 
@@ -289,6 +294,19 @@ pub struct DeliveryRef {
     pub notification_id: NotificationId,
     pub recipient: UserId,
     pub channel: Channel,
+    /// Set on a digest's delivery (see [`DeliveryPlanned::digest_id`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest_id: Option<DigestId>,
+}
+
+impl DeliveryRef {
+    /// The stream its facts are in: its notification's, or its digest's.
+    pub fn stream_id(&self) -> String {
+        match self.digest_id {
+            Some(digest) => digest_stream(digest),
+            None => notification_stream(self.notification_id),
+        }
+    }
 }
 
 /// `delivery.attempted`: a worker began attempt number `attempt` (from 1) of a delivery.
@@ -360,7 +378,22 @@ pub struct DeliveryDeferred {
     pub at: DateTime<Utc>,
 }
 
-/// A fact about one delivery on an external channel, all in its notification's stream.
+/// `delivery.digested`: a delivery fell due while its category and channel had a digest: it
+/// joined the digest that closes at `closes_at` instead of going out, and is settled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryDigested {
+    #[serde(flatten)]
+    pub delivery: DeliveryRef,
+    pub category: Category,
+    pub digest_id: DigestId,
+    pub closes_at: DateTime<Utc>,
+    /// When its notification was sent, which orders the digest.
+    pub sent_at: DateTime<Utc>,
+    pub at: DateTime<Utc>,
+}
+
+/// A fact about one delivery on an external channel, in its notification's stream (a
+/// digest's delivery in its digest's).
 #[derive(Debug, Clone, PartialEq)]
 pub enum DeliveryEvent {
     Planned(DeliveryPlanned),
@@ -370,6 +403,7 @@ pub enum DeliveryEvent {
     Failed(DeliveryFailed),
     Retried(DeliveryRetried),
     Deferred(DeliveryDeferred),
+    Digested(DeliveryDigested),
 }
 
 impl DeliveryEvent {
@@ -380,6 +414,7 @@ impl DeliveryEvent {
     pub const FAILED: &'static str = "delivery.failed";
     pub const RETRIED: &'static str = "delivery.retried";
     pub const DEFERRED: &'static str = "delivery.deferred";
+    pub const DIGESTED: &'static str = "delivery.digested";
 
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -390,6 +425,7 @@ impl DeliveryEvent {
             DeliveryEvent::Failed(_) => Self::FAILED,
             DeliveryEvent::Retried(_) => Self::RETRIED,
             DeliveryEvent::Deferred(_) => Self::DEFERRED,
+            DeliveryEvent::Digested(_) => Self::DIGESTED,
         }
     }
 
@@ -402,7 +438,28 @@ impl DeliveryEvent {
             DeliveryEvent::Failed(e) => e.delivery.notification_id,
             DeliveryEvent::Retried(e) => e.delivery.notification_id,
             DeliveryEvent::Deferred(e) => e.delivery.notification_id,
+            DeliveryEvent::Digested(e) => e.delivery.notification_id,
         }
+    }
+
+    /// The stream its facts are in: its notification's, or its digest's.
+    pub fn stream_id(&self) -> String {
+        let delivery = match self {
+            DeliveryEvent::Planned(e) => {
+                return match e.digest_id {
+                    Some(digest) => digest_stream(digest),
+                    None => notification_stream(e.notification_id),
+                }
+            }
+            DeliveryEvent::Skipped(e) => return notification_stream(e.notification_id),
+            DeliveryEvent::Attempted(e) => &e.delivery,
+            DeliveryEvent::Succeeded(e) => &e.delivery,
+            DeliveryEvent::Failed(e) => &e.delivery,
+            DeliveryEvent::Retried(e) => &e.delivery,
+            DeliveryEvent::Deferred(e) => &e.delivery,
+            DeliveryEvent::Digested(e) => &e.delivery,
+        };
+        delivery.stream_id()
     }
 
     pub fn recipient(&self) -> &UserId {
@@ -414,6 +471,7 @@ impl DeliveryEvent {
             DeliveryEvent::Failed(e) => &e.delivery.recipient,
             DeliveryEvent::Retried(e) => &e.delivery.recipient,
             DeliveryEvent::Deferred(e) => &e.delivery.recipient,
+            DeliveryEvent::Digested(e) => &e.delivery.recipient,
         }
     }
 
@@ -426,6 +484,7 @@ impl DeliveryEvent {
             DeliveryEvent::Failed(e) => to_raw_value(e),
             DeliveryEvent::Retried(e) => to_raw_value(e),
             DeliveryEvent::Deferred(e) => to_raw_value(e),
+            DeliveryEvent::Digested(e) => to_raw_value(e),
         }
     }
 }
@@ -446,6 +505,10 @@ pub enum Event {
     PreferenceChanged(PreferenceChanged),
     /// `preference.quiet_hours_set`.
     QuietHoursSet(QuietHoursSet),
+    /// `preference.digest_set`.
+    DigestSet(DigestSet),
+    /// `digest.closed`.
+    DigestClosed(DigestClosed),
     /// `recipient.profile_changed` or `recipient.erased`, as the inner event says.
     Recipient(RecipientEvent),
     /// `send.scheduled`, `send.cancelled` or `send.published`: a send made later.
@@ -484,6 +547,8 @@ impl Event {
             Event::InboxMarked(Mark::Seen, _) => "inbox.all_seen",
             Event::PreferenceChanged(_) => "preference.changed",
             Event::QuietHoursSet(_) => "preference.quiet_hours_set",
+            Event::DigestSet(_) => "preference.digest_set",
+            Event::DigestClosed(_) => "digest.closed",
             Event::Recipient(e) => e.type_name(),
             Event::Schedule(e) => e.type_name(),
             Event::Delivery(e) => e.type_name(),
@@ -506,9 +571,12 @@ impl Event {
             Event::InboxMarked(_, e) => inbox_stream(&e.recipient),
             Event::PreferenceChanged(e) => preferences_stream(&e.user),
             Event::QuietHoursSet(e) => preferences_stream(&e.user),
+            Event::DigestSet(e) => preferences_stream(&e.user),
+            Event::DigestClosed(e) => digest_stream(e.digest_id),
             Event::Recipient(e) => recipient_stream(e.user()),
-            // A notification's deliveries are part of its story: its stream, its history.
-            Event::Delivery(e) => notification_stream(e.notification_id()),
+            // A notification's deliveries are part of its story: its stream, its history (a
+            // digest's delivery, the digest's).
+            Event::Delivery(e) => e.stream_id(),
             Event::Endpoint(e) => endpoint_stream(e.endpoint()),
             Event::Schedule(e) => schedule_stream(e.schedule_id()),
         }
@@ -527,6 +595,8 @@ impl Event {
             Event::InboxMarked(_, e) => &e.recipient,
             Event::PreferenceChanged(e) => &e.user,
             Event::QuietHoursSet(e) => &e.user,
+            Event::DigestSet(e) => &e.user,
+            Event::DigestClosed(e) => &e.recipient,
             Event::Recipient(e) => e.user(),
             Event::Delivery(e) => e.recipient(),
             Event::Endpoint(_) | Event::Schedule(_) => return None,
@@ -546,6 +616,8 @@ impl Event {
             Event::InboxMarked(_, e) => to_raw_value(e),
             Event::PreferenceChanged(e) => to_raw_value(e),
             Event::QuietHoursSet(e) => to_raw_value(e),
+            Event::DigestSet(e) => to_raw_value(e),
+            Event::DigestClosed(e) => to_raw_value(e),
             Event::Recipient(e) => e.to_raw_value(),
             Event::Delivery(e) => e.to_raw_value(),
             Event::Endpoint(e) => e.to_raw_value(),
@@ -572,6 +644,7 @@ impl Event {
             && !event_type.starts_with("delivery.")
             && !event_type.starts_with("webhook.")
             && !event_type.starts_with("send.")
+            && !event_type.starts_with("digest.")
         {
             return Ok(None);
         }
@@ -592,6 +665,8 @@ impl Event {
             "inbox.all_seen" => Event::InboxMarked(Mark::Seen, de(t, data)?),
             "preference.changed" => Event::PreferenceChanged(de(t, data)?),
             "preference.quiet_hours_set" => Event::QuietHoursSet(de(t, data)?),
+            "preference.digest_set" => Event::DigestSet(de(t, data)?),
+            "digest.closed" => Event::DigestClosed(de(t, data)?),
             RecipientEvent::PROFILE_CHANGED => {
                 Event::Recipient(RecipientEvent::ProfileChanged(de(t, data)?))
             }
@@ -603,6 +678,7 @@ impl Event {
             DeliveryEvent::FAILED => Event::Delivery(DeliveryEvent::Failed(de(t, data)?)),
             DeliveryEvent::RETRIED => Event::Delivery(DeliveryEvent::Retried(de(t, data)?)),
             DeliveryEvent::DEFERRED => Event::Delivery(DeliveryEvent::Deferred(de(t, data)?)),
+            DeliveryEvent::DIGESTED => Event::Delivery(DeliveryEvent::Digested(de(t, data)?)),
             EndpointEvent::DISABLED => Event::Endpoint(EndpointEvent::Disabled(de(t, data)?)),
             EndpointEvent::ENABLED => Event::Endpoint(EndpointEvent::Enabled(de(t, data)?)),
             ScheduleEvent::SCHEDULED => Event::Schedule(ScheduleEvent::Scheduled(de(t, data)?)),

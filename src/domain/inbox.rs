@@ -92,6 +92,8 @@ pub fn evolve(mut items: Vec<InboxItem>, position: i64, event: &Event) -> Vec<In
         Event::NotificationSuppressed(_)
         | Event::PreferenceChanged(_)
         | Event::QuietHoursSet(_)
+        | Event::DigestSet(_)
+        | Event::DigestClosed(_)
         | Event::Schedule(_)
         | Event::Recipient(_)
         | Event::Delivery(_)

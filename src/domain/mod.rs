@@ -5,6 +5,7 @@
 //! `evolve(State, &Event) -> State`, one module per stream kind.
 
 pub mod delivery;
+pub mod digest;
 pub mod endpoint;
 pub mod event;
 pub mod inbox;
@@ -68,6 +69,10 @@ pub enum Command {
     MarkAll(inbox::MarkAll),
     SetPreferences(preferences::SetPreferences),
     SetQuietHours(quiet::SetQuietHours),
+    /// A person's digest for one category on one channel, set or cleared.
+    SetDigest(digest::SetDigest),
+    /// The timekeeper closes a digest whose time has come.
+    CloseDigest(digest::CloseDigest),
     /// A service's change to the recipient directory.
     Recipients(recipient::RecipientCommand),
     /// A delivery worker's step: an attempt begun, its outcome, or a skip.

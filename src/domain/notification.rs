@@ -228,6 +228,7 @@ impl Decide for SendNotification {
                         channel: route.channel,
                         due_at: cmd.at + chrono::Duration::seconds(i64::from(route.delay_secs)),
                         unless: route.unless,
+                        digest_id: None,
                         at: cmd.at,
                     })
                 }));
@@ -355,6 +356,8 @@ pub fn evolve(state: Option<Notification>, event: &Event) -> Option<Notification
         }),
         Event::PreferenceChanged(_)
         | Event::QuietHoursSet(_)
+        | Event::DigestSet(_)
+        | Event::DigestClosed(_)
         | Event::Schedule(_)
         | Event::Delivery(_)
         | Event::Endpoint(_) => state,

@@ -42,7 +42,7 @@ impl Day {
         Day::Sun,
     ];
 
-    fn of(date: NaiveDate) -> Day {
+    pub(super) fn of(date: NaiveDate) -> Day {
         Day::ALL[date.weekday().num_days_from_monday() as usize]
     }
 
@@ -88,7 +88,7 @@ impl LocalTime {
         self.0
     }
 
-    fn naive(self) -> NaiveTime {
+    pub(super) fn naive(self) -> NaiveTime {
         NaiveTime::from_hms_opt(u32::from(self.0 / 60), u32::from(self.0 % 60), 0)
             .unwrap_or(NaiveTime::MIN)
     }
@@ -310,7 +310,7 @@ impl Decide for SetQuietHours {
 
 /// The instant a wall-clock time names in `zone`: the first of two when the clock goes back
 /// (the time happens twice), and the moment the clock jumps forward when the time is skipped.
-fn instant(zone: Tz, local: chrono::NaiveDateTime) -> DateTime<Utc> {
+pub(super) fn instant(zone: Tz, local: chrono::NaiveDateTime) -> DateTime<Utc> {
     match zone.from_local_datetime(&local) {
         LocalResult::Single(t) => t.with_timezone(&Utc),
         LocalResult::Ambiguous(first, _) => first.with_timezone(&Utc),

@@ -7,6 +7,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use super::{CommandError, CommittedEvents, Outcome};
+use crate::domain::delivery::Step;
 use crate::domain::endpoint::{endpoint_stream, EndpointState};
 use crate::domain::event::Event;
 use crate::domain::schedule::{
@@ -120,12 +121,30 @@ pub(super) async fn handle(
             let current = state::quiet_hours(batch.tx(), &cmd.user).await?;
             cmd.decide(&current)
         }
+        Command::SetDigest(cmd) => {
+            let current =
+                state::digest_setting(batch.tx(), &cmd.user, &cmd.category, cmd.channel).await?;
+            cmd.decide(&current)
+        }
+        Command::CloseDigest(cmd) => {
+            let current = state::open_digest(batch.tx(), cmd.digest_id).await?;
+            cmd.decide(&current)
+        }
         Command::RecordDelivery(cmd) => {
             let current = state::delivery_status(batch.tx(), cmd.delivery.delivery_id).await?;
             if cmd.step.is_outcome() {
                 state::release_lease(batch.tx(), cmd.delivery.delivery_id).await?;
             }
-            cmd.decide(&current)
+            match &cmd.step {
+                // The digest closed while this was being decided: nothing is recorded, and
+                // the delivery, still due and no longer claimed, joins the next one.
+                Step::Digested { digest_id, .. }
+                    if state::digest_closed(batch.tx(), *digest_id).await? =>
+                {
+                    Ok(Vec::new())
+                }
+                _ => cmd.decide(&current),
+            }
         }
         Command::ChangeEndpoint(cmd) => {
             let stream = endpoint_stream(&cmd.endpoint);

@@ -110,6 +110,8 @@ pub fn derive(recorded: &RecordedEvent) -> anyhow::Result<Option<UserChange>> {
         Event::NotificationSuppressed(_)
         | Event::PreferenceChanged(_)
         | Event::QuietHoursSet(_)
+        | Event::DigestSet(_)
+        | Event::DigestClosed(_)
         | Event::Schedule(_)
         | Event::Recipient(_)
         | Event::Delivery(_)

@@ -45,6 +45,8 @@ fn changes(event: &Event) -> Vec<(&str, &str, (i64, i64))> {
         Event::NotificationSuppressed(_)
         | Event::PreferenceChanged(_)
         | Event::QuietHoursSet(_)
+        | Event::DigestSet(_)
+        | Event::DigestClosed(_)
         | Event::Schedule(_)
         | Event::Recipient(_)
         | Event::Delivery(_)

@@ -6,6 +6,7 @@
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 
+use crate::domain::digest::DigestId;
 use crate::domain::event::{DeliveryEvent, Event};
 use crate::domain::recipient::{ProfileField, RecipientEvent};
 use crate::domain::{DeliveryId, NotificationId};
@@ -28,15 +29,17 @@ pub mod status {
     pub const SKIPPED: &str = "skipped";
     /// Waiting out the recipient's quiet hours (the reason in `reason`) until `due_at`.
     pub const DEFERRED: &str = "deferred";
+    /// Joined the recipient's digest instead of going out: the digest's delivery sends it.
+    pub const DIGESTED: &str = "digested";
 
     /// Every status, in the order a delivery may pass through them.
-    pub const ALL: [&str; 7] = [
-        PLANNED, DEFERRED, SENDING, RETRYING, SUCCEEDED, FAILED, SKIPPED,
+    pub const ALL: [&str; 8] = [
+        PLANNED, DEFERRED, SENDING, RETRYING, SUCCEEDED, FAILED, SKIPPED, DIGESTED,
     ];
 
     /// Nothing more happens to a delivery in this status.
     pub fn is_settled(status: &str) -> bool {
-        matches!(status, SUCCEEDED | FAILED | SKIPPED)
+        matches!(status, SUCCEEDED | FAILED | SKIPPED | DIGESTED)
     }
 }
 
@@ -52,7 +55,7 @@ pub(super) async fn apply(
             let sql = format!(
                 "INSERT INTO {table} (delivery_id, notification_id, recipient, category, channel, \
                  status, due_at, unless_flag, attempts, planned_at, planned_position, updated_at, \
-                 position) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $9, $10)"
+                 position, digest_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $9, $10, $11)"
             );
             on_tx!(tx, |c| sqlx::query(&sql)
                 .bind(e.delivery_id.as_uuid())
@@ -65,6 +68,7 @@ pub(super) async fn apply(
                 .bind(e.unless.map(|u| u.as_str()))
                 .bind(e.at)
                 .bind(position)
+                .bind(e.digest_id.map(|d| d.as_uuid()))
                 .execute(&mut **c)
                 .await
                 .map(|r| r.rows_affected()))
@@ -162,6 +166,17 @@ pub(super) async fn apply(
             .apply(tx, table, position)
             .await
         }
+        // In a digest now: settled, the digest's own delivery sends it.
+        Event::Delivery(DeliveryEvent::Digested(e)) => {
+            Update {
+                delivery: e.delivery.delivery_id,
+                status: status::DIGESTED,
+                set: &[Set::DueAt(None), Set::DigestId(e.digest_id)],
+                at: e.at,
+            }
+            .apply(tx, table, position)
+            .await
+        }
         // New quiet hours, or a new time zone to read them in: what waits for the old ones is
         // due at once, and decided again against the new.
         Event::QuietHoursSet(e) => redue_deferred(tx, table, e.user.as_str(), e.at).await,
@@ -214,6 +229,7 @@ enum Set<'a> {
     /// `None` clears it: a settled delivery is no longer due.
     DueAt(Option<DateTime<Utc>>),
     Reason(Option<&'a str>),
+    DigestId(DigestId),
 }
 
 impl Update<'_> {
@@ -236,6 +252,7 @@ impl Update<'_> {
                     Set::LastError(error) => update.push(", last_error = ").push_bind(error),
                     Set::DueAt(due) => update.push(", due_at = ").push_bind(due),
                     Set::Reason(reason) => update.push(", reason = ").push_bind(reason),
+                    Set::DigestId(id) => update.push(", digest_id = ").push_bind(id.as_uuid()),
                 };
             }
             update
@@ -271,6 +288,9 @@ pub struct DeliveryRow {
     pub provider_id: Option<String>,
     pub planned_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The digest it joined (status `digested`), or, on a digest's own delivery (whose
+    /// `notification_id` is the digest's id), the digest it sends.
+    pub digest_id: Option<uuid::Uuid>,
 }
 
 /// Every external delivery of one notification, in the order its send planned them.
@@ -290,7 +310,7 @@ pub async fn of_notification(
 
 const COLUMNS: &str =
     "delivery_id, notification_id, recipient, category, channel, status, due_at, \
-    unless_flag, reason, attempts, last_error, provider_id, planned_at, updated_at";
+    unless_flag, reason, attempts, last_error, provider_id, planned_at, updated_at, digest_id";
 
 /// One delivery by its id.
 pub async fn by_id(db: &Db, delivery: DeliveryId) -> anyhow::Result<Option<DeliveryRow>> {
@@ -338,6 +358,10 @@ impl DeliveryRow {
             recipient: crate::domain::UserId::parse(&self.recipient)
                 .map_err(|e| bad("recipient", e))?,
             channel: crate::domain::Channel::parse(&self.channel).map_err(|e| bad("channel", e))?,
+            digest_id: self
+                .digest_id
+                .filter(|id| *id == self.notification_id)
+                .map(DigestId::from_uuid),
         })
     }
 }

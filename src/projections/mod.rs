@@ -1,5 +1,5 @@
 //! Inline projections: the read model (inbox, unread counters, preferences, idempotency keys,
-//! deliveries, quiet hours, scheduled sends).
+//! deliveries, quiet hours, scheduled sends, digests).
 //!
 //! Each projection is a pure function of the log: [`apply`] folds events into its table, the
 //! same code inline (inside the append transaction) and in replay (into scratch tables). The
@@ -7,6 +7,7 @@
 
 mod counters;
 pub mod deliveries;
+mod digests;
 mod idempotency;
 pub mod inbox;
 mod preferences;
@@ -31,10 +32,12 @@ pub enum Projection {
     Deliveries,
     QuietHours,
     ScheduledSends,
+    DigestSettings,
+    Digests,
 }
 
 impl Projection {
-    pub const ALL: [Projection; 7] = [
+    pub const ALL: [Projection; 9] = [
         Projection::Inbox,
         Projection::UnreadCounters,
         Projection::Preferences,
@@ -42,6 +45,8 @@ impl Projection {
         Projection::Deliveries,
         Projection::QuietHours,
         Projection::ScheduledSends,
+        Projection::DigestSettings,
+        Projection::Digests,
     ];
 
     /// The name, which is also the live table's name.
@@ -54,6 +59,8 @@ impl Projection {
             Projection::Deliveries => "deliveries",
             Projection::QuietHours => "quiet_hours",
             Projection::ScheduledSends => "scheduled_sends",
+            Projection::DigestSettings => "digest_settings",
+            Projection::Digests => "digests",
         }
     }
 
@@ -65,9 +72,11 @@ impl Projection {
             Projection::UnreadCounters => 1,
             Projection::Preferences => 1,
             Projection::IdempotencyKeys => 2,
-            Projection::Deliveries => 2,
+            Projection::Deliveries => 3,
             Projection::QuietHours => 1,
             Projection::ScheduledSends => 1,
+            Projection::DigestSettings => 1,
+            Projection::Digests => 1,
         }
     }
 
@@ -119,6 +128,18 @@ impl Projection {
             (Projection::ScheduledSends, Backend::Sqlite) => {
                 include_str!("../../projections/scheduled_sends/sqlite.sql")
             }
+            (Projection::DigestSettings, Backend::Postgres) => {
+                include_str!("../../projections/digest_settings/postgres.sql")
+            }
+            (Projection::DigestSettings, Backend::Sqlite) => {
+                include_str!("../../projections/digest_settings/sqlite.sql")
+            }
+            (Projection::Digests, Backend::Postgres) => {
+                include_str!("../../projections/digests/postgres.sql")
+            }
+            (Projection::Digests, Backend::Sqlite) => {
+                include_str!("../../projections/digests/sqlite.sql")
+            }
         }
     }
 
@@ -169,6 +190,13 @@ impl Projection {
             (Projection::QuietHours, _) => "user_id",
             (Projection::ScheduledSends, Backend::Postgres) => "schedule_id::text",
             (Projection::ScheduledSends, Backend::Sqlite) => "lower(hex(schedule_id))",
+            (Projection::DigestSettings, _) => "user_id || '/' || category || '/' || channel",
+            (Projection::Digests, Backend::Postgres) => {
+                "digest_id::text || '/' || notification_id::text"
+            }
+            (Projection::Digests, Backend::Sqlite) => {
+                "lower(hex(digest_id)) || '/' || lower(hex(notification_id))"
+            }
         }
     }
 }
@@ -305,6 +333,16 @@ impl<'a> Fold<'a> {
                 Projection::ScheduledSends => {
                     for (recorded, event) in decoded {
                         scheduled_sends::apply(tx, t, recorded, event).await?;
+                    }
+                }
+                Projection::DigestSettings => {
+                    for (recorded, event) in decoded {
+                        digests::apply_settings(tx, t, recorded, event).await?;
+                    }
+                }
+                Projection::Digests => {
+                    for (recorded, event) in decoded {
+                        digests::apply_items(tx, t, recorded, event).await?;
                     }
                 }
             }

@@ -6,6 +6,7 @@ use chrono_tz::Tz;
 use sqlx::types::Json;
 use sqlx::Row;
 
+use crate::domain::digest::{DigestId, DigestSchedule};
 use crate::domain::event::{ExpireReason, NotificationCreated};
 use crate::domain::quiet::{self, QuietHours};
 use crate::domain::{Category, Channel, NotificationId, UserId};
@@ -307,6 +308,97 @@ pub async fn quiet_hours(db: &Db, user: &UserId) -> anyhow::Result<Option<(Quiet
         Ok((hours, quiet::zone_of(zone.as_deref())))
     })
     .transpose()
+}
+
+/// A person's digest for one category on one channel and the zone it is read in (their
+/// profile's, else UTC); `None` when it is off.
+pub async fn digest_setting(
+    db: &Db,
+    user: &UserId,
+    category: &Category,
+    channel: Channel,
+) -> anyhow::Result<Option<(DigestSchedule, Tz)>> {
+    let row: Option<(String, Option<String>)> = on_reader!(db, |p| sqlx::query_as(
+        "SELECT d.schedule, r.time_zone FROM digest_settings d \
+         LEFT JOIN recipients r ON r.user_id = d.user_id \
+         WHERE d.user_id = $1 AND d.category = $2 AND d.channel = $3"
+    )
+    .bind(user.as_str())
+    .bind(category.as_str())
+    .bind(channel.as_str())
+    .fetch_optional(p)
+    .await)
+    .with_context(|| format!("Failed to load the digest of {user} for {category}"))?;
+    row.map(|(schedule, zone)| {
+        let schedule = DigestSchedule::from_stored(&schedule)
+            .map_err(|e| anyhow::anyhow!("a stored digest is invalid: {e}"))?;
+        Ok((schedule, quiet::zone_of(zone.as_deref())))
+    })
+    .transpose()
+}
+
+/// A person's digests: each category and channel that has one, and its schedule.
+pub async fn digest_settings(
+    db: &Db,
+    user: &UserId,
+) -> anyhow::Result<Vec<(Category, Channel, DigestSchedule)>> {
+    let rows: Vec<(String, String, String)> = on_reader!(db, |p| sqlx::query_as(
+        "SELECT category, channel, schedule FROM digest_settings WHERE user_id = $1 \
+         ORDER BY category, channel"
+    )
+    .bind(user.as_str())
+    .fetch_all(p)
+    .await)
+    .with_context(|| format!("Failed to load the digests of {user}"))?;
+    rows.into_iter()
+        .map(|(category, channel, schedule)| {
+            let bad =
+                |e: crate::domain::InputError| anyhow::anyhow!("a stored digest is invalid: {e}");
+            Ok((
+                Category::parse(&category).map_err(bad)?,
+                Channel::parse(&channel).map_err(bad)?,
+                DigestSchedule::from_stored(&schedule)
+                    .map_err(|e| anyhow::anyhow!("a stored digest is invalid: {e}"))?,
+            ))
+        })
+        .collect()
+}
+
+/// Open digests whose time has come at `now`, the earliest first (read from the first
+/// `limit` of their items along the index, so each digest at most once and at least one),
+/// when the next one after those closes, and whether more may be due.
+pub async fn due_digests(
+    db: &Db,
+    now: DateTime<Utc>,
+    limit: usize,
+) -> anyhow::Result<(Vec<DigestId>, Option<DateTime<Utc>>, bool)> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let due: Vec<(uuid::Uuid,)> = on_reader!(db, |p| sqlx::query_as(
+        "SELECT digest_id FROM digests WHERE closed_at IS NULL AND closes_at <= $1 \
+         ORDER BY closes_at LIMIT $2"
+    )
+    .bind(now)
+    .bind(limit)
+    .fetch_all(p)
+    .await)
+    .context("Failed to read the digests due")?;
+    let next: Option<(DateTime<Utc>,)> = on_reader!(db, |p| sqlx::query_as(
+        "SELECT closes_at FROM digests WHERE closed_at IS NULL AND closes_at > $1 \
+         ORDER BY closes_at LIMIT 1"
+    )
+    .bind(now)
+    .fetch_optional(p)
+    .await)
+    .context("Failed to read when the next digest closes")?;
+    let more = due.len() as i64 >= limit;
+    let mut ids: Vec<DigestId> = Vec::with_capacity(due.len());
+    for (id,) in due {
+        let id = DigestId::from_uuid(id);
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    Ok((ids, next.map(|(t,)| t), more))
 }
 
 /// Runs `$body` with `$c` bound to a read transaction that sees one consistent snapshot

@@ -7,6 +7,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
+use crate::domain::digest::{DigestId, DigestItem, DigestSchedule, OpenDigest};
 use crate::domain::event::Flags;
 use crate::domain::inbox::{InboxItem, Mark};
 use crate::domain::notification::Notification;
@@ -348,7 +349,7 @@ pub async fn delivery_status(
     use super::deliveries::status;
     Ok(row.map(|(stored,)| match stored.as_str() {
         status::FAILED => delivery::Status::Failed,
-        status::SUCCEEDED | status::SKIPPED => delivery::Status::Done,
+        status::SUCCEEDED | status::SKIPPED | status::DIGESTED => delivery::Status::Done,
         _ => delivery::Status::Open,
     }))
 }
@@ -395,4 +396,89 @@ pub async fn release_lease(tx: &mut WriteTx, delivery: DeliveryId) -> anyhow::Re
     .map(|r| r.rows_affected()))
     .with_context(|| format!("Failed to release the lease of delivery {delivery}"))?;
     Ok(())
+}
+
+/// A person's digest for one category on one channel (none when off).
+pub async fn digest_setting(
+    tx: &mut WriteTx,
+    user: &UserId,
+    category: &Category,
+    channel: Channel,
+) -> anyhow::Result<Option<DigestSchedule>> {
+    let row: Option<(String,)> = on_tx!(tx, |c| {
+        sqlx::query_as(
+        "SELECT schedule FROM digest_settings WHERE user_id = $1 AND category = $2 AND channel = $3"
+    )
+    .bind(user.as_str())
+    .bind(category.as_str())
+    .bind(channel.as_str())
+    .fetch_optional(&mut **c)
+    .await
+    })
+    .with_context(|| format!("Failed to load the digest of {user} for {category} on {channel}"))?;
+    row.map(|(raw,)| parse_stored("digest", DigestSchedule::from_stored(&raw)))
+        .transpose()
+}
+
+/// An open digest and its items, each with whether it was read or expired since it joined;
+/// none when it is closed already (or nothing joined it).
+pub async fn open_digest(tx: &mut WriteTx, digest: DigestId) -> anyhow::Result<Option<OpenDigest>> {
+    type Row = (
+        uuid::Uuid,
+        String,
+        String,
+        String,
+        DateTime<Utc>,
+        DateTime<Utc>,
+        i64,
+        bool,
+        bool,
+    );
+    // A suppressed notification is in no inbox: nobody read it there.
+    let rows: Vec<Row> = on_tx!(tx, |c| {
+        sqlx::query_as(
+        "SELECT d.notification_id, d.recipient, d.category, d.channel, d.closes_at, d.sent_at, \
+         d.position, i.read_at IS NOT NULL, i.expired_at IS NOT NULL \
+         FROM digests d LEFT JOIN inbox i ON i.notification_id = d.notification_id \
+         WHERE d.digest_id = $1 AND d.closed_at IS NULL"
+    )
+    .bind(digest.as_uuid())
+    .fetch_all(&mut **c)
+    .await
+    })
+    .with_context(|| format!("Failed to load digest {digest}"))?;
+    let Some((_, recipient, category, channel, closes_at, ..)) = rows.first() else {
+        return Ok(None);
+    };
+    let stored = |what: &str, e: crate::domain::InputError| {
+        anyhow::anyhow!("stored digest {digest} has an invalid {what}: {e}")
+    };
+    Ok(Some(OpenDigest {
+        recipient: UserId::parse(recipient).map_err(|e| stored("recipient", e))?,
+        category: Category::parse(category).map_err(|e| stored("category", e))?,
+        channel: Channel::parse(channel).map_err(|e| stored("channel", e))?,
+        closes_at: *closes_at,
+        items: rows
+            .iter()
+            .map(|(id, .., sent_at, position, read, expired)| DigestItem {
+                notification_id: NotificationId::from_uuid(*id),
+                sent_at: *sent_at,
+                position: *position,
+                read: *read,
+                expired: *expired,
+            })
+            .collect(),
+    }))
+}
+
+/// Whether a digest has closed.
+pub async fn digest_closed(tx: &mut WriteTx, digest: DigestId) -> anyhow::Result<bool> {
+    let row: Option<(i32,)> = on_tx!(tx, |c| sqlx::query_as(
+        "SELECT 1 FROM digests WHERE digest_id = $1 AND closed_at IS NOT NULL LIMIT 1"
+    )
+    .bind(digest.as_uuid())
+    .fetch_optional(&mut **c)
+    .await)
+    .with_context(|| format!("Failed to read whether digest {digest} closed"))?;
+    Ok(row.is_some())
 }

@@ -405,7 +405,7 @@ async fn operators_see_projection_status_and_a_notifications_history(backend: Ba
         )
         .await;
     let projections = status["projections"].as_array().unwrap();
-    assert_eq!(projections.len(), 7);
+    assert_eq!(projections.len(), 9);
     for p in projections {
         assert_eq!(p["builtVersion"], p["version"], "{p}");
         assert_eq!(p["lag"], 0, "{p}");

@@ -210,6 +210,7 @@ impl Letter {
             attempt_at: at,
             preferences_url: Some(PREFERENCES),
             unsubscribe_url: Some(UNSUBSCRIBE),
+            digest: None,
         }
     }
 }

@@ -13,6 +13,7 @@ mod cli;
 mod crash;
 mod deliver;
 mod deliver_faults;
+mod digests;
 mod email;
 mod endpoints;
 mod expiry;

@@ -11,7 +11,7 @@ const SEND: &str = "mutation($input: SendNotificationInput!) { \
     sendNotification(input: $input) { deliveries { recipient notificationId } } }";
 
 const DELIVERIES: &str = "query($id: ID!) { deliveries(notificationId: $id) { \
-    id channel status dueAt unless reason attempts lastError providerId plannedAt updatedAt } }";
+    id channel status dueAt unless reason attempts lastError providerId plannedAt updatedAt digestId } }";
 
 /// Sends as the service key; returns each recipient's notification id.
 async fn send(app: &TestApp, input: Value) -> Vec<(String, String)> {

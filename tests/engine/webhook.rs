@@ -162,6 +162,7 @@ impl Delivery {
             attempt_at,
             preferences_url: Some("https://belfry.example/preferences"),
             unsubscribe_url: None,
+            digest: None,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! [`Principal`] as request data.
 
 mod channels;
+mod digest;
 mod endpoints;
 pub mod guard;
 mod mutation;
@@ -17,6 +18,7 @@ pub mod types;
 use async_graphql::{Context, MergedObject, Schema};
 
 pub use channels::ChannelQuery;
+pub use digest::{DigestMutation, DigestQuery};
 pub use endpoints::{EndpointMutation, EndpointQuery};
 pub use mutation::Mutation;
 pub use observe::{Exchange, Observe};
@@ -38,7 +40,7 @@ use crate::metrics::Metrics;
 pub type BelfrySchema = Schema<QueryRoot, MutationRoot, Subscription>;
 
 // Every query: the inbox's and operators' (`Query`), the recipient directory's, the
-// channels delivered here, the webhook endpoints', quiet hours and scheduled sends. Plain
+// channels delivered here, the webhook endpoints', quiet hours, scheduled sends and digests. Plain
 // comments, as a doc comment would become the root type's description in the schema.
 #[derive(MergedObject)]
 #[graphql(name = "Query")]
@@ -49,10 +51,11 @@ pub struct QueryRoot(
     EndpointQuery,
     QuietQuery,
     ScheduledQuery,
+    DigestQuery,
 );
 
 // Every mutation: sends and inbox changes (`Mutation`), the recipient directory's, the
-// webhook endpoints', quiet hours and scheduled sends.
+// webhook endpoints', quiet hours, scheduled sends and digests.
 #[derive(MergedObject)]
 #[graphql(name = "Mutation")]
 pub struct MutationRoot(
@@ -61,6 +64,7 @@ pub struct MutationRoot(
     EndpointMutation,
     QuietMutation,
     ScheduledMutation,
+    DigestMutation,
 );
 
 fn roots() -> (QueryRoot, MutationRoot, Subscription) {
@@ -72,6 +76,7 @@ fn roots() -> (QueryRoot, MutationRoot, Subscription) {
             EndpointQuery,
             QuietQuery,
             ScheduledQuery,
+            DigestQuery,
         ),
         MutationRoot(
             Mutation,
@@ -79,6 +84,7 @@ fn roots() -> (QueryRoot, MutationRoot, Subscription) {
             EndpointMutation,
             QuietMutation,
             ScheduledMutation,
+            DigestMutation,
         ),
         Subscription,
     )

@@ -82,9 +82,13 @@ pub struct QuietHoursView {
     pub quiet_until: Option<DateTime<Utc>>,
 }
 
-/// Whose quiet hours: the signed-in person's own (`userId` left out or theirs), or, for a
-/// service, the person `userId` names.
-fn subject(ctx: &Context<'_>, user_id: Option<String>) -> Result<UserId, ApiError> {
+/// Whose settings (`what`: quiet hours, digests): the signed-in person's own (`userId` left
+/// out or theirs), or, for a service, the person `userId` names.
+pub(super) fn subject(
+    ctx: &Context<'_>,
+    user_id: Option<String>,
+    what: &str,
+) -> Result<UserId, ApiError> {
     let named = user_id
         .map(|raw| {
             UserId::parse(&raw)
@@ -94,14 +98,14 @@ fn subject(ctx: &Context<'_>, user_id: Option<String>) -> Result<UserId, ApiErro
     match (principal(ctx), named) {
         (Principal::User(me), None) => Ok(me.clone()),
         (Principal::User(me), Some(named)) if named == *me => Ok(named),
-        (Principal::User(_), Some(_)) => Err(ApiError::Forbidden(
-            "a person sets only their own quiet hours; leave `userId` out".to_owned(),
-        )),
+        (Principal::User(_), Some(_)) => Err(ApiError::Forbidden(format!(
+            "a person sets only their own {what}; leave `userId` out"
+        ))),
         (Principal::Service(s), Some(named)) if s.has(Scope::Send) || s.has(Scope::Admin) => {
             Ok(named)
         }
         (Principal::Service(s), None) if s.has(Scope::Send) || s.has(Scope::Admin) => Err(
-            ApiError::bad_input("userId", "name the person whose quiet hours these are"),
+            ApiError::bad_input("userId", format!("name the person whose {what} these are")),
         ),
         (Principal::Service(_), _) => Err(ApiError::Forbidden(
             "this API key needs the `send` or the `admin` scope".to_owned(),
@@ -152,7 +156,7 @@ impl QuietQuery {
         ctx: &Context<'_>,
         user_id: Option<String>,
     ) -> Result<QuietHoursView> {
-        let user = subject(ctx, user_id)?;
+        let user = subject(ctx, user_id, "quiet hours")?;
         Ok(view(ctx, &user).await?)
     }
 }
@@ -171,7 +175,7 @@ impl QuietMutation {
         user_id: Option<String>,
         windows: Vec<QuietWindowInput>,
     ) -> Result<QuietHoursView> {
-        let user = subject(ctx, user_id)?;
+        let user = subject(ctx, user_id, "quiet hours")?;
         let windows = windows
             .into_iter()
             .map(|w| {

@@ -360,6 +360,8 @@ pub enum DeliveryStatus {
     Failed,
     Skipped,
     Deferred,
+    /// Joined the recipient's digest instead of going out on its own.
+    Digested,
 }
 
 impl DeliveryStatus {
@@ -373,6 +375,7 @@ impl DeliveryStatus {
             DeliveryStatus::Failed => status::FAILED,
             DeliveryStatus::Skipped => status::SKIPPED,
             DeliveryStatus::Deferred => status::DEFERRED,
+            DeliveryStatus::Digested => status::DIGESTED,
         }
     }
 }
@@ -401,9 +404,15 @@ impl ChannelDelivery {
     }
     /// `planned` (waiting for its due time), `sending` (an attempt begun), `retrying` (due
     /// again at `dueAt`), `deferred` (waiting out the recipient's quiet hours until `dueAt`),
-    /// `succeeded`, `failed` (for good) or `skipped` (see `reason`).
+    /// `succeeded`, `failed` (for good), `skipped` (see `reason`) or `digested` (it joined
+    /// the recipient's digest, whose own delivery sends it).
     async fn status(&self) -> &str {
         &self.0.status
+    }
+    /// The digest it joined (status `digested`), or, on a digest's own delivery (whose
+    /// `notificationId` is the digest's id), the digest it sends. See `digest(id)`.
+    async fn digest_id(&self) -> Option<ID> {
+        self.0.digest_id.map(|id| ID(id.to_string()))
     }
     /// When it falls due; null once it is settled.
     async fn due_at(&self) -> Option<DateTime<Utc>> {

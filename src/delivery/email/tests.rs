@@ -75,6 +75,7 @@ impl Fixture {
                 .unwrap(),
             preferences_url: Some("https://belfry.example.com/preferences?u=1&c=\"x\""),
             unsubscribe_url: Some("https://belfry.example.com/unsubscribe?t=abc"),
+            digest: None,
         }
     }
 }

@@ -25,6 +25,17 @@
 //!    "preferencesUrl": "…"}}
 //! ```
 //!
+//! A digest's delivery (the person asked for one message per hour, day or week) has the type
+//! `digest.delivery`; its `data` names no notification but the digest, with its
+//! notifications newest first, each shaped as above with its `id`:
+//! ```json
+//! {"type": "digest.delivery", "timestamp": "…",
+//!  "data": {"deliveryId": "…", "recipient": {…},
+//!           "digest": {"id": "…", "category": "orders", "closesAt": "…", "count": 2,
+//!                      "notifications": [{"id": "…", "title": "…", …}, …]},
+//!           "preferencesUrl": "…"}}
+//! ```
+//!
 //! Links (`actionUrl`, `icon`) are as the send gave them: an `http(s)` URL or an app path
 //! starting with `/`. Every contact field the directory holds is sent: the endpoint is the
 //! operator's own automation (a WhatsApp or SMS workflow needs the phone number).

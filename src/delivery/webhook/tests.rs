@@ -323,6 +323,7 @@ fn the_body_carries_the_notification_and_leaves_absent_fields_out() {
         attempt_at: at("2025-03-01T09:30:00Z"),
         preferences_url: None,
         unsubscribe_url: Some("https://belfry.example/u/x"),
+        digest: None,
     };
     let body = serde_json::to_value(Envelope::of(&message)).unwrap();
     assert_eq!(

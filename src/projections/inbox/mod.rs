@@ -113,6 +113,8 @@ pub(super) async fn apply(
             Event::NotificationSuppressed(_)
             | Event::PreferenceChanged(_)
             | Event::QuietHoursSet(_)
+            | Event::DigestSet(_)
+            | Event::DigestClosed(_)
             | Event::Schedule(_)
             | Event::Recipient(_)
             | Event::Delivery(_)

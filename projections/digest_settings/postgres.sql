@@ -1,0 +1,9 @@
+CREATE TABLE {table} (
+    user_id    TEXT        NOT NULL,
+    category   TEXT        NOT NULL,
+    channel    TEXT        NOT NULL,
+    schedule   TEXT        NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL,
+    position   BIGINT      NOT NULL,
+    PRIMARY KEY (user_id, category, channel)
+);
