@@ -23,6 +23,10 @@
  * @typedef {'MON' | 'TUE' | 'WED' | 'THU' | 'FRI' | 'SAT' | 'SUN'} Weekday
  * @typedef {{ days: Weekday[], start: string, end: string }} QuietWindow
  * @typedef {{ windows: QuietWindow[], timeZone: string, quietUntil: string | null }} QuietHours
+ * @typedef {'HOURLY' | 'DAILY' | 'WEEKLY'} DigestFrequency
+ * @typedef {{ frequency: DigestFrequency, at?: string | null, day?: Weekday | null }} DigestSchedule
+ * @typedef {{ category: string, channel: Channel, schedule: DigestSchedule, nextAt: string }} DigestSetting
+ * @typedef {{ settings: DigestSetting[], timeZone: string }} Digests
  * @typedef {{ message: string, extensions?: { code?: string } }} GraphQLError
  *
  * @typedef {object} Status What the shared connection is doing.
@@ -86,6 +90,7 @@ const INBOX_SUBSCRIPTION = `subscription BelfryInbox($after: Cursor) {
 }`;
 const PREFERENCE = 'category channel enabled';
 const QUIET_HOURS = 'windows { days start end } timeZone quietUntil';
+const DIGESTS = 'settings { category channel schedule { frequency at day } nextAt } timeZone';
 
 /** A failed request or subscription; `code` is the GraphQL `extensions.code` (or NETWORK). */
 export class BelfryError extends Error {
@@ -314,6 +319,22 @@ export class BelfryClient {
     const mutation = `mutation BelfryQuietHours($windows: [QuietWindowInput!]!) {
       setQuietHours(windows: $windows) { ${QUIET_HOURS} } }`;
     return (await this.query(mutation, { windows })).setQuietHours;
+  }
+
+  /** @returns {Promise<Digests>} the viewer's digests, and the zone their times are read in */
+  async digests() {
+    return (await this.query(`{ digests { ${DIGESTS} } }`)).digests;
+  }
+
+  /**
+   * Sets when the digest of a category on a channel closes; `null` turns it off.
+   * @param {string} category @param {Channel} channel @param {DigestSchedule | null} schedule
+   * @returns {Promise<Digests>}
+   */
+  async setDigest(category, channel, schedule) {
+    const mutation = `mutation BelfryDigest($category: String!, $channel: Channel!, $schedule: DigestScheduleInput) {
+      setDigest(category: $category, channel: $channel, schedule: $schedule) { ${DIGESTS} } }`;
+    return (await this.query(mutation, { category, channel, schedule })).setDigest;
   }
 
   /** @param {string} id @returns {Promise<Notification>} */

@@ -6,7 +6,7 @@
 import { BelfryClient, BelfryError } from './belfry-client.js';
 import { InboxStore, flags } from './belfry-store.js';
 import { Toasts } from './belfry-toasts.js';
-import { ICONS, TEMPLATE, ago, clockTime, content, h, preferencesTable, quietList, quietWindow, safeUrl } from './belfry-view.js';
+import { ICONS, TEMPLATE, ago, choices, clockTime, content, digestList, h, preferencesTable, quietList, quietWindow, safeUrl } from './belfry-view.js';
 
 /**
  * @typedef {import('./belfry-client.js').Notification} Notification
@@ -16,6 +16,7 @@ import { ICONS, TEMPLATE, ago, clockTime, content, h, preferencesTable, quietLis
  * @typedef {import('./belfry-client.js').Channel} Channel
  * @typedef {import('./belfry-client.js').QuietHours} QuietHours
  * @typedef {import('./belfry-client.js').QuietWindow} QuietWindow
+ * @typedef {import('./belfry-client.js').Digests} Digests
  */
 
 const Base = /** @type {typeof HTMLElement} */ (globalThis.HTMLElement ?? class {});
@@ -64,6 +65,8 @@ export class BelfryInbox extends Base {
   #quiet;
   /** @type {QuietWindow[]} The windows being edited: replaced, never changed in place, until saved. */
   #draft = [];
+  /** @type {Digests | undefined} The digests as the server last gave them. */
+  #digests;
 
   #onDocumentPointer = (/** @type {Event} */ event) => {
     if (this.#isOpen() && !event.composedPath().includes(this)) this.hide(false);
@@ -164,7 +167,9 @@ export class BelfryInbox extends Base {
       preferences: $('[part="preferences"]'), grid: $('.grid'), toasts: $('[part="toasts"]'),
       quietZone: $('[part="quiet-zone"]'), quietUntil: $('[part="quiet-until"]'), quietList: $('[part="quiet-windows"]'),
       quietForm: $('[part="quiet-form"]'), quietError: $('[part="quiet-error"]'), quietSave: $('[part="quiet-save"]'),
-      quietSaved: $('[part="quiet-saved"]'),
+      quietSaved: $('[part="quiet-saved"]'), digests: $('[part="digests"]'), digestZone: $('[part="digest-zone"]'),
+      digestList: $('[part="digest-list"]'), digestForm: $('[part="digest-form"]'), digestError: $('[part="digest-error"]'),
+      digestSave: $('[part="digest-save"]'), digestSaved: $('[part="digest-saved"]'),
     };
     const ui = this.#ui;
     this.#toasts = new Toasts(ui.toasts, (n) => this.#activate(this.#store.get(n.id) ?? n));
@@ -195,6 +200,14 @@ export class BelfryInbox extends Base {
       if (index) this.#removeWindow(Number(index));
     });
     ui.quietSave.addEventListener('click', () => this.#saveQuiet());
+    ui.digestForm.addEventListener('change', () => this.#renderDigests(null, '', true));
+    ui.digestForm.addEventListener('submit', (event) => {
+      event.preventDefault();
+      // What the frequency does not use is disabled, so left out; an empty time is the server's to refuse.
+      /** @type {any} */
+      const { category, channel, frequency, at, day } = Object.fromEntries(new FormData(/** @type {HTMLFormElement} */ (ui.digestForm)));
+      this.#digest(category, channel, frequency ? { frequency, at: at || null, day: day ?? null } : null);
+    });
     if (globalThis.IntersectionObserver) {
       this.#observer = new IntersectionObserver(
         (entries) => entries.some((entry) => entry.isIntersecting) && this.#loadMore(),
@@ -234,7 +247,9 @@ export class BelfryInbox extends Base {
     this.#clearError();
     this.#quiet = undefined;
     this.#draft = [];
+    this.#digests = undefined;
     this.#renderQuiet();
+    this.#renderDigests(null);
     const provider = this.#tokenProvider;
     const token = provider ? () => provider() : this.getAttribute('token');
     if (!token) {
@@ -486,6 +501,7 @@ export class BelfryInbox extends Base {
     if (!client) return;
     const generation = this.#generation;
     this.#loadQuiet();
+    this.#digest();
     this.#ui.grid.replaceChildren(h('p', { class: 'loading' }, 'Loading…'));
     try {
       // The channels are the server's configuration: asked for once, with the first switches.
@@ -567,6 +583,27 @@ export class BelfryInbox extends Base {
     } catch (error) {
       if (generation === this.#generation) this.#renderQuiet(error);
     }
+  }
+
+  /**
+   * Sets one digest (a `null` schedule turns it off), or without a category reads them.
+   * @param {string} [category] @param {string} [channel] @param {any} [schedule]
+   */
+  async #digest(category, channel, schedule) {
+    const client = this.#client;
+    if (!client) return;
+    const generation = this.#generation;
+    /** @type {HTMLButtonElement} */ (this.#ui.digestSave).disabled = true;
+    try {
+      const digests = await (category ? client.setDigest(category, /** @type {Channel} */ (channel), schedule) : client.digests());
+      if (generation !== this.#generation) return;
+      this.#digests = digests;
+      this.#renderDigests(null, category && 'Saved');
+    } catch (error) {
+      if (generation === this.#generation) this.#renderDigests(error);
+    }
+    // The answer shows below the Save button, where the settings may not reach.
+    if (category) this.#ui.digestSaved.scrollIntoView({ block: 'nearest' });
   }
 
   // ---- Events, status, errors ----
@@ -796,7 +833,42 @@ export class BelfryInbox extends Base {
     ui.quietSaved.textContent = changed ? 'Not saved yet' : saved;
   }
 
+  /**
+   * The digests section (only with a channel besides in-app); with `problem` (null for none)
+   * also the list and the messages. The form takes the server's schedule for the category and
+   * channel chosen when they change, and after an answer, unless it refused or the person `edits`.
+   * @param {unknown} [problem] @param {string} [saved] @param {boolean} [edits]
+   */
+  #renderDigests(problem, saved = '', edits = false) {
+    const ui = this.#ui;
+    const digests = this.#digests;
+    if (!ui.digests) return;
+    const f = /** @type {any} */ (ui.digestForm).elements;
+    const channels = (this.#store.channels ?? []).filter((c) => c !== 'IN_APP');
+    ui.digests.hidden = !channels.length;
+    choices(f.category, [...new Set([...this.#categories(), ...(digests?.settings.map((s) => s.category) ?? [])])]);
+    choices(f.channel, channels);
+    const chosen = `${f.category.value}/${f.channel.value}`;
+    if (chosen !== ui.digestForm.dataset.chosen || (problem === null && !edits)) {
+      const schedule = digests?.settings.find((s) => `${s.category}/${s.channel}` === chosen)?.schedule;
+      f.frequency.value = schedule?.frequency ?? '';
+      f.at.value = schedule?.at ?? f.at.value;
+      f.day.value = schedule?.day ?? f.day.value;
+      ui.digestForm.dataset.chosen = chosen;
+    }
+    f.day.parentElement.hidden = f.day.disabled = f.frequency.value !== 'WEEKLY';
+    f.at.parentElement.hidden = f.at.disabled = !f.frequency.value || f.frequency.value === 'HOURLY';
+    /** @type {HTMLButtonElement} */ (ui.digestSave).disabled = !digests;
+    if (problem === undefined) return;
+    ui.digestZone.textContent = digests?.timeZone ?? '…';
+    ui.digestList.replaceChildren(...digestList(digests));
+    ui.digestError.hidden = problem === null;
+    ui.digestError.textContent = problem instanceof Error ? problem.message : String(problem ?? '');
+    ui.digestSaved.textContent = saved;
+  }
+
   #renderPreferences() {
+    this.#renderDigests();
     const focused = /** @type {HTMLElement | null} */ (this.shadowRoot?.activeElement ?? null);
     const focusKey = focused?.dataset.category ? `${focused.dataset.category}/${focused.dataset.channel}` : null;
     this.#ui.grid.replaceChildren(preferencesTable(this.#categories(), this.#store.channels ?? [], (category, channel) => this.#store.enabled(category, channel)));

@@ -7,6 +7,8 @@
  * @typedef {import('./belfry-client.js').Channel} Channel
  * @typedef {import('./belfry-client.js').Weekday} Weekday
  * @typedef {import('./belfry-client.js').QuietWindow} QuietWindow
+ * @typedef {import('./belfry-client.js').Digests} Digests
+ * @typedef {import('./belfry-client.js').DigestSetting} DigestSetting
  */
 
 /** @type {Channel[]} */
@@ -15,6 +17,7 @@ const CHANNEL_LABELS = { IN_APP: 'In-app', EMAIL: 'Email', SMS: 'SMS', PUSH: 'Pu
 /** @type {Weekday[]} */
 const WEEKDAYS = ['MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT', 'SUN'];
 const dayName = (/** @type {string} */ day) => day[0] + day.slice(1).toLowerCase();
+const options = (/** @type {string[]} */ values, label = dayName) => values.map((v) => `<option value="${v}">${label(v)}</option>`).join('');
 
 const svg = (/** @type {string} */ path) =>
   `<svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round">${path}</svg>`;
@@ -130,7 +133,7 @@ h3 { margin: 12px 0 4px; font-size: 13px; }
 fieldset { display: flex; flex-wrap: wrap; gap: 2px 5px; margin: 0; padding: 0; border: 0; }
 legend { float: left; padding: 0; color: var(--_muted); }
 fieldset input { margin: 0 2px; }
-input[type="time"] { font: inherit; color: inherit; background: var(--_bg); border: 1px solid var(--_border); border-radius: 6px; padding: 1px 4px; }
+input[type="time"], select { font: inherit; color: inherit; background: var(--_bg); border: 1px solid var(--_border); border-radius: 6px; padding: 1px 4px; }
 .quiet .error { margin: 4px 0; }
 input[role="switch"] { appearance: none; position: relative; width: 30px; height: 18px; margin: 0; border-radius: 9px;
   background: var(--_border); cursor: pointer; transition: background .15s; vertical-align: middle; }
@@ -191,6 +194,21 @@ export const TEMPLATE = `<style>${STYLE}</style>
       </form>
       <p part="quiet-error" class="error" role="alert" hidden></p>
       <button part="quiet-save" class="text-button" type="button" disabled>Save quiet hours</button> <span part="quiet-saved" class="note" role="status"></span>
+    </div>
+    <div part="digests" class="quiet" hidden>
+      <h3 id="digest-heading">Digests</h3>
+      <p class="note">One message per period instead of one per notification. Times in <span part="digest-zone">…</span>.</p>
+      <ul part="digest-list" class="windows" aria-labelledby="digest-heading"></ul>
+      <form part="digest-form" class="quiet-form" aria-label="Set a digest">
+        <label>Category <select name="category"></select></label>
+        <label>Channel <select name="channel"></select></label>
+        <label>Send <select name="frequency"><option value="">Off</option>${options(['HOURLY', 'DAILY', 'WEEKLY'])}</select></label>
+        <label>On <select name="day">${options(WEEKDAYS)}</select></label>
+        <label>At <input type="time" name="at" value="09:00"></label>
+        <button part="digest-save" class="text-button" type="submit" disabled>Save digest</button>
+      </form>
+      <p part="digest-error" class="error" role="alert" hidden></p>
+      <span part="digest-saved" class="note" role="status"></span>
     </div>
   </section>
 </div>
@@ -345,4 +363,31 @@ export function quietList(windows) {
     remove.innerHTML = ICONS.close;
     return h('li', { part: 'quiet-window' }, label, remove);
   });
+}
+
+/**
+ * How a digest reads: "billing, Email: Weekly on Mon at 09:00, next Mon 09:00".
+ * @param {DigestSetting} s @param {string} timeZone @param {number} [now]
+ */
+export function digestLabel({ category, channel, schedule: { frequency, at, day }, nextAt }, timeZone, now) {
+  return `${category}, ${CHANNEL_LABELS[channel]}: ${dayName(frequency)}${frequency === 'WEEKLY' && day ? ` on ${dayName(day)}` : ''}${frequency === 'HOURLY' ? '' : ` at ${at}`}, next ${clockTime(nextAt, timeZone, now)}`;
+}
+
+/** @param {Digests | undefined} d */
+export function digestList(d) {
+  if (!d?.settings.length) return [h('li', { class: 'note' }, 'None: each notification goes on its own.')];
+  return d.settings.map((s) => h('li', { part: 'digest' }, digestLabel(s, d.timeZone)));
+}
+
+/**
+ * Gives a select these options (channels by their names), keeping its choice if still there;
+ * left alone when it has them, so an open one stays open.
+ * @param {HTMLSelectElement} select @param {string[]} values
+ */
+export function choices(select, values) {
+  const value = select.value;
+  if (select.dataset.values === String(values)) return;
+  select.dataset.values = String(values);
+  select.replaceChildren(...values.map((v) => h('option', { value: v }, /** @type {any} */ (CHANNEL_LABELS)[v] ?? v)));
+  if (values.includes(value)) select.value = value;
 }

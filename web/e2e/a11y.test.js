@@ -1,8 +1,8 @@
 // Accessibility: axe-core (pinned in package.json) audits the demo page and `<belfry-inbox>`
 // against the WCAG 2.0/2.1 A and AA rules, descending into the element's open shadow root, in
 // each state a person sees: the closed bell with its badge, the toasts with an urgent one, the
-// open dropdown, the settings (with quiet hours now and a form error), and the dropdown at a
-// phone's width. Each state is audited in the element's light and dark theme (chosen in the demo
+// open dropdown, the settings (with quiet hours now, a digest, and an error in each form), and
+// the dropdown at a phone's width. Each state is audited in the element's light and dark theme (chosen in the demo
 // page's own settings, on the light page).
 // Any violation fails. Run by `scripts/e2e` on both backends, like inbox.test.js; on Postgres
 // in a database of its own, since it adds to the demo user's notifications that one counts.
@@ -25,6 +25,11 @@ const SEND = `mutation($input: SendNotificationInput!) {
 }`;
 const MARK_READ = `mutation($id: ID!) { markRead(id: $id) { id } }`;
 const SET_QUIET_HOURS = `mutation($windows: [QuietWindowInput!]!) { setQuietHours(windows: $windows) { quietUntil } }`;
+const SET_DIGEST = `mutation($category: String!, $channel: Channel!, $schedule: DigestScheduleInput) {
+  setDigest(category: $category, channel: $channel, schedule: $schedule) { timeZone }
+}`;
+// Email configured, so the settings offer digests; the demo user has no address, so none is sent.
+const SMTP = { BELFRY_SMTP: '{ host = "127.0.0.1", port = 2525, tls = "none", from = "Belfry <noreply@belfry.test>" }' };
 
 /**
  * Runs axe on the whole page and fails on any violation, naming each node and why, and on any
@@ -77,7 +82,7 @@ function flagsPassed(results, flag, within) {
 test(`the inbox component passes axe's WCAG A/AA audit (${BACKEND})`, async (t) => {
   const database = ownDatabase("a11y");
   if (database) t.after(() => database.drop());
-  const server = await startServer(database ? { BELFRY_DATABASE_URL: database.url } : {});
+  const server = await startServer({ ...SMTP, ...(database ? { BELFRY_DATABASE_URL: database.url } : {}) });
   t.after(() => server.stop());
   t.diagnostic(`axe-core ${AXE_VERSION}, rules tagged ${TAGS.join(", ")}`);
 
@@ -174,7 +179,7 @@ test(`the inbox component passes axe's WCAG A/AA audit (${BACKEND})`, async (t) 
       }
     });
 
-    await t.test(`${theme}: the settings, with quiet hours now and a form error`, async () => {
+    await t.test(`${theme}: the settings, with quiet hours now, a digest, and an error in each form`, async () => {
       // Quiet from an hour ago to an hour ahead (UTC, the demo user's zone), so the settings say
       // until when; cleared after, so later sends still toast.
       const from = new Date(Date.now() - 3_600_000);
@@ -182,6 +187,8 @@ test(`the inbox component passes axe's WCAG A/AA audit (${BACKEND})`, async (t) 
       const day = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"][from.getUTCDay()];
       const windows = [{ days: [day], start: time(from), end: time(new Date(Date.now() + 3_600_000)) }];
       await graphql(server, demo.token, SET_QUIET_HOURS, { windows });
+      const daily = { category: "billing", channel: "EMAIL", schedule: { frequency: "DAILY", at: "09:00" } };
+      await graphql(server, demo.token, SET_DIGEST, daily);
       await inbox.locator('button[part="preferences-button"]').click();
       await inbox.locator('input[part="switch"]').first().waitFor();
       await inbox.locator('[part="quiet-until"]').waitFor();
@@ -189,6 +196,14 @@ test(`the inbox component passes axe's WCAG A/AA audit (${BACKEND})`, async (t) 
       // Adding a window without a day says why it cannot.
       await inbox.locator('button[part="quiet-add"]').click();
       await inbox.locator('[part="quiet-error"]').waitFor();
+      // A weekly digest without a time: the server's refusal shows under the digest form.
+      const digests = inbox.locator('[part="digests"]');
+      await digests.locator('[part="digest"]').waitFor();
+      await digests.getByRole("combobox", { name: "Send", exact: true }).selectOption("WEEKLY");
+      await digests.getByLabel("At", { exact: true }).fill("");
+      await digests.locator('button[part="digest-save"]').click();
+      await digests.locator('[part="digest-error"]').waitFor();
+      await inbox.locator('[part="preferences"]').evaluate((el) => (el.scrollTop = 0));
       await audit(page, `${theme}, preferences open`);
       // What is scrolled out of the settings is not on screen, so axe leaves it out: scroll down.
       const scrolled = await inbox.locator('[part="preferences"]').evaluate((el) => {
@@ -197,6 +212,7 @@ test(`the inbox component passes axe's WCAG A/AA audit (${BACKEND})`, async (t) 
       });
       if (scrolled) await audit(page, `${theme}, preferences scrolled to quiet hours`);
       await graphql(server, demo.token, SET_QUIET_HOURS, { windows: [] });
+      await graphql(server, demo.token, SET_DIGEST, { ...daily, schedule: null });
       await inbox.locator('button[part="preferences-back"]').click();
     });
 

@@ -473,3 +473,125 @@ test(`quiet hours are set in the settings, and what arrives inside them gets no 
 
   assert.deepEqual(pageErrors, [], "no uncaught errors in the page");
 });
+
+const DIGESTS = `{ digests { settings { category channel schedule { frequency at day } nextAt } timeZone } }`;
+const SET_DIGEST = `mutation($category: String!, $channel: Channel!, $schedule: DigestScheduleInput) {
+  setDigest(category: $category, channel: $channel, schedule: $schedule) { timeZone }
+}`;
+
+test(`digests are set in the settings, kept on the server, and refused in the server's words (${BACKEND})`, async (t) => {
+  await mkdir(SHOTS, { recursive: true });
+  const database = ownDatabase("digests");
+  if (database) t.after(() => database.drop());
+  const server = await startServer({ ...DELIVERING, ...(database ? { BELFRY_DATABASE_URL: database.url } : {}) });
+  t.after(() => server.stop());
+  const demo = await demoCredentials(server);
+  const { page, pageErrors } = await openPage(t);
+  const digests = async () => (await graphql(server, demo.token, DIGESTS)).digests;
+  /** What the API itself answers to a digest it refuses: its code and message. */
+  const refusal = async (variables) => {
+    const response = await fetch(`${server.url}/graphql`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: `Bearer ${demo.token}` },
+      body: JSON.stringify({ query: SET_DIGEST, variables }),
+    });
+    const [error] = (await response.json()).errors ?? [];
+    assert.equal(error?.extensions?.code, "BAD_USER_INPUT", `refused: ${JSON.stringify(variables)}`);
+    return error.message;
+  };
+
+  const inbox = page.locator("belfry-inbox");
+  const section = inbox.locator('[part="digests"]');
+  const choice = (name) => section.getByRole("combobox", { name, exact: true });
+  const at = section.getByLabel("At", { exact: true });
+  const saved = section.locator('[part="digest-saved"]').filter({ hasText: /^Saved$/ });
+  const error = section.locator('[part="digest-error"]');
+  const listed = section.locator('[part="digest"]');
+  const openSettings = async () => {
+    await inbox.locator('[part="status"][data-state="live"]').waitFor({ state: "attached" });
+    await inbox.locator('button[part="bell"]').click();
+    await inbox.locator('button[part="preferences-button"]').click();
+    // The demo user has no time zone in their profile.
+    await section.locator('[part="digest-zone"]').filter({ hasText: /^UTC$/ }).waitFor();
+  };
+  /** Chooses a category and channel in the form as a person would, and a frequency. */
+  const choose = async (category, channel, frequency) => {
+    await choice("Category").selectOption(category);
+    await choice("Channel").selectOption(channel);
+    await choice("Send").selectOption(frequency);
+  };
+  await page.goto(`${server.url}/`);
+  await openSettings();
+
+  await t.test("the form offers the channels besides in-app that this server delivers on", async () => {
+    const channels = await choice("Channel").evaluate((select) => [...select.options].map((o) => [o.value, o.text]));
+    assert.deepEqual(channels, [["EMAIL", "Email"], ["WEBHOOK", "Webhook"]]);
+    await listed.first().waitFor({ state: "detached" });
+    await section.getByText("None: each notification goes on its own.").waitFor();
+  });
+
+  await t.test("a daily digest at 09:00 for billing on email, saved in the settings, is on the server", async () => {
+    await choose("billing", "EMAIL", "DAILY");
+    assert.equal(await choice("On").isVisible(), false, "a daily digest has no day");
+    await at.fill("09:00");
+    assert.deepEqual((await digests()).settings, [], "nothing is sent before Save");
+    await section.locator('button[part="digest-save"]').click();
+    await saved.waitFor();
+    const { settings, timeZone } = await digests();
+    assert.equal(timeZone, "UTC");
+    assert.deepEqual(
+      settings.map(({ category, channel, schedule }) => ({ category, channel, schedule })),
+      [{ category: "billing", channel: "EMAIL", schedule: { frequency: "DAILY", at: "09:00", day: null } }],
+    );
+    const next = new Date(settings[0].nextAt);
+    assert.equal(next.toISOString().slice(11, 16), "09:00", "it closes at 09:00 UTC");
+    assert.ok(next.getTime() > Date.now() && next.getTime() <= Date.now() + 86_400_000, `next within a day: ${settings[0].nextAt}`);
+    await listed.filter({ hasText: /^billing, Email: Daily at 09:00, next (\w{3} )?09:00$/ }).waitFor();
+    await page.screenshot({ path: join(SHOTS, `${BACKEND}-digests.png`), animations: "disabled" });
+  });
+
+  await t.test("after a reload the settings show it as the server kept it", async () => {
+    await page.reload();
+    await openSettings();
+    await listed.filter({ hasText: "billing, Email: Daily at 09:00" }).waitFor();
+    await choice("Category").selectOption("billing");
+    await choice("Channel").selectOption("EMAIL");
+    assert.equal(await choice("Send").inputValue(), "DAILY");
+    assert.equal(await at.inputValue(), "09:00");
+    await choice("Channel").selectOption("WEBHOOK");
+    assert.equal(await choice("Send").inputValue(), "", "billing has no webhook digest");
+  });
+
+  await t.test("the server's refusal shows in the settings in its own words, and nothing changes", async () => {
+    await choose("billing", "WEBHOOK", "WEEKLY");
+    await choice("On").selectOption("FRI");
+    await at.fill("");
+    await section.locator('button[part="digest-save"]').click();
+    const message = await refusal({ category: "billing", channel: "WEBHOOK", schedule: { frequency: "WEEKLY", at: null, day: "FRI" } });
+    await error.filter({ hasText: message }).waitFor();
+    assert.equal((await error.textContent())?.trim(), message);
+    assert.equal((await digests()).settings.length, 1, "the daily one stays, alone");
+    // Corrected and sent from the keyboard: Enter in the time field saves.
+    await at.fill("18:30");
+    await at.press("Enter");
+    await saved.waitFor();
+    await error.waitFor({ state: "hidden" });
+    const weekly = (await digests()).settings.find((s) => s.channel === "WEBHOOK");
+    assert.deepEqual(weekly?.schedule, { frequency: "WEEKLY", at: "18:30", day: "FRI" });
+    assert.equal(new Date(weekly.nextAt).getUTCDay(), 5, "it closes on a Friday");
+    await listed.filter({ hasText: /^billing, Webhook: Weekly on Fri at 18:30, next/ }).waitFor();
+  });
+
+  await t.test("switched off in the settings, each is gone from the server", async () => {
+    for (const channel of ["EMAIL", "WEBHOOK"]) {
+      await choose("billing", channel, "");
+      assert.equal(await at.isVisible(), false, "off has no time");
+      await section.locator('button[part="digest-save"]').click();
+      await saved.waitFor();
+    }
+    assert.deepEqual((await digests()).settings, []);
+    await section.getByText("None: each notification goes on its own.").waitFor();
+  });
+
+  assert.deepEqual(pageErrors, [], "no uncaught errors in the page");
+});

@@ -464,3 +464,28 @@ test('a refused quiet window is a BAD_USER_INPUT BelfryError with the server\'s 
   const { client } = setup({ fetch });
   await assert.rejects(client.setQuietHours([{ days: [], start: '22:00', end: '07:00' }]), { code: 'BAD_USER_INPUT', message });
 });
+
+test('digests() reads them and setDigest() sends one category and channel\'s schedule, null turning it off', async () => {
+  const daily = { category: 'billing', channel: 'EMAIL', schedule: { frequency: 'DAILY', at: '09:00', day: null }, nextAt: '2024-06-04T09:00:00Z' };
+  const { fetch, requests } = fakeFetch(
+    [200, { data: { digests: { settings: [], timeZone: 'Europe/Paris' } } }],
+    [200, { data: { setDigest: { settings: [daily], timeZone: 'Europe/Paris' } } }],
+    [200, { data: { setDigest: { settings: [], timeZone: 'Europe/Paris' } } }],
+  );
+  const { client } = setup({ fetch });
+  assert.deepEqual(await client.digests(), { settings: [], timeZone: 'Europe/Paris' });
+  assert.match(requests[0].body.query, /digests \{ settings \{ category channel schedule \{ frequency at day \} nextAt \} timeZone \}/);
+  assert.deepEqual((await client.setDigest('billing', 'EMAIL', { frequency: 'DAILY', at: '09:00' })).settings, [daily]);
+  assert.match(requests[1].body.query, /setDigest\(category: \$category, channel: \$channel, schedule: \$schedule\)/);
+  assert.match(requests[1].body.query, /\$schedule: DigestScheduleInput\)/, 'the schedule may be null');
+  assert.deepEqual(requests[1].body.variables, { category: 'billing', channel: 'EMAIL', schedule: { frequency: 'DAILY', at: '09:00' } });
+  assert.deepEqual((await client.setDigest('billing', 'EMAIL', null)).settings, []);
+  assert.deepEqual(requests[2].body.variables, { category: 'billing', channel: 'EMAIL', schedule: null });
+});
+
+test('a refused digest is a BAD_USER_INPUT BelfryError with the server\'s reason', async () => {
+  const message = 'a daily digest needs a time';
+  const { fetch } = fakeFetch([200, { errors: [{ message, extensions: { code: 'BAD_USER_INPUT' } }], data: null }]);
+  const { client } = setup({ fetch });
+  await assert.rejects(client.setDigest('billing', 'EMAIL', { frequency: 'DAILY' }), { code: 'BAD_USER_INPUT', message });
+});

@@ -1,9 +1,9 @@
 // The element's pure helpers: relative times (kept current by a timer in the element), links,
-// and how quiet hours read and are read from the form.
+// how quiet hours read and are read from the form, and how digests read.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ago, clockTime, quietWindow, safeUrl, windowLabel } from '../belfry-view.js';
+import { ago, clockTime, digestLabel, quietWindow, safeUrl, windowLabel } from '../belfry-view.js';
 
 const NOW = Date.parse('2024-06-01T12:00:00Z');
 const before = (seconds) => new Date(NOW - seconds * 1000).toISOString();
@@ -71,4 +71,13 @@ test('quiet until reads on the person\'s clock, with the weekday when it is not 
   // 23:30 in Paris already, so 00:15 there is tomorrow.
   assert.equal(clockTime('2024-06-03T22:15:00Z', 'Europe/Paris', now), 'Tue 00:15');
   assert.equal(clockTime('2024-06-03T22:15:00Z', 'Not/AZone', now), '22:15', 'an unknown zone reads as UTC');
+});
+
+test('a digest reads as its category, channel and schedule, and when the next one closes on the person\'s clock', () => {
+  const now = Date.parse('2024-06-03T07:30:00Z'); // a Monday
+  const digest = (frequency, at, day, nextAt) => ({ category: 'billing', channel: 'EMAIL', schedule: { frequency, at, day }, nextAt });
+  assert.equal(digestLabel(digest('HOURLY', null, null, '2024-06-03T08:00:00Z'), 'UTC', now), 'billing, Email: Hourly, next 08:00');
+  assert.equal(digestLabel(digest('DAILY', '09:00', null, '2024-06-03T07:00:00Z'), 'Europe/Paris', now), 'billing, Email: Daily at 09:00, next 09:00');
+  const weekly = { ...digest('WEEKLY', '18:30', 'FRI', '2024-06-07T18:30:00Z'), channel: 'WEBHOOK' };
+  assert.equal(digestLabel(weekly, 'UTC', now), 'billing, Webhook: Weekly on Fri at 18:30, next Fri 18:30');
 });

@@ -40,12 +40,19 @@ export async function firstPageThenLive(render: (change: InboxChange) => void): 
   if (quiet.quietUntil) console.log(`quiet until ${quiet.quietUntil} (${quiet.timeZone})`, newest?.quiet);
   console.log((await client.quietHours()).windows.map((w) => w.days.join()));
 
+  // Billing email once a day, at nine in the person's zone; then back to one email each.
+  const digests = await client.setDigest('billing', 'EMAIL', { frequency: 'DAILY', at: '09:00' });
+  console.log(digests.settings.map((s) => `${s.category} ${s.schedule.frequency} ${s.nextAt}`), digests.timeZone);
+  await client.setDigest('billing', 'EMAIL', null);
+
   // @ts-expect-error: markRead takes a notification's id, not the notification
   await client.markRead(newest);
   // @ts-expect-error: channels are IN_APP, EMAIL, SMS, PUSH and WEBHOOK
   await client.updatePreferences([{ category: 'billing', channel: 'PIGEON', enabled: true }]);
   // @ts-expect-error: days are MON to SUN
   await client.setQuietHours([{ days: ['Monday'], start: '22:00', end: '07:00' }]);
+  // @ts-expect-error: a digest is hourly, daily or weekly
+  await client.setDigest('billing', 'EMAIL', { frequency: 'MONTHLY', at: '09:00' });
   // @ts-expect-error: the cursor is the client's to move
   inbox.cursor = null;
   return () => inbox.close();

@@ -103,6 +103,34 @@ export interface QuietHours {
   quietUntil: string | null;
 }
 
+export type DigestFrequency = 'HOURLY' | 'DAILY' | 'WEEKLY';
+
+/**
+ * When a digest closes: every hour on the hour, daily at `at`, or weekly on `day` at `at`
+ * (`HH:MM`, in the person's zone). The server gives null for what the frequency does not use.
+ */
+export interface DigestSchedule {
+  frequency: DigestFrequency;
+  at?: string | null;
+  day?: Weekday | null;
+}
+
+/** The notifications of `category` on `channel` go out together, in one digest per period. */
+export interface DigestSetting {
+  category: string;
+  channel: Channel;
+  schedule: DigestSchedule;
+  /** RFC 3339: when the next digest for it closes. */
+  nextAt: string;
+}
+
+/** A person's digests; a category and channel not listed has none (each notification goes on its own). */
+export interface Digests {
+  settings: DigestSetting[];
+  /** The IANA zone the schedules are read in: the person's profile's, else `UTC`. */
+  timeZone: string;
+}
+
 export interface GraphQLError {
   message: string;
   extensions?: { code?: string };
@@ -256,6 +284,14 @@ export declare class BelfryClient {
    * window without days, more than 28 windows, or windows covering the whole week.
    */
   setQuietHours(windows: QuietWindow[]): Promise<QuietHours>;
+  /** The viewer's digests, and the zone their times are read in. */
+  digests(): Promise<Digests>;
+  /**
+   * Sets when the digest of `category` on `channel` closes; `null` turns it off. Returns all of
+   * them. BAD_USER_INPUT for `IN_APP`, a bad time, `DAILY` or `WEEKLY` without `at`, or
+   * `WEEKLY` without `day`.
+   */
+  setDigest(category: string, channel: Channel, schedule: DigestSchedule | null): Promise<Digests>;
   markSeen(id: string): Promise<Notification>;
   markRead(id: string): Promise<Notification>;
   markUnread(id: string): Promise<Notification>;
