@@ -79,13 +79,13 @@ impl ChannelArg {
     }
 }
 
-const FROM: &str = "Belfry bench <bench@belfry.test>";
+pub(crate) const FROM: &str = "Belfry bench <bench@belfry.test>";
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const SEND: &str = "mutation($input: SendNotificationInput!) { sendNotification(input: $input) { deliveries { notificationId } } }";
 
 /// When the sink accepted each delivery, by delivery id.
 #[derive(Clone, Default)]
-struct Accepted(Arc<Mutex<HashMap<Uuid, Instant>>>);
+pub(crate) struct Accepted(Arc<Mutex<HashMap<Uuid, Instant>>>);
 
 impl Accepted {
     /// A std lock: held only to insert or copy, never across `.await`.
@@ -93,16 +93,16 @@ impl Accepted {
         self.0.lock().unwrap().entry(id).or_insert(at);
     }
 
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.0.lock().unwrap().len()
     }
 
-    fn take(&self) -> HashMap<Uuid, Instant> {
+    pub(crate) fn take(&self) -> HashMap<Uuid, Instant> {
         std::mem::take(&mut *self.0.lock().unwrap())
     }
 
     /// Waits until `n` deliveries have arrived, or `limit` has passed.
-    async fn wait_for(&self, n: usize, limit: Duration) -> bool {
+    pub(crate) async fn wait_for(&self, n: usize, limit: Duration) -> bool {
         let started = Instant::now();
         while self.len() < n {
             if started.elapsed() > limit {
@@ -116,7 +116,7 @@ impl Accepted {
 
 /// Starts the SMTP sink: enough SMTP for lettre (greeting, EHLO, MAIL, RCPT, DATA, the final
 /// dot, RSET, NOOP, QUIT), accepting every message and noting when, by its `Message-ID`.
-async fn smtp_sink(accepted: Accepted) -> anyhow::Result<u16> {
+pub(crate) async fn smtp_sink(accepted: Accepted) -> anyhow::Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let port = listener.local_addr()?.port();
     tokio::spawn(async move {
@@ -333,7 +333,7 @@ async fn measure(
 }
 
 /// Gives every person an email address, 1,000 per call.
-async fn upsert_recipients(
+pub(crate) async fn upsert_recipients(
     http: &reqwest::Client,
     server: &Server,
     users: u64,

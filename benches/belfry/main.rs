@@ -18,6 +18,7 @@ mod append;
 mod broadcast;
 mod data;
 mod delivery;
+mod digest;
 mod http;
 mod idle;
 mod live;
@@ -97,6 +98,8 @@ enum Scenario {
     Broadcast(broadcast::Args),
     /// 8. Deliveries by email and webhook to sinks in this process, against the raw limits.
     Delivery(delivery::Args),
+    /// 9. Daily digests of many people due at one minute, sent to an SMTP sink in this process.
+    Digest(digest::Args),
     /// Draw the SVG plots from the JSON results.
     Plot(plot::Args),
 }
@@ -122,6 +125,7 @@ fn main() -> anyhow::Result<()> {
             Scenario::Replay(a) => replay::run(a).await,
             Scenario::Broadcast(a) => broadcast::run(a).await,
             Scenario::Delivery(a) => delivery::run(a).await,
+            Scenario::Digest(a) => digest::run(a).await,
             Scenario::Plot(a) => plot::run(a),
         }
     })

@@ -151,7 +151,11 @@ pub(super) struct ListedItem {
 }
 
 impl Listed {
-    fn of(originator: &Originator, digest: &DigestBody, time_zone: Option<&str>) -> Self {
+    pub(super) fn of(
+        originator: &Originator,
+        digest: &DigestBody,
+        time_zone: Option<&str>,
+    ) -> Self {
         let zone = crate::domain::quiet::zone_of(time_zone);
         Listed {
             items: digest

@@ -270,3 +270,70 @@ fn the_recipients_address_is_taken_out_of_server_replies() {
     );
     assert_eq!(redact("4.3.0 busy", ""), "4.3.0 busy");
 }
+
+#[test]
+fn a_digest_email_lists_each_notification_escaped_in_both_parts() {
+    let fixture = Fixture::new(Some("/orders/1?a=1&b=2"));
+    let digest_id = crate::domain::digest::DigestId::of(
+        &fixture.user,
+        &fixture.content.category,
+        crate::domain::Channel::Email,
+        Utc.with_ymd_and_hms(2026, 3, 1, 13, 0, 0).unwrap(),
+    );
+    let digest = crate::delivery::DigestBody {
+        digest_id,
+        category: fixture.content.category.clone(),
+        closes_at: Utc.with_ymd_and_hms(2026, 3, 1, 13, 0, 0).unwrap(),
+        items: vec![crate::delivery::DigestEntry {
+            notification_id: NotificationId::from_uuid(Uuid::from_u128(9)),
+            content: std::sync::Arc::new(fixture.content.clone()),
+            sent_at: Utc.with_ymd_and_hms(2026, 3, 1, 12, 5, 0).unwrap(),
+        }],
+    };
+    let mut message = fixture.message(0);
+    message.digest = Some(&digest);
+    let email = build_email(&originator(), &message).unwrap();
+    let raw = String::from_utf8(email.formatted()).unwrap();
+    let head = headers(&email);
+    assert!(
+        head.contains(&format!("X-Belfry-Digest-Id: {digest_id}")),
+        "{head}"
+    );
+    assert!(!head.contains("X-Belfry-Notification-Id"), "{head}");
+    assert!(raw.contains("Content-Type: text/plain"), "{raw}");
+    assert!(raw.contains("Content-Type: text/html"), "{raw}");
+
+    let listed = super::message::Listed::of(&originator(), &digest, Some("Europe/Berlin"));
+    let parts = Parts {
+        title: "1 new notification: billing",
+        body: "",
+        action: None,
+        preferences: Some("https://b.example.com/p"),
+        locale: None,
+    };
+    let text = parts.digest_text(&listed);
+    for expected in [
+        "1 new notification: billing\n",
+        "* Invoice <#42> & \"more\" (Sun  1 Mar, 13:05 CET)\n",
+        "  line <two>\n",
+        "  Open: https://app.example.com/orders/1?a=1&b=2\n",
+        "Manage your notification preferences: https://b.example.com/p",
+    ] {
+        assert!(
+            text.contains(expected),
+            "{expected:?} missing from:\n{text}"
+        );
+    }
+    let html = parts.digest_html(&listed);
+    for expected in [
+        "<strong>Invoice &lt;#42&gt; &amp; &quot;more&quot;</strong>",
+        "line &lt;two&gt;",
+        "<a href=\"https://app.example.com/orders/1?a=1&amp;b=2\">Open</a>",
+        "Sun  1 Mar, 13:05 CET",
+    ] {
+        assert!(
+            html.contains(expected),
+            "{expected:?} missing from:\n{html}"
+        );
+    }
+}

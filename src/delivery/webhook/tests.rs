@@ -345,3 +345,83 @@ fn the_body_carries_the_notification_and_leaves_absent_fields_out() {
         })
     );
 }
+
+#[test]
+fn a_digest_body_lists_its_notifications_newest_first_and_names_no_notification() {
+    let content = |title: &str| Content {
+        category: Category::parse("orders").unwrap(),
+        priority: Priority::Normal,
+        critical: false,
+        title: Title::parse(title).unwrap(),
+        body: Body::default(),
+        data: Payload::default(),
+        action_url: None,
+        icon: None,
+    };
+    let heading = content("2 new notifications: orders");
+    let recipient = UserId::parse("ada").unwrap();
+    let contact = Contact::default();
+    let digest_id = crate::domain::digest::DigestId::of(
+        &recipient,
+        &heading.category,
+        crate::domain::Channel::Webhook,
+        at("2025-03-01T09:00:00Z"),
+    );
+    let (newer, older) = (uuid::Uuid::from_u128(2), uuid::Uuid::from_u128(1));
+    let digest = crate::delivery::DigestBody {
+        digest_id,
+        category: heading.category.clone(),
+        closes_at: at("2025-03-01T09:00:00Z"),
+        items: vec![
+            crate::delivery::DigestEntry {
+                notification_id: NotificationId::from_uuid(newer),
+                content: std::sync::Arc::new(content("Shipped")),
+                sent_at: at("2025-03-01T08:40:00Z"),
+            },
+            crate::delivery::DigestEntry {
+                notification_id: NotificationId::from_uuid(older),
+                content: std::sync::Arc::new(content("Paid")),
+                sent_at: at("2025-03-01T08:10:00Z"),
+            },
+        ],
+    };
+    let delivery_id = digest_id.delivery_id().as_uuid();
+    let message = Message {
+        delivery_id,
+        notification_id: digest_id.as_notification(),
+        recipient: &recipient,
+        content: &heading,
+        contact: &contact,
+        sent_at: at("2025-03-01T09:00:00Z"),
+        attempt_at: at("2025-03-01T09:00:01Z"),
+        preferences_url: None,
+        unsubscribe_url: None,
+        digest: Some(&digest),
+    };
+    let body = serde_json::to_value(Envelope::of(&message)).unwrap();
+    let item = |id: uuid::Uuid, title: &str, sent: &str| {
+        serde_json::json!({ "id": id.to_string(), "category": "orders", "priority": "normal",
+            "critical": false, "title": title, "body": "", "data": {}, "sentAt": sent })
+    };
+    assert_eq!(
+        body,
+        serde_json::json!({
+            "type": "digest.delivery",
+            "timestamp": "2025-03-01T09:00:01.000Z",
+            "data": {
+                "deliveryId": delivery_id.to_string(),
+                "recipient": {"id": "ada"},
+                "digest": {
+                    "id": digest_id.to_string(),
+                    "category": "orders",
+                    "closesAt": "2025-03-01T09:00:00.000Z",
+                    "count": 2,
+                    "notifications": [
+                        item(newer, "Shipped", "2025-03-01T08:40:00.000Z"),
+                        item(older, "Paid", "2025-03-01T08:10:00.000Z"),
+                    ]
+                }
+            }
+        })
+    );
+}
