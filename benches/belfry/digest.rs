@@ -1,4 +1,4 @@
-//! Scenario 9: many people's daily digests due at the same minute. `--people` people in four
+//! Scenario 10: many people's daily digests due at the same minute. `--people` people in four
 //! time zones each set a daily email digest at the local time of one instant a few minutes
 //! ahead, and each gets a notification, which joins their digest. At that instant every
 //! node's timekeeper closes them and the workers send them to an SMTP sink in this process.

@@ -98,7 +98,7 @@ enum Scenario {
     Broadcast(broadcast::Args),
     /// 8. Deliveries by email and webhook to sinks in this process, against the raw limits.
     Delivery(delivery::Args),
-    /// 9. Daily digests of many people due at one minute, sent to an SMTP sink in this process.
+    /// 10. Daily digests of many people due at one minute, sent to an SMTP sink in this process.
     Digest(digest::Args),
     /// Draw the SVG plots from the JSON results.
     Plot(plot::Args),

@@ -334,7 +334,47 @@ async fn digests_are_checked_and_only_their_owner_or_a_service_sets_them(backend
     crate::cli::assert_replay_is_clean(&app.store.url).await;
 }
 
+/// A digest that closes inside the person's quiet hours is closed on time, and its delivery
+/// waits them out like any other.
+async fn a_digest_closing_in_quiet_hours_is_sent_when_they_end(backend: Backend) {
+    // 21:30 UTC; Ann reads her clock in UTC and is quiet from 22:00 to 07:00.
+    let Some((app, clock, mut sink)) = app_at(backend, "2027-01-13T21:30:00Z").await else {
+        return;
+    };
+    profile(&app, "ann", "UTC").await;
+    app.data(
+        &app.token("ann"),
+        "mutation($w: [QuietWindowInput!]!) { setQuietHours(windows: $w) { quietUntil } }",
+        json!({ "w": [{ "days": ["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"], "start": "22:00", "end": "07:00" }] }),
+    )
+    .await;
+    set_own(&app, "ann", json!({ "frequency": "HOURLY" })).await;
+    let id = send(&app, "ann", "Late order", json!({})).await;
+    let digest = joined(&app, &id).await;
+    clock.advance(chrono::Duration::minutes(30));
+    let closed = digest_history(&app, &digest).await;
+    assert_eq!(closed[0]["data"]["notifications"], json!([id]));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let row = loop {
+        let rows = deliveries(&app, &digest).await;
+        if rows.first().is_some_and(|r| r["status"] == "deferred") {
+            break rows[0].clone();
+        }
+        assert!(Instant::now() < deadline, "never deferred: {rows:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(row["dueAt"], "2027-01-14T07:00:00+00:00");
+    assert_eq!(row["reason"], "quiet_hours");
+    sink.assert_quiet();
+    clock.advance(at("2027-01-14T07:00:00Z") - at("2027-01-13T22:00:00Z"));
+    let received = sink.received().await;
+    assert_eq!(received.header("Subject"), "1 new notification: orders");
+    assert!(received.part("text/plain").contains("* Late order"));
+    crate::cli::assert_replay_is_clean(&app.store.url).await;
+}
+
 crate::on_both_backends!(
     hourly_and_daily_digests_in_two_time_zones,
     digests_are_checked_and_only_their_owner_or_a_service_sets_them,
+    a_digest_closing_in_quiet_hours_is_sent_when_they_end,
 );
