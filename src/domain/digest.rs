@@ -14,12 +14,13 @@ use std::fmt;
 use chrono::{DateTime, Duration, NaiveDate, Timelike, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
 use super::event::{DeliveryPlanned, Event};
 use super::quiet::{instant, Day, LocalTime};
-use super::values::{Category, Channel, DeliveryId, InputError, NotificationId, UserId};
+use super::values::{
+    derived_uuid, Category, Channel, DeliveryId, InputError, NotificationId, UserId,
+};
 use super::{Decide, DomainError};
 
 /// When a person's digest closes.
@@ -95,17 +96,16 @@ impl DigestId {
         channel: Channel,
         closes_at: DateTime<Utc>,
     ) -> Self {
-        let mut hash = Sha256::new();
-        hash.update(b"belfry digest\0");
-        for part in [recipient.as_str(), category.as_str(), channel.as_str()] {
-            hash.update(part.as_bytes());
-            hash.update([0]);
-        }
-        hash.update(closes_at.timestamp_micros().to_be_bytes());
-        let digest = hash.finalize();
-        let mut bytes = [0u8; 16];
-        bytes.copy_from_slice(&digest[..16]);
-        Self(uuid::Builder::from_random_bytes(bytes).into_uuid())
+        Self(derived_uuid(&[
+            b"belfry digest\0",
+            recipient.as_str().as_bytes(),
+            &[0],
+            category.as_str().as_bytes(),
+            &[0],
+            channel.as_str().as_bytes(),
+            &[0],
+            &closes_at.timestamp_micros().to_be_bytes(),
+        ]))
     }
 
     pub fn from_uuid(id: Uuid) -> Self {
@@ -118,13 +118,10 @@ impl DigestId {
 
     /// The one delivery of this digest's message.
     pub fn delivery_id(&self) -> DeliveryId {
-        let mut hash = Sha256::new();
-        hash.update(b"belfry digest delivery\0");
-        hash.update(self.0.as_bytes());
-        let digest = hash.finalize();
-        let mut bytes = [0u8; 16];
-        bytes.copy_from_slice(&digest[..16]);
-        DeliveryId::from_uuid(uuid::Builder::from_random_bytes(bytes).into_uuid())
+        DeliveryId::from_uuid(derived_uuid(&[
+            b"belfry digest delivery\0",
+            self.0.as_bytes(),
+        ]))
     }
 
     /// The id the digest's delivery names in place of a notification's: the digest's own.

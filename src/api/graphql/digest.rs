@@ -4,12 +4,12 @@
 use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 
-use super::quiet::{subject, Weekday};
+use super::quiet::{subject, time_zone, Weekday};
 use super::types::{AuditEvent, Channel};
 use super::{api, metadata, service, ApiError};
 use crate::auth::Scope;
 use crate::domain::digest::{digest_stream, DigestId, DigestSchedule, SetDigest};
-use crate::domain::quiet::{self, LocalTime};
+use crate::domain::quiet::LocalTime;
 use crate::domain::{Category, Command, InputError, UserId};
 
 /// How often a digest closes.
@@ -120,10 +120,7 @@ async fn view(ctx: &Context<'_>, user: &UserId) -> Result<Digests, ApiError> {
         crate::recipients::get(db, user),
     )
     .map_err(ApiError::internal)?;
-    let zone_name = profile
-        .and_then(|r| r.profile.time_zone)
-        .map_or_else(|| "UTC".to_owned(), |z| z.as_str().to_owned());
-    let zone = quiet::zone_of(Some(&zone_name));
+    let (zone_name, zone) = time_zone(profile);
     let now = api.clock.now();
     Ok(Digests {
         settings: settings

@@ -116,6 +116,15 @@ pub(super) fn subject(
     }
 }
 
+/// The zone a person's times are read in, by name and as looked up: their profile's, else UTC.
+pub(super) fn time_zone(profile: Option<crate::recipients::Recipient>) -> (String, chrono_tz::Tz) {
+    let name = profile
+        .and_then(|r| r.profile.time_zone)
+        .map_or_else(|| "UTC".to_owned(), |z| z.as_str().to_owned());
+    let zone = quiet::zone_of(Some(&name));
+    (name, zone)
+}
+
 async fn view(ctx: &Context<'_>, user: &UserId) -> Result<QuietHoursView, ApiError> {
     let api = api(ctx);
     let db = api.engine.db();
@@ -124,10 +133,7 @@ async fn view(ctx: &Context<'_>, user: &UserId) -> Result<QuietHoursView, ApiErr
         crate::recipients::get(db, user),
     )
     .map_err(ApiError::internal)?;
-    let zone_name = profile
-        .and_then(|r| r.profile.time_zone)
-        .map_or_else(|| "UTC".to_owned(), |z| z.as_str().to_owned());
-    let zone = quiet::zone_of(Some(&zone_name));
+    let (zone_name, zone) = time_zone(profile);
     let hours = hours.map(|(h, _)| h).unwrap_or_default();
     let quiet_until = hours.quiet_until(zone, api.clock.now());
     Ok(QuietHoursView {

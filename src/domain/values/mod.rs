@@ -11,7 +11,7 @@ mod tests;
 
 pub use content::{Body, Category, Link, Payload, Title};
 pub use ids::{IdempotencyKey, NotificationId, UserId};
-pub use route::{DeliveryId, Route, Routing, SkipReason, Unless};
+pub use route::{derived_uuid, DeliveryId, Route, Routing, SkipReason, Unless};
 pub use throttle::{SuppressReason, Throttle, Throttles};
 
 /// Why an input could not be parsed; names the offending field.

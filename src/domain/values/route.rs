@@ -133,6 +133,19 @@ impl Routing {
     }
 }
 
+/// A UUID derived from `parts` (their SHA-256, shaped as a random UUID): the same parts name
+/// the same id on every node and in every replay.
+pub fn derived_uuid(parts: &[&[u8]]) -> Uuid {
+    let mut hash = Sha256::new();
+    for part in parts {
+        hash.update(part);
+    }
+    let digest = hash.finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
+}
+
 /// One external delivery of one notification: the same id on every attempt, which makes it
 /// the idempotency key receivers drop duplicates by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -143,14 +156,11 @@ impl DeliveryId {
     /// The id of route number `index` of `notification`: derived, not drawn, so deciding the
     /// same send again names the same deliveries.
     pub fn of(notification: NotificationId, index: usize) -> Self {
-        let mut hash = Sha256::new();
-        hash.update(b"belfry delivery\0");
-        hash.update(notification.as_uuid().as_bytes());
-        hash.update((index as u64).to_be_bytes());
-        let digest = hash.finalize();
-        let mut bytes = [0u8; 16];
-        bytes.copy_from_slice(&digest[..16]);
-        Self(uuid::Builder::from_random_bytes(bytes).into_uuid())
+        Self(derived_uuid(&[
+            b"belfry delivery\0",
+            notification.as_uuid().as_bytes(),
+            &(index as u64).to_be_bytes(),
+        ]))
     }
 
     pub fn from_uuid(id: Uuid) -> Self {
