@@ -38,12 +38,7 @@ async fn app_at(backend: Backend, start: &str) -> Option<(TestApp, Arc<ManualClo
 
 /// Puts `user` in the directory with an address and `zone`.
 async fn profile(app: &TestApp, user: &str, zone: &str) {
-    app.data(
-        &app.key,
-        "mutation($r: [RecipientInput!]!) { upsertRecipients(recipients: $r) { userId } }",
-        json!({ "r": [{ "userId": user, "email": format!("{user}@example.com"), "timeZone": zone }] }),
-    )
-    .await;
+    crate::quiet_hours::profile(app, user, Some(zone)).await;
 }
 
 /// The person sets their own digest for `orders` by email; the answer.

@@ -53,7 +53,7 @@ async fn app_at(
 }
 
 /// Puts `user` in the directory with an address and `zone` (none: null).
-async fn profile(app: &TestApp, user: &str, zone: Option<&str>) {
+pub(crate) async fn profile(app: &TestApp, user: &str, zone: Option<&str>) {
     app.data(
         &app.key,
         "mutation($r: [RecipientInput!]!) { upsertRecipients(recipients: $r) { userId } }",
